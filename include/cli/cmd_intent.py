@@ -1,0 +1,36 @@
+"""``intent``: build the order intent from snapshot files and write ``order_intent_run_<id>.json``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from include.cli import print_json
+from include.intent import SkippedRow, build_order_intent, write_order_intent
+from include.snapshot import load_snapshot
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("intent", help="write the order-intent file from snapshot JSON files")
+    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--snapshot", required=True, type=Path, action="append", help="DecisionSnapshot JSON (repeat)")
+    parser.add_argument("--source", help="overrides the snapshots' source")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    snapshots = [load_snapshot(path) for path in args.snapshot]
+    skipped: list[SkippedRow] = []
+    intent = build_order_intent(run_id=args.run_id, rebalances=snapshots, source=args.source, skipped=skipped)
+    path = write_order_intent(output_dir=args.output_dir, run_id=args.run_id, rebalances=intent)
+    print_json(
+        {
+            "order_intent_path": path,
+            "rebalances": len(intent.rebalances),
+            "intent_orders": len(intent.intent_orders),
+            "skipped": [{"index": s.index, "reason": s.reason} for s in skipped],
+        }
+    )
+    return 0

@@ -1,0 +1,58 @@
+"""``params``: validate execution params and write ``execution_params_run_<id>.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from include.cli import print_json
+from include.errors import ExecutionParamsError
+from include.execution_params import write_execution_params
+
+_FIELDS = ("min_qty", "lot_size", "cash_buffer_ratio", "fee_bps", "slippage_open_bps", "slippage_close_bps")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("params", help="write the execution-params file")
+    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--from-file", type=Path, help="JSON object of params (flags override it)")
+    parser.add_argument("--min-qty", type=int)
+    parser.add_argument("--lot-size", type=int)
+    parser.add_argument("--cash-buffer-ratio", type=float)
+    parser.add_argument("--fee-bps", type=float)
+    parser.add_argument("--slippage-open-bps", type=float)
+    parser.add_argument("--slippage-close-bps", type=float)
+    parser.add_argument("--risk-overrides", help="JSON object, e.g. '{\"max_weight\": 0.3}'")
+    parser.set_defaults(handler=_run)
+
+
+def _json_arg(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExecutionParamsError([f"{where}: not valid JSON ({exc})"]) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {}
+    if args.from_file is not None:
+        try:
+            text = args.from_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ExecutionParamsError([f"--from-file {args.from_file}: {exc.strerror}"]) from None
+        loaded = _json_arg(text, f"--from-file {args.from_file}")
+        if not isinstance(loaded, dict):
+            raise ExecutionParamsError([f"--from-file {args.from_file}: expected a JSON object"])
+        params.update(loaded)
+    for field in _FIELDS:
+        value = getattr(args, field)
+        if value is not None:
+            params[field] = value
+    if args.risk_overrides is not None:
+        params["risk_overrides"] = _json_arg(args.risk_overrides, "--risk-overrides")
+    path = write_execution_params(output_dir=args.output_dir, run_id=args.run_id, params=params)
+    print_json({"execution_params_path": path})
+    return 0

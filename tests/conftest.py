@@ -1,0 +1,23 @@
+"""Test environment. Airflow reads its config at import, so it is set here, first."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+_session_home = Path(tempfile.mkdtemp(prefix="lean-airflow-tests-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_session_home / "airflow"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO_ROOT / "plugins"))
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("LEAN_AIRFLOW_ARTIFACT_ROOT", str(_session_home / "artifacts"))
+for _path in (str(REPO_ROOT), str(REPO_ROOT / "dags"), str(REPO_ROOT / "plugins")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+pytest_plugins = ["tests.db_fixtures"] if (REPO_ROOT / "tests" / "db_fixtures.py").exists() else []

@@ -1,0 +1,50 @@
+"""The committed JSON Schemas match the models, and the models are frozen and strict."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pydantic import ValidationError
+
+from include.contracts.export_schemas import CONTRACTS, SCHEMA_DIR, render_schemas
+from include.contracts.params import ExecutionParams
+from include.contracts.snapshot import DecisionSnapshot, WeightItem
+
+
+def test_committed_schemas_are_current() -> None:
+    rendered = render_schemas()
+    assert len(rendered) == len(CONTRACTS)
+    for name, text in rendered.items():
+        committed = SCHEMA_DIR / name
+        assert committed.exists(), f"{name} is not committed: run python -m include.contracts.export_schemas"
+        assert committed.read_text(encoding="utf-8") == text, f"{name} is stale: re-export the schemas"
+
+
+def test_every_schema_is_versioned_and_closed() -> None:
+    import json
+
+    for name, text in render_schemas().items():
+        schema = json.loads(text)
+        assert ".v1." in name
+        assert schema["properties"]["schema_version"]["const"] == 1
+        assert schema.get("additionalProperties") is False, name
+
+
+def test_models_are_frozen() -> None:
+    params = ExecutionParams()
+    with pytest.raises(ValidationError):
+        params.lot_size = 5  # type: ignore[misc]
+
+
+def test_snapshot_validation() -> None:
+    snap = DecisionSnapshot(as_of=dt.date(2024, 1, 2), source="s", items=(WeightItem(symbol=" spy", weight=0.5),))
+    assert snap.items[0].symbol == "SPY"
+    with pytest.raises(ValidationError, match="duplicate symbol"):
+        DecisionSnapshot(
+            as_of=dt.date(2024, 1, 2),
+            source="s",
+            items=(WeightItem(symbol="SPY", weight=0.5), WeightItem(symbol="spy", weight=0.1)),
+        )
+    with pytest.raises(ValidationError, match="source"):
+        DecisionSnapshot(as_of=dt.date(2024, 1, 2), source="", items=())
