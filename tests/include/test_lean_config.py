@@ -8,7 +8,15 @@ from include.lean_config import build_execution_config, should_skip_order_build
 
 @pytest.mark.parametrize(
     ("source", "expected"),
-    [("lean", True), ("LEAN", True), ("  Lean\n", True), ("python", False), ("", False), (None, False), ("lean2", False)],
+    [
+        ("lean", True),
+        ("LEAN", True),
+        ("  Lean\n", True),
+        ("python", False),
+        ("", False),
+        (None, False),
+        ("lean2", False),
+    ],
 )
 def test_should_skip_order_build(source: str | None, expected: bool) -> None:
     assert should_skip_order_build(source) is expected

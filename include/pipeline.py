@@ -1,0 +1,167 @@
+"""The steps of the chain, as plain functions: snapshot -> intent -> params -> (Lean) -> ingest -> check.
+
+DAG tasks only call these with values from the Airflow context; everything here is testable
+without Airflow. Each step returns small JSON-able dicts of file paths (what XCom carries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from include.artifacts import confine, run_dir, run_key_for_date, run_key_for_range
+from include.atomic_io import atomic_write_text
+from include.contracts.snapshot import DecisionSnapshot
+from include.contracts.validation import describe_validation_error
+from include.errors import SnapshotError
+from include.execution_params import write_execution_params
+from include.intent import write_order_intent
+from include.lean_runtime import FINAL_STATE_FILE
+from include.snapshots import take_snapshot
+from include.trading_calendar import is_session, previous_session, sessions_between
+
+DagKind = Literal["daily", "range"]
+INITIAL_STATE_FILE = "initial_state.json"
+
+
+class RunDateError(SnapshotError):
+    """The run's dates cannot be resolved (missing ``as_of``, not a session, bad range)."""
+
+
+def _parse_date(value: Any, name: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise RunDateError([f"Param {name}={value!r}: expected a date YYYY-MM-DD"]) from None
+
+
+def resolve_run_dates(
+    *,
+    kind: DagKind,
+    run_type: str,
+    interval_end_session: dt.date | None,
+    params: Mapping[str, Any],
+) -> tuple[str, list[dt.date]]:
+    """(run key, rebalance dates) from the run's logical date or its Params; never its run_id."""
+    if kind == "range":
+        start = _parse_date(params.get("start_date"), "start_date")
+        end = _parse_date(params.get("end_date"), "end_date")
+        if end < start:
+            raise RunDateError([f"Params start_date={start} and end_date={end}: end is before start"])
+        sessions = sessions_between(start, end)
+        if not sessions:
+            raise RunDateError([f"no NYSE session between {start} and {end}"])
+        return run_key_for_range(start, end), sessions
+    if run_type == "manual" or interval_end_session is None:
+        raw = params.get("as_of")
+        if raw in (None, ""):
+            raise RunDateError(["Param as_of is required for manual runs (the trading day to rebalance)"])
+        day = _parse_date(raw, "as_of")
+    else:
+        day = interval_end_session
+    if not is_session(day):
+        raise RunDateError([f"as_of {day.isoformat()} is not an NYSE trading session"])
+    return run_key_for_date(day), [day]
+
+
+def step_snapshot(
+    *,
+    dag_id: str,
+    run_key: str,
+    dates: Sequence[dt.date],
+    provider: str,
+    options: Mapping[str, Any],
+    data_folder: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+) -> dict[str, str]:
+    """One DecisionSnapshot per rebalance date, as JSON lines: ``snapshots_run_<key>.jsonl``."""
+    folder = run_dir(dag_id, run_key, root=root)
+    lines = [
+        take_snapshot(provider, as_of=day, data_folder=os.fspath(data_folder), options=options).model_dump_json()
+        for day in dates
+    ]
+    path = folder / f"snapshots_run_{run_key}.jsonl"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return {"run_dir": str(folder), "snapshots_path": str(path)}
+
+
+def load_snapshots(path: str | os.PathLike[str]) -> list[DecisionSnapshot]:
+    snapshots: list[DecisionSnapshot] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                snapshots.append(DecisionSnapshot.model_validate_json(line))
+            except ValidationError as exc:
+                raise SnapshotError([f"{path}:{number}: {p}" for p in describe_validation_error(exc)]) from None
+    if not snapshots:
+        raise SnapshotError([f"{path}: no snapshots"])
+    return snapshots
+
+
+def step_write_intent(*, run_dir: str, run_key: str, snapshots_path: str) -> dict[str, str]:
+    folder = confine(run_dir)
+    snapshots = load_snapshots(confine(snapshots_path))
+    return {"intent_path": write_order_intent(output_dir=folder, run_id=run_key, rebalances=snapshots)}
+
+
+def step_write_params(
+    *,
+    run_dir: str,
+    run_key: str,
+    params: Mapping[str, Any] | None,
+    previous_run_dir: str | None = None,
+) -> dict[str, str]:
+    """Write the execution params; for a continuous account, copy the previous run's final state."""
+    folder = confine(run_dir)
+    out = {"params_path": write_execution_params(output_dir=folder, run_id=run_key, params=params)}
+    initial = folder / INITIAL_STATE_FILE
+    if previous_run_dir is not None:
+        previous_state = confine(previous_run_dir) / "results" / FINAL_STATE_FILE
+        if previous_state.exists():
+            # Copy, so the run folder is self-contained and the Docker path can bind it read-only.
+            atomic_write_text(initial, previous_state.read_text(encoding="utf-8"))
+            out["initial_state_path"] = str(initial)
+            return out
+    initial.unlink(missing_ok=True)
+    return out
+
+
+def previous_run_dir(dag_id: str, day: dt.date, root: str | os.PathLike[str] | None = None) -> str | None:
+    """The folder of the previous session's run of ``dag_id``, if one finished."""
+    prev = previous_session(day)
+    if prev is None:
+        return None
+    folder = run_dir(dag_id, run_key_for_date(prev), root=root, create=False)
+    return str(folder) if (folder / "results" / FINAL_STATE_FILE).exists() else None
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def reset_results(results_dir: str | os.PathLike[str]) -> None:
+    """Empty ``results/`` before a (re-)run so no stale file of an earlier attempt survives."""
+    folder = confine(results_dir)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+
+
+def session_of(moment: dt.datetime | None) -> dt.date | None:
+    """New York date of an aware instant (a run's data-interval end)."""
+    if moment is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("America/New_York")).date()

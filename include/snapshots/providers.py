@@ -1,0 +1,123 @@
+"""The three snapshot providers. Each returns a validated ``DecisionSnapshot``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+
+from include.contracts.snapshot import DecisionSnapshot, WeightItem
+from include.contracts.validation import describe_validation_error
+from include.errors import SnapshotError
+from include.market_data import available_tickers, closes_before
+
+
+def _snapshot(as_of: dt.date, source: str, weights: dict[str, float]) -> DecisionSnapshot:
+    try:
+        return DecisionSnapshot(
+            as_of=as_of,
+            source=source,
+            items=tuple(WeightItem(symbol=s, weight=w) for s, w in sorted(weights.items())),
+        )
+    except ValidationError as exc:
+        raise SnapshotError([f"{source} {as_of}: {p}" for p in describe_validation_error(exc)]) from None
+
+
+def trend_rotation_snapshot(
+    *,
+    as_of: dt.date,
+    data_folder: str | os.PathLike[str],
+    universe: Sequence[str] | None = None,
+    top_n: int = 3,
+    lookback_days: int = 60,
+) -> DecisionSnapshot:
+    """Equal weights over the ``top_n`` symbols with the best positive momentum.
+
+    Momentum is close[-1] / close[-1 - lookback] - 1 over sessions strictly before ``as_of``:
+    the decision for a day never sees that day's bar.
+    """
+    if top_n < 1 or lookback_days < 1:
+        raise SnapshotError([f"top_n={top_n}, lookback_days={lookback_days}: both must be >= 1"])
+    tickers = [t.upper() for t in universe] if universe else available_tickers(data_folder)
+    if not tickers:
+        raise SnapshotError([f"data folder {os.fspath(data_folder)!r} has no daily equity data"])
+    closes = closes_before(data_folder, tickers, as_of)
+    momentum: dict[str, float] = {}
+    for ticker in tickers:
+        series = closes[ticker].dropna() if ticker in closes else pd.Series(dtype=float)
+        if len(series) > lookback_days:
+            momentum[ticker] = float(series.iloc[-1] / series.iloc[-1 - lookback_days] - 1.0)
+    ranked = sorted((m, t) for t, m in momentum.items() if m > 0)
+    chosen = [t for _, t in sorted(ranked, key=lambda pair: (-pair[0], pair[1]))[:top_n]]
+    weights = {t: 1.0 / len(chosen) for t in chosen}
+    # Symbols we rotated out of get an explicit 0 so the intent says "sell", not "ignore".
+    for ticker in momentum:
+        weights.setdefault(ticker, 0.0)
+    return _snapshot(as_of, f"trend_rotation(top_n={top_n},lookback={lookback_days})", weights)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={"symbol": str})
+        if suffix == ".json":
+            return pd.read_json(path, dtype={"symbol": str}, precise_float=True)
+        if suffix in {".parquet", ".pq"}:
+            return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise SnapshotError([f"{path}: cannot read weights table ({exc})"]) from None
+    raise SnapshotError([f"{path}: unsupported weights file type {suffix!r} (use .csv, .json or .parquet)"])
+
+
+def _rows_for(frame: pd.DataFrame, as_of: dt.date, where: str) -> dict[str, float]:
+    missing = {"date", "symbol", "weight"} - set(frame.columns)
+    if missing:
+        raise SnapshotError([f"{where}: missing columns {sorted(missing)} (need date, symbol, weight)"])
+    dates = pd.to_datetime(frame["date"], errors="coerce").dt.date
+    if dates.isna().any():
+        bad = int(dates.isna().to_numpy().nonzero()[0][0])
+        raise SnapshotError([f"{where}: row {bad}: date {frame['date'].iloc[bad]!r} does not parse"])
+    rows = frame.loc[dates == as_of]
+    if rows.empty:
+        raise SnapshotError([f"{where}: no weights for {as_of.isoformat()}"])
+    weights: dict[str, float] = {}
+    for index, (symbol, weight) in enumerate(zip(rows["symbol"], rows["weight"], strict=True)):
+        key = str(symbol).strip().upper()
+        if key in weights:
+            raise SnapshotError([f"{where}: {as_of} row {index}: duplicate symbol {key!r}"])
+        try:
+            weights[key] = float(weight)
+        except (TypeError, ValueError):
+            raise SnapshotError([f"{where}: {as_of} row {index}: weight {weight!r} is not a number"]) from None
+    return weights
+
+
+def file_snapshot(*, as_of: dt.date, path: str | os.PathLike[str]) -> DecisionSnapshot:
+    table_path = Path(path)
+    if not table_path.exists():
+        raise SnapshotError([f"weights file {table_path} does not exist"])
+    return _snapshot(as_of, f"file:{table_path.name}", _rows_for(_read_table(table_path), as_of, str(table_path)))
+
+
+def sql_snapshot(*, as_of: dt.date, url: str, table: str) -> DecisionSnapshot:
+    import sqlalchemy as sa
+
+    if not table.replace("_", "").replace(".", "").isalnum():
+        raise SnapshotError([f"table={table!r}: not a plain table name"])
+    engine = sa.create_engine(url)
+    try:
+        schema, _, name = table.rpartition(".")
+        weights_table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
+        query = sa.select(weights_table.c.date, weights_table.c.symbol, weights_table.c.weight)
+        with engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=["date", "symbol", "weight"])
+    except sa.exc.SQLAlchemyError as exc:
+        raise SnapshotError([f"sql table {table!r}: {type(exc).__name__}: {exc}".splitlines()[0]]) from None
+    finally:
+        engine.dispose()
+    return _snapshot(as_of, f"sql:{table}", _rows_for(frame, as_of, f"sql table {table!r}"))

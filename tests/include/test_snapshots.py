@@ -1,0 +1,132 @@
+"""Snapshot providers, above all the trend rotation's no-look-ahead rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from include.errors import SnapshotError
+from include.snapshots import take_snapshot
+from include.snapshots.providers import file_snapshot, sql_snapshot, trend_rotation_snapshot
+from include.trading_calendar import sessions_between
+from tests.lean_data_factory import write_closes
+
+SESSIONS = sessions_between(dt.date(2021, 1, 4), dt.date(2021, 3, 31))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    write_closes(
+        folder,
+        {
+            "UPP": {d: 100 + i for i, d in enumerate(SESSIONS)},
+            "MID": {d: 100 + 0.5 * i for i, d in enumerate(SESSIONS)},
+            "FLAT": {d: 100.0 for d in SESSIONS},
+            "DOWN": {d: 200 - i for i, d in enumerate(SESSIONS)},
+        },
+    )
+    return folder
+
+
+def test_top_n_positive_momentum_equal_weights(data: Path) -> None:
+    snap = trend_rotation_snapshot(as_of=SESSIONS[30], data_folder=data, top_n=2, lookback_days=10)
+    weights = {i.symbol: i.weight for i in snap.items}
+    assert weights == {"UPP": 0.5, "MID": 0.5, "FLAT": 0.0, "DOWN": 0.0}
+    assert snap.as_of == SESSIONS[30]
+
+
+def test_no_look_ahead(data: Path, tmp_path: Path) -> None:
+    """Changing the as-of day's own bar (and later ones) must not change the decision."""
+    as_of = SESSIONS[30]
+    before = trend_rotation_snapshot(as_of=as_of, data_folder=data, top_n=1, lookback_days=10)
+    shocked = tmp_path / "shocked"
+    write_closes(
+        shocked,
+        {
+            "UPP": {d: (100 + i if d < as_of else 1.0) for i, d in enumerate(SESSIONS)},
+            "MID": {d: (100 + 0.5 * i if d < as_of else 10_000.0) for i, d in enumerate(SESSIONS)},
+            "FLAT": {d: 100.0 for d in SESSIONS},
+            "DOWN": {d: 200 - i for i, d in enumerate(SESSIONS)},
+        },
+    )
+    after = trend_rotation_snapshot(as_of=as_of, data_folder=shocked, top_n=1, lookback_days=10)
+    assert before.items == after.items
+    # ...while the next day's decision does see the shock.
+    next_day = trend_rotation_snapshot(as_of=SESSIONS[31], data_folder=shocked, top_n=1, lookback_days=10)
+    assert {i.symbol for i in next_day.items if i.weight > 0} == {"MID"}
+
+
+def test_not_enough_history_means_no_position(data: Path) -> None:
+    snap = trend_rotation_snapshot(as_of=SESSIONS[3], data_folder=data, top_n=2, lookback_days=10)
+    assert snap.items == ()
+
+
+def test_file_provider_csv_json_parquet(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"date": ["2021-02-01", "2021-02-01", "2021-02-02"], "symbol": ["spy", "QQQ", "SPY"], "weight": [0.6, 0.4, 1.0]}
+    )
+    for name, writer in (
+        ("w.csv", lambda p: frame.to_csv(p, index=False)),
+        ("w.json", lambda p: frame.to_json(p, orient="records")),
+        ("w.parquet", lambda p: frame.to_parquet(p, index=False)),
+    ):
+        path = tmp_path / name
+        writer(path)
+        snap = file_snapshot(as_of=dt.date(2021, 2, 1), path=path)
+        assert {i.symbol: i.weight for i in snap.items} == {"SPY": 0.6, "QQQ": 0.4}, name
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("date,symbol\n2021-02-01,SPY\n", "missing columns"),
+        ("date,symbol,weight\nnot-a-date,SPY,1\n", "does not parse"),
+        ("date,symbol,weight\n2021-02-01,SPY,0.5\n2021-02-01,spy,0.5\n", "duplicate symbol"),
+        ("date,symbol,weight\n2021-02-01,SPY,abc\n", "not a number"),
+        ("date,symbol,weight\n2021-02-02,SPY,1\n", "no weights for 2021-02-01"),
+        ("date,symbol,weight\n2021-02-01,SPY,0.7\n2021-02-01,QQQ,0.7\n", "gross weight"),
+    ],
+)
+def test_file_provider_bad_tables(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "w.csv"
+    path.write_text(content)
+    with pytest.raises(SnapshotError, match=message):
+        file_snapshot(as_of=dt.date(2021, 2, 1), path=path)
+
+
+def test_file_provider_unsupported_type(tmp_path: Path) -> None:
+    path = tmp_path / "w.xlsx"
+    path.write_text("x")
+    with pytest.raises(SnapshotError, match="unsupported weights file type"):
+        file_snapshot(as_of=dt.date(2021, 2, 1), path=path)
+
+
+def test_sql_provider(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE target_weights (date TEXT, symbol TEXT, weight REAL)"))
+        conn.execute(
+            sa.text("INSERT INTO target_weights VALUES ('2021-02-01','SPY',0.3),('2021-02-01','QQQ',0.2)")
+        )
+    engine.dispose()
+    snap = sql_snapshot(as_of=dt.date(2021, 2, 1), url=url, table="target_weights")
+    assert {i.symbol: i.weight for i in snap.items} == {"SPY": 0.3, "QQQ": 0.2}
+    with pytest.raises(SnapshotError, match="not a plain table name"):
+        sql_snapshot(as_of=dt.date(2021, 2, 1), url=url, table="w; DROP TABLE x")
+    with pytest.raises(SnapshotError, match="NoSuchTableError"):
+        sql_snapshot(as_of=dt.date(2021, 2, 1), url=url, table="missing")
+
+
+def test_dispatch_and_unknown_provider(data: Path) -> None:
+    snap = take_snapshot("trend_rotation", as_of=SESSIONS[30], data_folder=str(data), options={"top_n": 1})
+    assert snap.source.startswith("trend_rotation")
+    with pytest.raises(SnapshotError, match="provider='magic'"):
+        take_snapshot("magic", as_of=SESSIONS[30], data_folder=str(data), options={})
+    with pytest.raises(SnapshotError, match="needs option 'path'"):
+        take_snapshot("file", as_of=SESSIONS[30], data_folder=str(data), options={})
