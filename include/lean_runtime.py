@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from include.artifacts import REPO_ROOT
+from include.artifacts import REPO_ROOT, confine
 from include.atomic_io import atomic_write_json
 from include.errors import LeanAirflowError, LeanConfigError
 from include.lean_config import Mode, build_execution_config
@@ -191,9 +192,13 @@ def engine_config(paths: RunPaths, *, mode: Mode, runtime: Runtime, parameters: 
 def write_engine_config(
     paths: RunPaths, *, mode: Mode, runtime: Runtime, parameters: Mapping[str, Any]
 ) -> Path:
-    """Write ``config.json`` (atomic) and create ``results/`` and ``storage/``. Never holds secrets."""
+    """Empty ``results/`` (no stale file of an earlier attempt survives), create ``storage/``
+    and write ``config.json`` atomically. The config never holds secrets."""
     config = engine_config(paths, mode=mode, runtime=runtime, parameters=parameters)
-    paths.results_dir.mkdir(parents=True, exist_ok=True)
+    results = confine(paths.results_dir, paths.run_dir)
+    if results.exists():
+        shutil.rmtree(results)
+    results.mkdir(parents=True)
     paths.storage_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(paths.config_path, config)
     return paths.config_path
@@ -299,3 +304,25 @@ def run_local_engine(
         finally:
             reader.join(timeout=5)
     return code
+
+
+def run_lean_local(
+    paths: RunPaths,
+    *,
+    mode: Mode,
+    parameters: Mapping[str, Any],
+    timeout_s: float,
+    on_line: Callable[[str], None],
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Write the config and run the local runtime; LeanRunError on a non-zero exit.
+
+    Returns the engine identity recorded in the run manifest.
+    """
+    from include.lean_local import __version__ as local_version
+
+    write_engine_config(paths, mode=mode, runtime="local", parameters=parameters)
+    code = run_local_engine(paths.config_path, timeout_s=timeout_s, on_line=on_line, env=env)
+    if code != 0:
+        raise LeanRunError("local", code, lean_log_tail(paths.results_dir, paths.algorithm_id))
+    return {"runtime": "local", "engine": f"lean_local {local_version}"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -136,8 +135,27 @@ def step_write_params(
     return out
 
 
-def previous_run_dir(dag_id: str, day: dt.date, root: str | os.PathLike[str] | None = None) -> str | None:
-    """The folder of the previous session's run of ``dag_id``, if one finished."""
+def previous_run_dir(
+    dag_id: str, day: dt.date, *, mode: str = "backtest", root: str | os.PathLike[str] | None = None
+) -> str | None:
+    """The run whose final account state this run starts from, if it exists.
+
+    Backtests chain day by day: the previous session's run, or a fresh account when that run
+    is missing (the first day of a backfill). A live account carries over from the latest
+    earlier run, whatever days were skipped in between.
+    """
+    if mode == "live":
+        base = run_dir(dag_id, run_key_for_date(day), root=root, create=False).parent
+        if not base.exists():
+            return None
+        key = run_key_for_date(day)
+        earlier = sorted(
+            p for p in base.iterdir() if p.is_dir() and len(p.name) == 8 and p.name.isdigit() and p.name < key
+        )
+        for folder in reversed(earlier):
+            if (folder / "results" / FINAL_STATE_FILE).exists():
+                return str(folder)
+        return None
     prev = previous_session(day)
     if prev is None:
         return None
@@ -148,14 +166,6 @@ def previous_run_dir(dag_id: str, day: dt.date, root: str | os.PathLike[str] | N
 def read_json(path: str | os.PathLike[str]) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
-
-
-def reset_results(results_dir: str | os.PathLike[str]) -> None:
-    """Empty ``results/`` before a (re-)run so no stale file of an earlier attempt survives."""
-    folder = confine(results_dir)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
 
 
 def session_of(moment: dt.datetime | None) -> dt.date | None:

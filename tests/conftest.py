@@ -20,4 +20,12 @@ for _path in (str(REPO_ROOT), str(REPO_ROOT / "dags"), str(REPO_ROOT / "plugins"
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-pytest_plugins = ["tests.db_fixtures"] if (REPO_ROOT / "tests" / "db_fixtures.py").exists() else []
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    import shutil
+
+    shutil.rmtree(_session_home, ignore_errors=True)
+
+
+pytest_plugins = ["tests.db_fixtures", "tests.airflow_fixtures"]

@@ -114,7 +114,8 @@ def build_lean_dag(
         )
     params.update(strategy_param_fields())
     params.update(execution_param_fields())
-    continuous = kind == "daily" and mode == "backtest"
+    # Daily runs continue an account: the previous run's final state is the next run's start.
+    continuous = kind == "daily"
 
     with DAG(
         dag_id=dag_id,
@@ -132,7 +133,7 @@ def build_lean_dag(
             "retries": 1,
             "retry_delay": dt.timedelta(seconds=30),
             # Each daily backtest starts from the previous run's holdings, so runs go in order.
-            "depends_on_past": continuous,
+            "depends_on_past": continuous and mode == "backtest",
         },
     ) as dag:
 
@@ -173,9 +174,8 @@ def build_lean_dag(
 
             params = context["params"]
             execution = {key: params.get(key) for key in execution_param_fields()}
-            previous = (
-                previous_run_dir(dag_id, dt.date.fromisoformat(intent["first_date"])) if continuous else None
-            )
+            day = dt.date.fromisoformat(intent["first_date"])
+            previous = previous_run_dir(dag_id, day, mode=mode) if continuous else None
             out = step_write_params(
                 run_dir=intent["run_dir"], run_key=intent["run_key"], params=execution, previous_run_dir=previous
             )

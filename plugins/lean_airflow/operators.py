@@ -28,10 +28,9 @@ from include.lean_runtime import (
     host_path_map_from_env,
     lean_log_tail,
     resolve_image,
-    run_local_engine,
+    run_lean_local,
     write_engine_config,
 )
-from include.pipeline import reset_results
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -159,8 +158,6 @@ class LeanRunOperator(BaseOperator):
         if runtime not in ("docker", "local"):
             raise AirflowException(f"LeanRunOperator runtime={self.runtime!r}: expected 'docker' or 'local'")
         paths = self._paths()
-        reset_results(paths.results_dir)
-        write_engine_config(paths, mode=self.mode, runtime=runtime, parameters=self.parameters)  # type: ignore[arg-type]
         secrets = broker_secret_config(self.broker_conn_id)
         run = self._run_docker if runtime == "docker" else self._run_local
         engine = run(paths, context, secrets)
@@ -168,26 +165,23 @@ class LeanRunOperator(BaseOperator):
         return str(paths.results_dir)
 
     def _run_local(self, paths: RunPaths, context: Context, secrets: Mapping[str, str]) -> dict[str, str]:
-        from include.lean_local import __version__ as local_version
-
-        env = {SECRET_CONFIG_ENV: json.dumps(secrets)} if secrets else {}
         self.log.info("Running the local Lean runtime on %s", paths.config_path)
         try:
-            code = run_local_engine(
-                paths.config_path,
+            return run_lean_local(
+                paths,
+                mode=self.mode,  # type: ignore[arg-type]
+                parameters=self.parameters,
                 timeout_s=self.engine_timeout.total_seconds(),
                 on_line=lambda line: self.log.info("[lean] %s", line),
-                env=env,
+                env={SECRET_CONFIG_ENV: json.dumps(secrets)} if secrets else None,
             )
+        except LeanRunError as exc:
+            raise AirflowException(str(exc)) from None
         except subprocess.TimeoutExpired:
             tail = lean_log_tail(paths.results_dir, paths.algorithm_id)
             raise AirflowException(
                 f"local Lean runtime exceeded {self.engine_timeout} and was killed. Last log lines:\n{tail}"
             ) from None
-        if code != 0:
-            tail = lean_log_tail(paths.results_dir, paths.algorithm_id)
-            raise AirflowException(str(LeanRunError("local", code, tail)))
-        return {"runtime": "local", "engine": f"lean_local {local_version}"}
 
     def _run_docker(self, paths: RunPaths, context: Context, secrets: Mapping[str, str]) -> dict[str, str]:
         from airflow.providers.docker.exceptions import DockerContainerFailedException
@@ -195,6 +189,7 @@ class LeanRunOperator(BaseOperator):
 
         host_map = self.host_path_map if self.host_path_map is not None else host_path_map_from_env()
         spec = container_spec(paths, image=resolve_image(self.image), host_path_map=host_map)
+        write_engine_config(paths, mode=self.mode, runtime="docker", parameters=self.parameters)  # type: ignore[arg-type]
         container = DockerOperator(
             task_id=f"{self.task_id}__container",
             image=spec.image,

@@ -1,0 +1,1 @@
+"""Human-facing views of a run: the data of its report page and its standalone HTML."""

@@ -1,0 +1,207 @@
+"""Standalone HTML for a run's report: no external assets, every value escaped.
+
+Served by the Airflow UI plugin and written next to ``report.json`` as ``report.html``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import Any
+
+from include.reporting.run_view import RunView
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2733}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde3ea}
+table{border-collapse:collapse;font-size:13px} th,td{padding:4px 10px;border-bottom:1px solid #edf0f3;text-align:right}
+th{background:#f4f6f8} td.l,th.l{text-align:left} .muted{color:#6b7785}
+.verdict{display:inline-block;padding:2px 8px;border-radius:10px;font-weight:600;font-size:12px}
+.pass{background:#d9f2e3;color:#16643a} .fail{background:#fbe0e0;color:#9b1c1c} .warn{background:#fff1cc;color:#7a5600}
+.na{background:#eceff3;color:#4a5563} code{font-size:12px} svg{background:#fbfcfd;border:1px solid #e3e8ee}
+"""
+
+
+def verdict_badge(verdict: Any) -> str:
+    text = str(verdict or "not checked")
+    css = {"pass": "pass", "ok": "pass", "fail": "fail", "warn": "warn"}.get(text.lower(), "na")
+    return f'<span class="verdict {css}" data-verdict="{escape(text)}">{escape(text)}</span>'
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return '<span class="muted">–</span>'
+    if isinstance(value, float):
+        return escape(f"{value:,.{digits}f}")
+    return escape(str(value))
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, css_id: str, left: int = 1) -> str:
+    head = "".join(f'<th class="{"l" if i < left else ""}">{escape(h)}</th>' for i, h in enumerate(headers))
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="{"l" if i < left else ""}">{cell if isinstance(cell, Markup) else _num(cell)}</td>'
+            for i, cell in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f'<table id="{css_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+class Markup(str):
+    """Already-escaped HTML to place in a table cell."""
+
+
+def bar_chart(items: Sequence[tuple[str, float, float]], *, css_id: str) -> str:
+    """Grouped bars of target (blue) against achieved (orange) weight per symbol."""
+    if not items:
+        return '<p class="muted">No weights to chart.</p>'
+    width, height, pad = max(360, 70 * len(items) + 60), 220, 30
+    top = max([abs(v) for _, t, a in items for v in (t, a)] + [0.01])
+    scale = (height - 2 * pad) / top
+    label = "target vs achieved weights"
+    parts = [f'<svg id="{css_id}" width="{width}" height="{height}" role="img" aria-label="{label}">']
+    base = height - pad
+    for i, (symbol, target, achieved) in enumerate(items):
+        x = pad + 70 * i
+        for j, (value, color, kind) in enumerate(((target, "#3b6fb6", "target"), (achieved, "#e08a2e", "achieved"))):
+            h = abs(value) * scale
+            parts.append(
+                f'<rect class="bar-{kind}" x="{x + 22 * j}" y="{base - h:.1f}" width="20" height="{h:.1f}" '
+                f'fill="{color}"><title>{escape(symbol)} {kind} {value:.4f}</title></rect>'
+            )
+        parts.append(f'<text x="{x}" y="{height - 10}" font-size="11">{escape(symbol)}</text>')
+    parts.append(f'<line x1="{pad}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#99a3ad"/>')
+    parts.append('<text x="8" y="16" font-size="11" fill="#3b6fb6">■ target</text>')
+    parts.append('<text x="80" y="16" font-size="11" fill="#e08a2e">■ achieved</text></svg>')
+    return "".join(parts)
+
+
+def line_chart(points: Sequence[tuple[float, float]], *, css_id: str) -> str:
+    if len(points) < 2:
+        return '<p class="muted">No equity curve in the Lean results.</p>'
+    width, height, pad = 720, 240, 40
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    span_x = (x1 - x0) or 1.0
+    span_y = (y1 - y0) or 1.0
+    coords = " ".join(
+        f"{pad + (x - x0) / span_x * (width - 2 * pad):.1f},{height - pad - (y - y0) / span_y * (height - 2 * pad):.1f}"
+        for x, y in points
+    )
+    first = dt.datetime.fromtimestamp(x0, dt.UTC).date().isoformat()
+    last = dt.datetime.fromtimestamp(x1, dt.UTC).date().isoformat()
+    return (
+        f'<svg id="{css_id}" width="{width}" height="{height}" role="img" aria-label="equity curve">'
+        f'<polyline fill="none" stroke="#3b6fb6" stroke-width="1.5" points="{coords}"/>'
+        f'<text x="{pad}" y="{height - 12}" font-size="11">{first}</text>'
+        f'<text x="{width - pad - 60}" y="{height - 12}" font-size="11">{last}</text>'
+        f'<text x="4" y="{pad}" font-size="11">{y1:,.0f}</text>'
+        f'<text x="4" y="{height - pad}" font-size="11">{y0:,.0f}</text></svg>'
+    )
+
+
+def _symbol_rows(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not report:
+        return []
+    symbols = report.get("symbols") or report.get("per_symbol") or []
+    if isinstance(symbols, dict):
+        return [{"symbol": k, **v} for k, v in symbols.items()]
+    return [s for s in symbols if isinstance(s, dict)]
+
+
+def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
+    report = view.report or {}
+    overall = report.get("overall_verdict") or report.get("verdict")
+    symbol_rows = _symbol_rows(view.report)
+    sections = [
+        f"<h1>{escape(title_prefix)} {escape(view.dag_id)} / {escape(view.run_key)}</h1>",
+        f'<p>Overall verdict: {verdict_badge(overall)} <span class="muted">'
+        f"{view.intent_rebalances} rebalance(s), {len(view.orders)} order(s)</span></p>",
+        "<h2>Intent → orders → fills</h2>",
+        table(
+            ["order", "symbol", "intent side", "target weight", "order qty", "filled qty", "avg fill price", "fees",
+             "status", "message"],
+            (
+                (o.order_id, o.symbol, o.intent_side or "–", o.target_weight, o.quantity, o.filled_quantity,
+                 o.average_fill_price, o.fees, o.status, o.message)
+                for o in view.orders
+            ),
+            css_id="orders",
+            left=3,
+        ),
+        "<h2>Per-symbol verdicts</h2>",
+        table(
+            ["symbol", "verdict", "target weight", "achieved weight", "expected qty", "lean qty", "problems"],
+            (
+                (
+                    s.get("symbol"),
+                    Markup(verdict_badge(s.get("verdict"))),
+                    s.get("target_weight"),
+                    s.get("achieved_weight"),
+                    s.get("expected_quantity"),
+                    s.get("lean_quantity"),
+                    "; ".join(str(p) for p in (s.get("problems") or s.get("reasons") or [])),
+                )
+                for s in symbol_rows
+            ),
+            css_id="verdicts",
+            left=2,
+        ),
+        "<h2>Target vs achieved weights</h2>",
+        bar_chart(
+            [
+                (str(s.get("symbol")), float(s.get("target_weight") or 0.0), float(s.get("achieved_weight") or 0.0))
+                for s in symbol_rows
+            ],
+            css_id="weights-chart",
+        ),
+        "<h2>Equity</h2>",
+        line_chart(view.equity_curve, css_id="equity-chart"),
+    ]
+    if view.statistics:
+        sections += ["<h2>Lean statistics</h2>", table(["statistic", "value"], sorted(view.statistics.items()),
+                                                      css_id="statistics")]
+    if view.manifest:
+        hashes = view.manifest.get("sha256") or view.manifest.get("hashes") or {}
+        rows = sorted((str(k), Markup(f"<code>{escape(str(v))}</code>")) for k, v in hashes.items())
+        engine = view.manifest.get("engine")
+        sections += ["<h2>Manifest</h2>", f"<p>Engine: <code>{escape(str(engine))}</code></p>",
+                     table(["input", "sha256"], rows, css_id="manifest")]
+    if view.parity:
+        diffs = view.parity.get("orders") or view.parity.get("diffs") or []
+        sections += [
+            "<h2>Backtest ↔ live parity</h2>",
+            f"<p>Verdict: {verdict_badge(view.parity.get('verdict'))}</p>",
+            table(
+                ["symbol", "field", "backtest", "live", "likely cause"],
+                ((d.get("symbol"), d.get("field"), d.get("backtest"), d.get("live"), d.get("cause")) for d in diffs),
+                css_id="parity",
+                left=2,
+            ),
+        ]
+    body = "\n".join(sections)
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(view.dag_id)} {escape(view.run_key)}</title><style>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def render_runs_list(runs: Sequence[dict[str, Any]], *, link_prefix: str) -> str:
+    rows = (
+        (
+            Markup(f'<a href="{escape(link_prefix)}/runs/{escape(r["dag_id"])}/{escape(r["run_key"])}">'
+                   f'{escape(r["dag_id"])}</a>'),
+            r["run_key"],
+            Markup(verdict_badge(r.get("verdict"))),
+        )
+        for r in runs
+    )
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Lean runs</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Lean runs</h1>"
+        f"{table(['DAG', 'run key', 'verdict'], rows, css_id='runs', left=2)}</body></html>\n"
+    )

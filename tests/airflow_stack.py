@@ -1,0 +1,151 @@
+"""A real Airflow 3 stack for tests: ``airflow standalone`` (api-server, scheduler with the
+LocalExecutor, dag-processor, triggerer) on SQLite, in its own AIRFLOW_HOME and free ports.
+
+Used where Airflow's own machinery must run (backfills, the UI plugin behind Airflow's auth).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO_ROOT
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AirflowStack:
+    def __init__(self, home: Path, *, dags_folder: Path, extra_env: Mapping[str, str] | None = None) -> None:
+        self.home = home
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "PYTHONPATH": str(REPO_ROOT),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **(extra_env or {}),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+        self.log_path = home / "standalone.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(VENV_BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        return result
+
+    def start(self, timeout: float = 180) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.cli("db", "migrate")
+        log = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
+        self._process = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), "standalone"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise AssertionError(f"airflow standalone exited early:\n{self.log_path.read_text()[-4000:]}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/api/v2/version", timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(1)
+        raise AssertionError(f"api-server did not answer in {timeout}s:\n{self.log_path.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(timeout=30)
+
+    def admin_password(self) -> str:
+        path = self.home / "simple_auth_manager_passwords.json.generated"
+        deadline = time.monotonic() + 60
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return str(json.loads(path.read_text())["admin"])
+
+    def token(self) -> str:
+        body = json.dumps({"username": "admin", "password": self.admin_password()}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.loads(response.read())["access_token"])
+
+    def api(self, path: str, token: str) -> Any:
+        request = urllib.request.Request(f"{self.url}/api/v2{path}", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if dag_id in self.cli("dags", "list", "-o", "plain", check=False).stdout:
+                return
+            time.sleep(2)
+        raise AssertionError(f"DAG {dag_id} was not parsed in {timeout}s:\n{self.log_path.read_text()[-4000:]}")
+
+    def dag_run_states(self, dag_id: str) -> dict[str, str]:
+        """logical date -> state of every run of ``dag_id``."""
+        out = self.cli("dags", "list-runs", dag_id, "-o", "json").stdout
+        start = out.find("[")
+        runs = json.loads(out[start:]) if start >= 0 else []
+        return {run["logical_date"]: run["state"] for run in runs}
+
+
+@contextlib.contextmanager
+def running_stack(
+    home: Path, *, dags_folder: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[AirflowStack]:
+    stack = AirflowStack(home, dags_folder=dags_folder, extra_env=extra_env)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

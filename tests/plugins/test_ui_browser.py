@@ -1,0 +1,85 @@
+"""The report pages in a real headless Chromium (Debian's package, driven by Playwright)
+against ``airflow standalone``'s api-server, on a run produced by a real ``dag.test()``."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.airflow_stack import running_stack
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "test-screenshots"
+RUN_KEY = "20210201_20210226"
+
+
+@pytest.fixture
+def finished_run(dagbag, lean_env: dict[str, str]) -> Path:  # type: ignore[no-untyped-def]
+    run = dagbag.dags["lean_backtest_range"].test(
+        run_conf={"start_date": "2021-02-01", "end_date": "2021-02-26", "top_n": 2, "lookback_days": 10}
+    )
+    assert str(run.state) == "success"
+    return Path(lean_env["root"])
+
+
+@pytest.mark.parametrize("raw_db_url", ["sqlite"], indirect=True)
+def test_report_page_in_chromium(finished_run: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required: apt-get install chromium (.ci/test does it)"
+    env = {"LEAN_AIRFLOW_ARTIFACT_ROOT": str(finished_run)}
+    with running_stack(tmp_path / "airflow", dags_folder=REPO_ROOT / "dags", extra_env=env) as stack:
+        page_url = f"{stack.url}/lean-airflow/runs/lean_backtest_range/{RUN_KEY}"
+        # Unauthenticated: refused, with no run data in the answer.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(page_url, timeout=10)
+        assert refused.value.code == 401
+        assert "lean_backtest_range" not in refused.value.read().decode()
+
+        token = stack.token()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                      "--disable-sync", "--no-first-run"],
+            )
+            try:
+                anonymous = browser.new_context()
+                page = anonymous.new_page()
+                response = page.goto(page_url)
+                assert response is not None and response.status == 401
+                assert "Log in" in page.content()
+                anonymous.close()
+
+                context = browser.new_context(viewport={"width": 1280, "height": 1600})
+                context.add_cookies([{"name": "_token", "value": token, "url": stack.url}])
+                page = context.new_page()
+                response = page.goto(page_url)
+                assert response is not None and response.status == 200
+                assert page.locator("h1").inner_text().startswith("Lean run lean_backtest_range")
+                assert page.locator("#orders tbody tr").count() > 0
+                assert page.locator("#verdicts tbody tr").count() > 0
+                badges = page.locator("#verdicts [data-verdict]")
+                verdicts = badges.evaluate_all("els => els.map(e => e.dataset.verdict)")
+                assert set(verdicts) <= {"pass", "warn", "fail"} and verdicts
+                assert page.locator("#weights-chart rect.bar-target").count() > 0
+                assert page.locator("#equity-chart polyline").count() == 1
+                box = page.locator("#equity-chart").bounding_box()
+                assert box is not None and box["width"] > 100
+                assert page.locator("#manifest tbody tr").count() >= 4
+                SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOT_DIR / "report-page.png"), full_page=True)
+
+                runs = context.new_page()
+                runs.goto(f"{stack.url}/lean-airflow/")
+                assert runs.locator("#runs tbody tr").count() >= 1
+                context.close()
+            finally:
+                browser.close()
