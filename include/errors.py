@@ -46,3 +46,61 @@ class LeanConfigError(ContractValidationError):
 
 class ArtifactPathError(LeanAirflowError, ValueError):
     """A path or path component escapes the artifact root or is malformed."""
+
+
+class LeanOrderEventError(ContractValidationError):
+    """A Lean order event (``<id>-order-events.json`` item) breaks the serialization contract."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("lean order event", problems)
+
+
+class UnknownEnumValueError(LeanOrderEventError):
+    """An enum field of a Lean order event (``status``, ``direction``) has a value Lean never writes."""
+
+    def __init__(self, field: str, value: object, allowed: list[str] | tuple[str, ...]) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = tuple(allowed)
+        super().__init__([f"{field}={value!r}: unknown value, expected one of {', '.join(self.allowed)}"])
+
+
+class OrderEventsFileError(LeanAirflowError, ValueError):
+    """An order-events file is not a complete JSON array of valid events; names file and byte offset."""
+
+    def __init__(self, path: str, byte_offset: int | None, reason: str) -> None:
+        self.path = path
+        self.byte_offset = byte_offset
+        self.reason = reason
+        where = f" at byte offset {byte_offset}" if byte_offset is not None else ""
+        super().__init__(f"order-events file {path}{where}: {reason}")
+
+
+class OrderEventsMissingError(LeanAirflowError, FileNotFoundError):
+    """No order-events file although the intent asked for a non-zero target delta."""
+
+
+class AuditDatabaseError(LeanAirflowError, RuntimeError):
+    """The audit database is unreachable, not migrated, or refused a write."""
+
+
+class RunFolderError(ContractValidationError):
+    """A run folder lacks a file the audit needs (intent, params, config, results)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("run folder", problems)
+
+
+class ConsistencyCheckFailed(LeanAirflowError, AssertionError):
+    """The consistency check found hard failures and the policy is ``fail``."""
+
+    def __init__(self, report_path: str | None, failures: list[str]) -> None:
+        self.report_path = report_path
+        self.failures = list(failures)
+        more = f"; ... ({len(self.failures) - 10} more)" if len(failures) > 10 else ""
+        shown = "; ".join(self.failures[:10]) + more
+        super().__init__(f"consistency check failed ({len(self.failures)} failures, report {report_path}): {shown}")
+
+
+class ParityError(LeanAirflowError, ValueError):
+    """Two runs cannot be compared (missing results, no algorithm id, unreadable orders)."""

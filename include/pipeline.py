@@ -175,3 +175,85 @@ def session_of(moment: dt.datetime | None) -> dt.date | None:
     from zoneinfo import ZoneInfo
 
     return moment.astimezone(ZoneInfo("America/New_York")).date()
+
+
+def _audit_engine() -> Any:
+    """The audit DB engine, migrated to head (idempotent: Alembic skips applied revisions)."""
+    from include.audit.db import make_engine, upgrade_database
+
+    upgrade_database()
+    return make_engine()
+
+
+def step_ingest(
+    *,
+    dag_id: str,
+    run_key: str,
+    run_dir: str,
+    results_dir: str,
+    mode: str,
+    engine: Mapping[str, str],
+    airflow_ids: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Write ``manifest.json`` (hashes of every input and the engine identity), store it, and
+    upsert Lean's order events into the audit DB. Re-running inserts nothing twice."""
+    from include.audit.ingest import ingest_order_events
+    from include.audit.manifest import build_run_manifest, record_manifest
+    from include.audit.run_folder import open_run_folder
+
+    folder = confine(run_dir)
+    run = open_run_folder(folder)
+    if run.run_key != run_key or run.dag_id != dag_id:
+        raise SnapshotError([f"{folder}: holds run {run.dag_id}/{run.run_key}, expected {dag_id}/{run_key}"])
+    ids = dict(airflow_ids or {})
+    manifest = build_run_manifest(
+        folder,
+        engine_identity=str(engine.get("engine") or "unknown"),
+        runtime="docker" if engine.get("runtime") == "docker" else "local",
+        airflow_dag_id=ids.get("dag_id"),
+        airflow_run_id=ids.get("run_id"),
+        airflow_task_id=ids.get("task_id"),
+        airflow_try_number=int(ids["try_number"]) if ids.get("try_number") else None,
+        airflow_logical_date=ids.get("logical_date"),
+    )
+    db = _audit_engine()
+    try:
+        record_manifest(db, manifest)
+        summary = ingest_order_events(
+            engine=db,
+            results_dir=confine(results_dir, folder),
+            algorithm_id=run.algorithm_id,
+            intent=run.load_intent(),
+            dag_id=dag_id,
+            run_key=run_key,
+            mode="live" if mode == "live" else "backtest",
+            runtime="docker" if engine.get("runtime") == "docker" else "local",
+            holdings=run.starting_state().holdings,
+        )
+    finally:
+        db.dispose()
+    return summary.as_dict()
+
+
+def step_check(*, dag_id: str, run_key: str, run_dir: str, policy: str = "fail") -> dict[str, Any]:
+    """Check the run against its intent and params; saves report.json/.html and DB rows.
+
+    Under the ``fail`` policy a hard inconsistency raises ``ConsistencyCheckFailed`` (after
+    the report is saved); under ``warn`` it is only reported.
+    """
+    from include.audit.consistency import check_run_dir
+
+    folder = confine(run_dir)
+    if folder.name != run_key or folder.parent.name != dag_id:
+        raise SnapshotError([f"{folder}: is not the folder of {dag_id}/{run_key}"])
+    db = _audit_engine()
+    try:
+        report = check_run_dir(folder, engine=db, policy="warn" if policy == "warn" else "fail")
+    finally:
+        db.dispose()
+    return {
+        "verdict": report.verdict,
+        "report_json": str(folder / "report.json"),
+        "report_html": str(folder / "report.html"),
+        "failures": len(report.failures),
+    }

@@ -20,7 +20,13 @@ CONTRACTS: dict[str, str] = {
     "decision_snapshot": "include.contracts.snapshot:DecisionSnapshot",
     "order_intent": "include.contracts.intent:OrderIntent",
     "execution_params": "include.contracts.params:ExecutionParams",
+    "lean_order_event": "include.contracts.lean_events:LeanOrderEvent",
+    "consistency_report": "include.contracts.report:ConsistencyReport",
+    "parity_report": "include.contracts.report:ParityReport",
+    "run_manifest": "include.contracts.manifest:RunManifest",
 }
+# Lean owns the order-event format: unknown fields a newer Lean adds are kept, not refused.
+OPEN_CONTRACTS = frozenset({"lean_order_event"})
 
 
 def _model(ref: str) -> type[BaseModel]:

@@ -103,23 +103,24 @@ def line_chart(points: Sequence[tuple[float, float]], *, css_id: str) -> str:
     )
 
 
-def _symbol_rows(report: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not report:
-        return []
-    symbols = report.get("symbols") or report.get("per_symbol") or []
-    if isinstance(symbols, dict):
-        return [{"symbol": k, **v} for k, v in symbols.items()]
-    return [s for s in symbols if isinstance(s, dict)]
+def _latest_rows(symbols: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The verdict rows of the latest rebalance date (what the weights chart shows)."""
+    dates = [str(s.get("rebalance_date")) for s in symbols if s.get("rebalance_date")]
+    latest = max(dates) if dates else None
+    return [s for s in symbols if latest is None or str(s.get("rebalance_date")) == latest]
 
 
 def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
+    """The whole report of a run: verdicts, intent -> orders -> fills, charts, manifest, parity."""
     report = view.report or {}
-    overall = report.get("overall_verdict") or report.get("verdict")
-    symbol_rows = _symbol_rows(view.report)
+    symbols: list[dict[str, Any]] = [s for s in report.get("symbols") or [] if isinstance(s, dict)]
+    checks: list[dict[str, Any]] = [c for c in report.get("checks") or [] if isinstance(c, dict)]
+    latest = _latest_rows(symbols)
     sections = [
         f"<h1>{escape(title_prefix)} {escape(view.dag_id)} / {escape(view.run_key)}</h1>",
-        f'<p>Overall verdict: {verdict_badge(overall)} <span class="muted">'
-        f"{view.intent_rebalances} rebalance(s), {len(view.orders)} order(s)</span></p>",
+        f'<p>Overall verdict: {verdict_badge(report.get("verdict"))} <span class="muted">'
+        f"policy {escape(str(report.get('policy', '–')))}, {view.intent_rebalances} rebalance(s), "
+        f"{len(view.orders)} order(s), {escape(str(report.get('events', 0)))} event(s)</span></p>",
         "<h2>Intent → orders → fills</h2>",
         table(
             ["order", "symbol", "intent side", "target weight", "order qty", "filled qty", "avg fill price", "fees",
@@ -134,52 +135,81 @@ def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
         ),
         "<h2>Per-symbol verdicts</h2>",
         table(
-            ["symbol", "verdict", "target weight", "achieved weight", "expected qty", "lean qty", "problems"],
+            ["date", "symbol", "verdict", "target weight", "achieved weight", "tolerance", "expected qty",
+             "ordered qty", "filled qty", "fees", "problems"],
             (
                 (
+                    s.get("rebalance_date") or "–",
                     s.get("symbol"),
                     Markup(verdict_badge(s.get("verdict"))),
                     s.get("target_weight"),
                     s.get("achieved_weight"),
+                    s.get("weight_tolerance"),
                     s.get("expected_quantity"),
-                    s.get("lean_quantity"),
-                    "; ".join(str(p) for p in (s.get("problems") or s.get("reasons") or [])),
+                    s.get("ordered_quantity"),
+                    s.get("filled_quantity"),
+                    s.get("fees"),
+                    "; ".join(str(p) for p in s.get("problems") or []),
                 )
-                for s in symbol_rows
+                for s in symbols
             ),
             css_id="verdicts",
-            left=2,
+            left=3,
         ),
-        "<h2>Target vs achieved weights</h2>",
+        "<h2>Target vs achieved weights" + (f" ({escape(str(latest[0].get('rebalance_date')))})" if latest else "")
+        + "</h2>",
         bar_chart(
             [
                 (str(s.get("symbol")), float(s.get("target_weight") or 0.0), float(s.get("achieved_weight") or 0.0))
-                for s in symbol_rows
+                for s in latest
             ],
             css_id="weights-chart",
         ),
         "<h2>Equity</h2>",
         line_chart(view.equity_curve, css_id="equity-chart"),
     ]
+    if checks:
+        sections += [
+            "<h2>Checks</h2>",
+            table(
+                ["check", "symbol", "verdict", "message"],
+                ((c.get("check"), c.get("symbol") or "*", Markup(verdict_badge(c.get("verdict"))), c.get("message"))
+                 for c in checks),
+                css_id="checks",
+                left=4,
+            ),
+        ]
     if view.statistics:
         sections += ["<h2>Lean statistics</h2>", table(["statistic", "value"], sorted(view.statistics.items()),
                                                       css_id="statistics")]
     if view.manifest:
-        hashes = view.manifest.get("sha256") or view.manifest.get("hashes") or {}
-        rows = sorted((str(k), Markup(f"<code>{escape(str(v))}</code>")) for k, v in hashes.items())
-        engine = view.manifest.get("engine")
+        files = view.manifest.get("files") or {}
+        rows = [
+            (role, Markup(f"<code>{escape(str((d or {}).get('sha256', d)))}</code>"))
+            for role, d in sorted(files.items())
+        ]
+        if report.get("manifest_sha256"):
+            rows.insert(0, ("manifest.json", Markup(f"<code>{escape(str(report['manifest_sha256']))}</code>")))
+        if view.manifest.get("data_sha256"):
+            rows.append(("data files (combined)", Markup(f"<code>{escape(str(view.manifest['data_sha256']))}</code>")))
+        engine = view.manifest.get("engine_identity")
         sections += ["<h2>Manifest</h2>", f"<p>Engine: <code>{escape(str(engine))}</code></p>",
                      table(["input", "sha256"], rows, css_id="manifest")]
     if view.parity:
-        diffs = view.parity.get("orders") or view.parity.get("diffs") or []
+        diffs = [d for d in view.parity.get("orders") or [] if isinstance(d, dict)]
         sections += [
             "<h2>Backtest ↔ live parity</h2>",
             f"<p>Verdict: {verdict_badge(view.parity.get('verdict'))}</p>",
             table(
-                ["symbol", "field", "backtest", "live", "likely cause"],
-                ((d.get("symbol"), d.get("field"), d.get("backtest"), d.get("live"), d.get("cause")) for d in diffs),
+                ["date", "symbol", "status", "backtest qty", "live qty", "price diff (bps)", "likely causes", "notes"],
+                (
+                    (d.get("date"), d.get("symbol"), d.get("status"), d.get("backtest_quantity"),
+                     d.get("live_quantity"), d.get("price_diff_bps"), ", ".join(d.get("causes") or []),
+                     "; ".join(d.get("notes") or []))
+                    for d in diffs
+                ),
                 css_id="parity",
-                left=2,
+                left=3,
             ),
         ]
     body = "\n".join(sections)

@@ -1,0 +1,1 @@
+"""Audit trail of Lean runs: database, ingestion, consistency check, manifest, parity."""

@@ -1,0 +1,470 @@
+"""Stream Lean's order-event files into the audit database, idempotently.
+
+* Files: ``<id>-order-events.json`` (backtest) and every ``<id>-<yyyy-MM-dd>-order-events.json``
+  (live, one per UTC day), in that order.
+* Each file is streamed with ijson (yajl2_c backend), never loaded whole; each item is validated
+  as :class:`LeanOrderEvent` and inserted in batches with the dialect's
+  ``INSERT ... ON CONFLICT (run_id, order_id, order_event_id) DO NOTHING``.
+* Everything happens in ONE transaction: a garbled or truncated file raises
+  ``OrderEventsFileError`` (file and byte offset) and leaves the database untouched.
+* Each event links to the intent order of its ticker whose rebalance date is the latest one on or
+  before the event's New York date.
+
+"Non-zero target delta" (when a missing events file is an error): some intent item has a
+weight != 0, or a current holding (quantity != 0) is in a symbol the last rebalance targets at 0
+or leaves out (it would be sold). With neither, Lean places no order and writes no file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+from zoneinfo import ZoneInfo
+
+import ijson
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import Insert
+
+from include.audit.db import IntentOrderRow, OrderEventRow, RebalanceRun
+from include.contracts.intent import OrderIntent
+from include.contracts.lean_events import KNOWN_KEYS, LeanOrderEvent
+from include.errors import (
+    AuditDatabaseError,
+    LeanOrderEventError,
+    OrderEventsFileError,
+    OrderEventsMissingError,
+)
+
+DEFAULT_DAG_ID = "manual"
+DEFAULT_BATCH_SIZE = 10_000
+READ_CHUNK = 1 << 20
+NEW_YORK = ZoneInfo("America/New_York")
+_LIVE_FILE_RE = re.compile(r"^(?P<id>.+)-(?P<day>\d{4}-\d{2}-\d{2})-order-events\.json$")
+
+
+@dataclass
+class IngestSummary:
+    run_id: int
+    dag_id: str
+    run_key: str
+    algorithm_id: str
+    files: list[str] = field(default_factory=list)
+    events: int = 0
+    inserted: int = 0
+    already_present: int = 0
+    linked: int = 0
+    unlinked: int = 0
+    batches: int = 0
+    missing_file_ok: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def order_event_files(results_dir: str | os.PathLike[str], algorithm_id: str) -> list[Path]:
+    """The backtest file (if any) then the live per-day files sorted by date."""
+    folder = Path(results_dir)
+    files: list[Path] = []
+    backtest = folder / f"{algorithm_id}-order-events.json"
+    if backtest.is_file():
+        files.append(backtest)
+    if folder.is_dir():
+        daily = []
+        for path in folder.iterdir():
+            match = _LIVE_FILE_RE.match(path.name)
+            if match and match.group("id") == algorithm_id and path.is_file():
+                daily.append((match.group("day"), path))
+        files.extend(path for _, path in sorted(daily))
+    return files
+
+
+def detect_algorithm_id(results_dir: str | os.PathLike[str]) -> str | None:
+    """The algorithm id from the names of the event files, when exactly one id appears."""
+    ids: set[str] = set()
+    folder = Path(results_dir)
+    if not folder.is_dir():
+        return None
+    for path in folder.iterdir():
+        match = _LIVE_FILE_RE.match(path.name)
+        if match:
+            ids.add(match.group("id"))
+        elif path.name.endswith("-order-events.json"):
+            ids.add(path.name.removesuffix("-order-events.json"))
+    return ids.pop() if len(ids) == 1 else None
+
+
+def has_nonzero_target_delta(intent: OrderIntent | None, holdings: Mapping[str, float] | None = None) -> bool:
+    """True when Lean is expected to place at least one order (see the module docstring)."""
+    if intent is None:
+        return False
+    if any(item.weight != 0 for r in intent.rebalances for item in r.items):
+        return True
+    if holdings:
+        last = intent.rebalances[-1]
+        targets = {item.symbol: item.weight for item in last.items}
+        return any(qty != 0 and targets.get(sym.upper(), 0.0) == 0 for sym, qty in holdings.items())
+    return False
+
+
+# ---------------------------------------------------------------------------- streaming reader
+
+
+class _CountingReader:
+    """A binary reader that counts bytes handed to the parser (optionally 1 byte at a time after ``slow_from``)."""
+
+    def __init__(self, raw: BinaryIO, slow_from: int | None = None) -> None:
+        self._raw = raw
+        self.position = 0
+        self.last_chunk = 0
+        self.eof = False
+        self._slow_from = slow_from
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson probes with read(0) to tell bytes from str
+            return self._raw.read(0)
+        if self._slow_from is not None:
+            size = 1 if self.position >= self._slow_from else min(READ_CHUNK, self._slow_from - self.position)
+        data = self._raw.read(size)
+        self.last_chunk = len(data)
+        self.position += len(data)
+        if not data:
+            self.eof = True
+        return data
+
+
+def _first_byte(handle: BinaryIO) -> bytes:
+    while True:
+        byte = handle.read(1)
+        if not byte or not byte.isspace():
+            return byte
+
+
+def _locate_parse_error(path: Path, chunk_start: int) -> int:
+    """Exact byte offset of the first JSON error: re-parse, feeding bytes one by one from ``chunk_start``."""
+    with path.open("rb") as handle:
+        reader = _CountingReader(handle, slow_from=max(0, chunk_start))
+        try:
+            for _ in ijson.basic_parse(reader, buf_size=READ_CHUNK):
+                pass
+        except ijson.JSONError:
+            return reader.position if reader.eof else max(0, reader.position - 1)
+    return reader.position
+
+
+def iter_raw_events(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any], _CountingReader]]:
+    """(index, decoded object, reader) for each array item; ``OrderEventsFileError`` on bad JSON."""
+    source = Path(path)
+    try:
+        handle = source.open("rb")
+    except OSError as exc:
+        raise OrderEventsFileError(str(source), None, f"cannot open ({exc.strerror})") from None
+    with handle:
+        first = _first_byte(handle)
+        if first != b"[":
+            what = "the file is empty" if not first else f"expected a JSON array, found {first!r}"
+            raise OrderEventsFileError(str(source), max(0, handle.tell() - 1), what)
+        handle.seek(0)
+        reader = _CountingReader(handle)
+        index = -1
+        try:
+            for index, obj in enumerate(ijson.items(reader, "item", use_float=True, buf_size=READ_CHUNK)):
+                yield index, obj, reader
+        except ijson.JSONError as exc:
+            offset = _locate_parse_error(source, reader.position - reader.last_chunk)
+            kind = "truncated JSON" if reader.eof and offset >= reader.position else "garbled JSON"
+            raise OrderEventsFileError(
+                str(source), offset, f"{kind} after {index + 1} complete events ({str(exc).splitlines()[0]})"
+            ) from None
+
+
+def iter_order_events(path: str | os.PathLike[str]) -> Iterator[LeanOrderEvent]:
+    """Validated events of one file, streamed."""
+    for index, raw, reader in iter_raw_events(path):
+        yield _validate(path, index, raw, reader)
+
+
+def _validate(path: str | os.PathLike[str], index: int, raw: Any, reader: _CountingReader) -> LeanOrderEvent:
+    try:
+        return LeanOrderEvent.parse(raw)
+    except LeanOrderEventError as exc:
+        start = reader.position - reader.last_chunk
+        raise OrderEventsFileError(
+            os.fspath(path), None, f"event #{index} (within bytes {start}..{reader.position}) is invalid: {exc}"
+        ) from exc
+
+
+# ---------------------------------------------------------------------------- database side
+
+
+def dialect_insert(conn: Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
+    """The dialect's INSERT (it has ``on_conflict_do_nothing``); sqlite and postgresql only."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise AuditDatabaseError(f"dialect {name!r} is not supported (sqlite or postgresql)")
+
+
+def insert_ignore(conn: Connection, table: Any, index_elements: list[str]) -> Insert:
+    """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` for the connection's dialect."""
+    return dialect_insert(conn, table).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def ensure_run(
+    conn: Connection,
+    *,
+    dag_id: str,
+    run_key: str,
+    mode: str = "backtest",
+    runtime: str = "local",
+    algorithm_id: str | None = None,
+) -> int:
+    """The id of the (dag_id, run_key) run, created if absent (concurrency-safe upsert)."""
+    now = dt.datetime.now(dt.UTC)
+    stmt = dialect_insert(conn, RebalanceRun.__table__).values(
+        dag_id=dag_id,
+        run_key=run_key,
+        mode=mode,
+        runtime=runtime,
+        status="created",
+        algorithm_id=algorithm_id,
+        created_at=now,
+        updated_at=now,
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["dag_id", "run_key"]))
+    run_id = conn.execute(
+        select(RebalanceRun.id).where(RebalanceRun.dag_id == dag_id, RebalanceRun.run_key == run_key)
+    ).scalar_one()
+    return int(run_id)
+
+
+def ensure_intent_orders(conn: Connection, run_id: int, intent: OrderIntent | None) -> dict[tuple[dt.date, str], int]:
+    """Insert the intent orders of the run (idempotent); ``(rebalance_date, symbol) -> id``."""
+    if intent is not None and intent.intent_orders:
+        rows = [
+            {
+                "run_id": run_id,
+                "rebalance_date": o.rebalance_date,
+                "symbol": o.symbol,
+                "side": o.side,
+                "weight": o.weight,
+            }
+            for o in intent.intent_orders
+        ]
+        stmt = insert_ignore(conn, IntentOrderRow.__table__, ["run_id", "rebalance_date", "symbol"])
+        conn.execute(stmt, rows)
+    result = conn.execute(
+        select(IntentOrderRow.rebalance_date, IntentOrderRow.symbol, IntentOrderRow.id).where(
+            IntentOrderRow.run_id == run_id
+        )
+    )
+    return {(day, symbol): int(row_id) for day, symbol, row_id in result}
+
+
+class IntentLinker:
+    """Maps (ticker, event time) to the intent order of the latest rebalance date <= the NY event date."""
+
+    def __init__(self, intent_ids: Mapping[tuple[dt.date, str], int]) -> None:
+        by_symbol: dict[str, list[tuple[float, int]]] = {}
+        for (day, symbol), row_id in intent_ids.items():
+            midnight = dt.datetime.combine(day, dt.time(0, 0), tzinfo=NEW_YORK).timestamp()
+            by_symbol.setdefault(symbol, []).append((midnight, row_id))
+        self._bounds: dict[str, list[float]] = {}
+        self._ids: dict[str, list[int]] = {}
+        for symbol, pairs in by_symbol.items():
+            pairs.sort()
+            self._bounds[symbol] = [p[0] for p in pairs]
+            self._ids[symbol] = [p[1] for p in pairs]
+
+    def link(self, symbol: str, unix_time: float) -> int | None:
+        bounds = self._bounds.get(symbol)
+        if bounds is None:
+            return None
+        pos = bisect.bisect_right(bounds, unix_time) - 1
+        return self._ids[symbol][pos] if pos >= 0 else None
+
+
+_ROW_KEYS = [
+    "run_id",
+    "algorithm_id",
+    "order_id",
+    "order_event_id",
+    "symbol",
+    "symbol_value",
+    "symbol_permtick",
+    "time",
+    "status",
+    "direction",
+    "fill_price",
+    "fill_price_currency",
+    "fill_quantity",
+    "fee_amount",
+    "fee_currency",
+    "quantity",
+    "message",
+    "is_assignment",
+    "is_in_the_money",
+    "limit_price",
+    "stop_price",
+    "extras",
+    "intent_order_id",
+    "source_file",
+]
+
+
+def event_row(event: LeanOrderEvent, run_id: int, intent_order_id: int | None, source_file: str) -> dict[str, Any]:
+    extra = event.model_extra
+    extras = {k: v for k, v in extra.items() if k not in KNOWN_KEYS} if extra else None
+    return {
+        "run_id": run_id,
+        "algorithm_id": event.algorithm_id,
+        "order_id": event.order_id,
+        "order_event_id": event.order_event_id,
+        "symbol": event.symbol,
+        "symbol_value": event.symbol_value,
+        "symbol_permtick": event.symbol_permtick,
+        "time": event.time,
+        "status": event.status.value,
+        "direction": event.direction.value,
+        "fill_price": event.fill_price,
+        "fill_price_currency": event.fill_price_currency,
+        "fill_quantity": event.fill_quantity,
+        "fee_amount": event.order_fee_amount,
+        "fee_currency": event.order_fee_currency,
+        "quantity": event.quantity,
+        "message": event.message or None,
+        "is_assignment": event.is_assignment,
+        "is_in_the_money": event.is_in_the_money,
+        "limit_price": event.limit_price,
+        "stop_price": event.stop_price,
+        "extras": extras or None,
+        "intent_order_id": intent_order_id,
+        "source_file": source_file,
+    }
+
+
+def _batch_writer(conn: Connection) -> Any:
+    """Executemany of the Core ``INSERT ... ON CONFLICT DO NOTHING``, compiled once for the dialect.
+
+    The compiled SQL goes straight to the driver's executemany (sqlite3, or psycopg's pipelined
+    executemany): per-row SQLAlchemy bind processing would cost more than the write itself, so
+    the two values that need it are prepared here (``extras`` as JSON text).
+    """
+    stmt = insert_ignore(conn, OrderEventRow.__table__, ["run_id", "order_id", "order_event_id"])
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=_ROW_KEYS)
+    sql = str(compiled)
+    positions = compiled.positiontup
+    if positions is not None and list(positions) != _ROW_KEYS:
+        raise AuditDatabaseError(f"unexpected bind order {positions}")
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        for row in batch:
+            if row["extras"] is not None:
+                row["extras"] = json.dumps(row["extras"], separators=(",", ":"))
+        params: Any = [tuple(row.values()) for row in batch] if positions is not None else batch
+        conn.exec_driver_sql(sql, params)
+
+    return write
+
+
+def _count_events(conn: Connection, run_id: int) -> int:
+    return int(
+        conn.execute(select(func.count()).select_from(OrderEventRow).where(OrderEventRow.run_id == run_id)).scalar_one()
+    )
+
+
+def ingest_order_events(
+    *,
+    engine: Engine,
+    results_dir: str | os.PathLike[str],
+    algorithm_id: str,
+    intent: OrderIntent | None = None,
+    run_id: int | None = None,
+    dag_id: str | None = None,
+    run_key: str | None = None,
+    mode: Literal["backtest", "live"] = "backtest",
+    runtime: Literal["docker", "local"] = "local",
+    holdings: Mapping[str, float] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> IngestSummary:
+    """Ingest every order-events file of ``algorithm_id`` in ``results_dir`` for one run.
+
+    The run is ``run_id`` or the (``dag_id``, ``run_key``) pair (created if absent; ``run_key``
+    defaults to the intent's ``run_id``). Re-ingesting the same files inserts nothing.
+    """
+    files = order_event_files(results_dir, algorithm_id)
+    if run_id is None:
+        run_key = run_key or (intent.run_id if intent is not None else None)
+        if not run_key:
+            raise AuditDatabaseError("ingest needs run_id, or run_key (or an intent to take it from)")
+    dag = dag_id or DEFAULT_DAG_ID
+    with engine.begin() as conn:
+        if run_id is None:
+            assert run_key is not None
+            run_id = ensure_run(
+                conn, dag_id=dag, run_key=run_key, mode=mode, runtime=runtime, algorithm_id=algorithm_id
+            )
+        else:
+            found = conn.execute(
+                select(RebalanceRun.dag_id, RebalanceRun.run_key).where(RebalanceRun.id == run_id)
+            ).one_or_none()
+            if found is None:
+                raise AuditDatabaseError(f"rebalance run id {run_id} does not exist")
+            dag, run_key = found
+        assert run_key is not None
+        summary = IngestSummary(run_id=run_id, dag_id=dag, run_key=run_key, algorithm_id=algorithm_id)
+        linker = IntentLinker(ensure_intent_orders(conn, run_id, intent))
+        if not files:
+            if has_nonzero_target_delta(intent, holdings):
+                raise OrderEventsMissingError(
+                    f"no {algorithm_id}-order-events.json (or live per-day file) in {results_dir}, "
+                    "but the intent has a non-zero target delta"
+                )
+            summary.missing_file_ok = True
+            return summary
+        before = _count_events(conn, run_id)
+        write_batch = _batch_writer(conn)
+        batch: list[dict[str, Any]] = []
+        link = linker.link
+        for path in files:
+            summary.files.append(path.name)
+            for index, raw, reader in iter_raw_events(path):
+                event = _validate(path, index, raw, reader)
+                if event.algorithm_id != algorithm_id:
+                    raise OrderEventsFileError(
+                        str(path),
+                        None,
+                        f"event #{index} has algorithmId {event.algorithm_id!r}, expected {algorithm_id!r}",
+                    )
+                intent_order_id = link(event.symbol_value.upper(), event.time)
+                if intent_order_id is None:
+                    summary.unlinked += 1
+                else:
+                    summary.linked += 1
+                batch.append(event_row(event, run_id, intent_order_id, path.name))
+                if len(batch) >= batch_size:
+                    write_batch(batch)
+                    summary.batches += 1
+                    batch = []
+                summary.events += 1
+        if batch:
+            write_batch(batch)
+            summary.batches += 1
+        summary.inserted = _count_events(conn, run_id) - before
+        summary.already_present = summary.events - summary.inserted
+        conn.execute(
+            update(RebalanceRun)
+            .where(RebalanceRun.id == run_id)
+            .values(status="ingested", algorithm_id=algorithm_id, updated_at=dt.datetime.now(dt.UTC))
+        )
+    return summary

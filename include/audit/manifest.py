@@ -1,0 +1,165 @@
+"""``manifest.json``: the exact inputs and engine of a run, by sha256.
+
+Never imports Airflow: Airflow identifiers are plain optional arguments. Paths in the manifest
+are relative (to the run folder, or ``data/...`` for data files), never machine-absolute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import os
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from include.atomic_io import atomic_write_json, dumps_canonical
+from include.audit.run_folder import open_run_folder
+from include.contracts.manifest import AirflowRunIds, FileDigest, RunManifest
+from include.errors import RunFolderError
+
+KEY_PACKAGES = ("apache-airflow", "pydantic", "SQLAlchemy", "alembic", "psycopg", "ijson", "numpy", "pandas", "pyarrow")
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _digest(path: Path, shown_as: str) -> FileDigest:
+    return FileDigest(path=shown_as, sha256=sha256_file(path), size=path.stat().st_size)
+
+
+def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def combined_sha256(digests: Iterable[FileDigest]) -> str:
+    """One hash over (path, sha256) pairs sorted by path."""
+    digest = hashlib.sha256()
+    for item in sorted(digests, key=lambda d: d.path):
+        digest.update(f"{item.path}\0{item.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def build_run_manifest(
+    run_dir: str | os.PathLike[str],
+    *,
+    engine_identity: str,
+    runtime: Literal["docker", "local"] = "local",
+    algorithm_path: str | os.PathLike[str] | None = None,
+    data_folder: str | os.PathLike[str] | None = None,
+    airflow_dag_id: str | None = None,
+    airflow_run_id: str | None = None,
+    airflow_task_id: str | None = None,
+    airflow_try_number: int | None = None,
+    airflow_logical_date: str | None = None,
+    write: bool = True,
+) -> RunManifest:
+    """Hash the run's inputs and write ``manifest.json`` (atomic) into the run folder."""
+    run = open_run_folder(run_dir)
+    files: dict[str, FileDigest] = {}
+    for role, path in (
+        ("snapshot", run.snapshot_path),
+        ("intent", run.intent_path),
+        ("params", run.params_path),
+        ("config", run.config_path),
+    ):
+        if path.exists():
+            files[role] = _digest(path, path.name)
+    algorithm = Path(algorithm_path) if algorithm_path is not None else run.algorithm_path()
+    if algorithm is None or not algorithm.exists():
+        raise RunFolderError(
+            [f"algorithm file not found (config algorithm-location {run.config.get('algorithm-location')!r})"]
+        )
+    files["algorithm"] = _digest(algorithm, algorithm.name)
+    folder = run.data_folder(data_folder)
+    data_files: list[FileDigest] = []
+    for symbol in run.load_intent().symbols:
+        for relative in (
+            Path("equity/usa/daily") / f"{symbol.lower()}.zip",
+            Path("equity/usa/factor_files") / f"{symbol.lower()}.csv",
+            Path("equity/usa/map_files") / f"{symbol.lower()}.csv",
+        ):
+            if (folder / relative).exists():
+                data_files.append(_digest(folder / relative, f"data/{relative.as_posix()}"))
+    manifest = RunManifest(
+        dag_id=run.dag_id,
+        run_key=run.run_key,
+        mode="live" if run.mode == "live" else "backtest",
+        runtime=runtime,
+        algorithm_id=run.algorithm_id,
+        created_at=dt.datetime.now(dt.UTC),
+        files=files,
+        data_files=tuple(data_files),
+        data_sha256=combined_sha256(data_files) if data_files else None,
+        engine_identity=engine_identity,
+        python_version=platform.python_version(),
+        package_versions=package_versions(),
+        airflow=AirflowRunIds(
+            dag_id=airflow_dag_id,
+            run_id=airflow_run_id,
+            task_id=airflow_task_id,
+            try_number=airflow_try_number,
+            logical_date=airflow_logical_date,
+        ),
+    )
+    if write:
+        atomic_write_json(run.manifest_path, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def manifest_sha256(manifest: RunManifest) -> str:
+    """sha256 of the manifest's canonical JSON (what ``manifest.json`` holds)."""
+    return hashlib.sha256(dumps_canonical(manifest.model_dump(mode="json")).encode("utf-8")).hexdigest()
+
+
+def record_manifest(engine: Engine, manifest: RunManifest) -> int:
+    """Store the manifest (JSON + hashes + Airflow ids) on its rebalance_runs row (created if absent)."""
+    from include.audit.db import RebalanceRun
+    from include.audit.ingest import ensure_run
+
+    payload: dict[str, Any] = manifest.model_dump(mode="json")
+    with engine.begin() as conn:
+        run_id = ensure_run(
+            conn,
+            dag_id=manifest.dag_id,
+            run_key=manifest.run_key,
+            mode=manifest.mode,
+            runtime=manifest.runtime,
+            algorithm_id=manifest.algorithm_id,
+        )
+        conn.execute(
+            update(RebalanceRun)
+            .where(RebalanceRun.id == run_id)
+            .values(
+                manifest=payload,
+                manifest_sha256=manifest_sha256(manifest),
+                snapshot_sha256=manifest.files["snapshot"].sha256 if "snapshot" in manifest.files else None,
+                intent_sha256=manifest.files["intent"].sha256 if "intent" in manifest.files else None,
+                params_sha256=manifest.files["params"].sha256 if "params" in manifest.files else None,
+                config_sha256=manifest.files["config"].sha256 if "config" in manifest.files else None,
+                airflow_dag_run_id=manifest.airflow.run_id,
+                airflow_task_id=manifest.airflow.task_id,
+                airflow_try_number=manifest.airflow.try_number,
+                mode=manifest.mode,
+                runtime=manifest.runtime,
+                updated_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    return run_id

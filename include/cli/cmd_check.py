@@ -1,0 +1,43 @@
+"""``check RUN_DIR``: ingest (idempotent) and run the consistency check; writes report.json/.html."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from include.cli import print_json
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("check", help="consistency check of one run folder")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--policy", choices=("fail", "warn"), default="fail")
+    parser.add_argument("--data-folder", type=Path, help="Lean data folder (default: from config.json)")
+    parser.add_argument("--url", help="database URL (default $LEAN_AIRFLOW_DB_URL)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from include.audit.consistency import check_run_dir
+    from include.audit.db import make_engine
+    from include.errors import ConsistencyCheckFailed
+
+    engine = make_engine(args.url)
+    try:
+        report = check_run_dir(args.run_dir, engine=engine, policy=args.policy, data_folder=args.data_folder)
+    except ConsistencyCheckFailed as exc:
+        print_json({"verdict": "fail", "report": exc.report_path, "failures": exc.failures})
+        raise
+    finally:
+        engine.dispose()
+    print_json(
+        {
+            "verdict": report.verdict,
+            "report": str(args.run_dir / "report.json"),
+            "failures": report.failures,
+            "events": report.events,
+            "orders": report.orders,
+        }
+    )
+    return 0

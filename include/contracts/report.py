@@ -1,0 +1,110 @@
+"""`ConsistencyReport` (Lean's orders vs the intent) and `ParityReport` (backtest vs live)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final, Literal
+
+from pydantic import Field
+
+from include.contracts._base import FrozenModel
+
+REPORT_SCHEMA_VERSION: Final = 1
+PARITY_SCHEMA_VERSION: Final = 1
+
+Verdict = Literal["pass", "warn", "fail"]
+Policy = Literal["fail", "warn"]
+_RANK: Final = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def worst(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict:
+    """The most severe verdict (``pass`` for none)."""
+    result: Verdict = "pass"
+    for verdict in verdicts:
+        if _RANK[verdict] > _RANK[result]:
+            result = verdict
+    return result
+
+
+class CheckResult(FrozenModel):
+    """One finding: a named check, for one symbol (or the whole run when ``symbol`` is None)."""
+
+    check: str = Field(min_length=1, max_length=64)
+    symbol: str | None = None
+    verdict: Verdict
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SymbolVerdict(FrozenModel):
+    symbol: str
+    rebalance_date: dt.date | None = None
+    verdict: Verdict
+    in_intent: bool
+    target_weight: float | None = None
+    achieved_weight: float | None = None
+    weight_tolerance: float | None = None
+    reference_price: float | None = None
+    expected_quantity: float | None = None
+    ordered_quantity: float = 0.0
+    filled_quantity: float = 0.0
+    orders: int = 0
+    fees: float = 0.0
+    problems: tuple[str, ...] = ()
+
+
+class ConsistencyReport(FrozenModel):
+    schema_version: Literal[1] = REPORT_SCHEMA_VERSION
+    dag_id: str
+    run_key: str
+    algorithm_id: str | None = None
+    policy: Policy
+    verdict: Verdict
+    generated_at: dt.datetime
+    events: int = Field(ge=0)
+    orders: int = Field(ge=0)
+    symbols: tuple[SymbolVerdict, ...]
+    checks: tuple[CheckResult, ...]
+    manifest_sha256: str | None = None
+    manifest_files: dict[str, str] = Field(default_factory=dict)
+    tolerances: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{c.check}[{c.symbol or '*'}]: {c.message}" for c in self.checks if c.verdict == "fail"]
+
+
+Cause = Literal["fill_timing", "slippage", "price_adjustment", "none"]
+
+
+class OrderDiff(FrozenModel):
+    """One order of the backtest matched (or not) with one of the live run."""
+
+    date: dt.date
+    symbol: str
+    status: Literal["match", "differs", "only_backtest", "only_live"]
+    backtest_order_id: int | None = None
+    live_order_id: int | None = None
+    backtest_direction: str | None = None
+    live_direction: str | None = None
+    backtest_quantity: float | None = None
+    live_quantity: float | None = None
+    backtest_fill_price: float | None = None
+    live_fill_price: float | None = None
+    price_diff_bps: float | None = None
+    time_diff_seconds: float | None = None
+    backtest_order_type: str | None = None
+    live_order_type: str | None = None
+    backtest_price_adjustment: str | None = None
+    live_price_adjustment: str | None = None
+    causes: tuple[Cause, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+class ParityReport(FrozenModel):
+    schema_version: Literal[1] = PARITY_SCHEMA_VERSION
+    backtest_algorithm_id: str
+    live_algorithm_id: str
+    verdict: Literal["identical", "equivalent", "mismatch"]
+    orders: tuple[OrderDiff, ...]
+    summary: dict[str, int]

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from include.audit.db import IntentOrderRow, OrderEventRow, RebalanceRun
+from include.audit.ingest import has_nonzero_target_delta, ingest_order_events, iter_order_events
+from include.contracts.intent import OrderIntent
+from include.errors import OrderEventsFileError, OrderEventsMissingError
+from include.intent import build_order_intent
+
+FIXTURES = Path(__file__).with_name("fixtures")
+BACKTEST = FIXTURES / "backtest" / "results"
+DAY = dt.date(2021, 3, 30)
+
+
+def _intent(weights: dict[str, float], days: tuple[dt.date, ...] = (DAY,)) -> OrderIntent:
+    rows = [{"symbol": s, "weight": w} for s, w in weights.items()]
+    return build_order_intent(run_id="20210330", rebalances={d: rows for d in days}, source="test")
+
+
+def _count(engine: Engine, table: type) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_ingest_then_reingest_is_a_no_op(db_engine: Engine) -> None:
+    intent = _intent({"SPY": 0.5, "QQQ": 0.45, "AAPL": 0.0})
+    first = ingest_order_events(
+        engine=db_engine, results_dir=BACKTEST, algorithm_id="1234567890", intent=intent, dag_id="d"
+    )
+    assert (first.events, first.inserted, first.already_present) == (5, 5, 0)
+    assert first.linked == 5 and first.run_key == "20210330"
+    again = ingest_order_events(
+        engine=db_engine, results_dir=BACKTEST, algorithm_id="1234567890", intent=intent, dag_id="d"
+    )
+    assert (again.run_id, again.inserted, again.already_present) == (first.run_id, 0, 5)
+    assert _count(db_engine, OrderEventRow) == 5 and _count(db_engine, IntentOrderRow) == 3
+    with db_engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                OrderEventRow.symbol_value,
+                OrderEventRow.status,
+                OrderEventRow.fee_amount,
+                OrderEventRow.message,
+                IntentOrderRow.symbol,
+            )
+            .join(IntentOrderRow, OrderEventRow.intent_order_id == IntentOrderRow.id)
+            .order_by(OrderEventRow.order_id, OrderEventRow.order_event_id)
+        ).all()
+        status = conn.execute(select(RebalanceRun.status)).scalar_one()
+    assert all(r[0] == r[4] for r in rows)
+    assert rows[1][2] == pytest.approx(0.9995) and rows[0][2] is None
+    assert rows[4][1] == "invalid" and rows[4][3].startswith("Order Error: ids: [3], Insufficient buying power")
+    assert status == "ingested"
+
+
+def test_live_per_day_files_and_extras(db_engine: Engine) -> None:
+    summary = ingest_order_events(
+        engine=db_engine,
+        results_dir=FIXTURES / "live" / "results",
+        algorithm_id="L-3123456789",
+        intent=_intent({"SPY": 0.5}),
+        run_key="live1",
+        mode="live",
+    )
+    assert summary.files == ["L-3123456789-2021-03-30-order-events.json", "L-3123456789-2021-03-31-order-events.json"]
+    assert (summary.inserted, summary.linked) == (3, 3)
+    with db_engine.connect() as conn:
+        extras = conn.execute(select(OrderEventRow.extras).order_by(OrderEventRow.order_event_id)).scalars().all()
+    assert extras == [None, None, {"orderTag": "rebalance"}]
+
+
+def test_legacy_file_ingests(db_engine: Engine) -> None:
+    summary = ingest_order_events(
+        engine=db_engine, results_dir=FIXTURES / "legacy", algorithm_id="1234567891", run_key="legacy"
+    )
+    assert (summary.inserted, summary.unlinked) == (2, 2)
+    with db_engine.connect() as conn:
+        assert conn.execute(select(OrderEventRow.limit_price)).scalars().all() == [402.0, 402.0]
+
+
+def test_links_to_latest_rebalance_on_or_before_event(db_engine: Engine) -> None:
+    days = (dt.date(2021, 3, 29), DAY, dt.date(2021, 3, 31))
+    intent = _intent({"SPY": 0.5, "QQQ": 0.45, "AAPL": 0.0}, days)
+    ingest_order_events(engine=db_engine, results_dir=BACKTEST, algorithm_id="1234567890", intent=intent)
+    with db_engine.connect() as conn:
+        linked_days = set(
+            conn.execute(
+                select(IntentOrderRow.rebalance_date).join(
+                    OrderEventRow, OrderEventRow.intent_order_id == IntentOrderRow.id
+                )
+            ).scalars()
+        )
+    assert linked_days == {DAY}
+
+
+def _copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    shutil.copytree(BACKTEST, folder)
+    return folder
+
+
+def test_truncated_file_names_offset_and_leaves_db_untouched(db_engine: Engine, tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "1234567890-order-events.json"
+    data = path.read_bytes()
+    path.write_bytes(data[:700])
+    with pytest.raises(OrderEventsFileError) as info:
+        ingest_order_events(engine=db_engine, results_dir=folder, algorithm_id="1234567890", run_key="t")
+    assert info.value.byte_offset == 700 and "truncated" in info.value.reason
+    assert str(path) in str(info.value) and "byte offset 700" in str(info.value)
+    assert _count(db_engine, OrderEventRow) == 0 and _count(db_engine, RebalanceRun) == 0
+
+
+def test_garbled_file_names_exact_offset(db_engine: Engine, tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "1234567890-order-events.json"
+    data = bytearray(path.read_bytes())
+    position = data.index(b'"orderId":2')
+    data[position : position + 1] = b"@"
+    path.write_bytes(bytes(data))
+    with pytest.raises(OrderEventsFileError) as info:
+        ingest_order_events(engine=db_engine, results_dir=folder, algorithm_id="1234567890", run_key="t")
+    assert info.value.byte_offset == position and "garbled" in info.value.reason
+    assert _count(db_engine, OrderEventRow) == 0
+
+
+def test_invalid_event_rolls_back_earlier_batches(db_engine: Engine, tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "1234567890-order-events.json"
+    path.write_bytes(path.read_bytes().replace(b'"status":"filled"', b'"status":"exploded"', 1))
+    with pytest.raises(OrderEventsFileError) as info:
+        ingest_order_events(engine=db_engine, results_dir=folder, algorithm_id="1234567890", run_key="t", batch_size=1)
+    assert "status='exploded'" in str(info.value) and "event #3" in str(info.value)
+    assert _count(db_engine, OrderEventRow) == 0
+
+
+def test_not_an_array(tmp_path: Path) -> None:
+    path = tmp_path / "x-order-events.json"
+    path.write_bytes(b'  {"id": 1}')
+    with pytest.raises(OrderEventsFileError) as info:
+        list(iter_order_events(path))
+    assert info.value.byte_offset == 2
+
+
+def test_missing_file_depends_on_target_delta(db_engine: Engine, tmp_path: Path) -> None:
+    empty = tmp_path / "results"
+    empty.mkdir()
+    with pytest.raises(OrderEventsMissingError):
+        ingest_order_events(engine=db_engine, results_dir=empty, algorithm_id="1", intent=_intent({"SPY": 0.5}))
+    assert _count(db_engine, RebalanceRun) == 0
+    summary = ingest_order_events(engine=db_engine, results_dir=empty, algorithm_id="1", intent=_intent({"SPY": 0.0}))
+    assert summary.missing_file_ok and summary.inserted == 0
+    with pytest.raises(OrderEventsMissingError):
+        ingest_order_events(
+            engine=db_engine, results_dir=empty, algorithm_id="1", intent=_intent({"SPY": 0.0}), holdings={"AAPL": 5}
+        )
+
+
+def test_nonzero_target_delta_rule() -> None:
+    assert has_nonzero_target_delta(_intent({"SPY": 0.1}))
+    assert not has_nonzero_target_delta(_intent({"SPY": 0.0}))
+    assert not has_nonzero_target_delta(_intent({"SPY": 0.0}), {"SPY": 0})
+    assert has_nonzero_target_delta(_intent({"SPY": 0.0}), {"SPY": 3})
+    assert not has_nonzero_target_delta(None, {"SPY": 3})
