@@ -1,0 +1,154 @@
+"""Benchmark: the local Lean runtime vs backtrader on the same synthetic data and the same daily orders.
+
+500 synthetic symbols x 252 sessions (written to a temp dir in Lean format). Every day the algorithm targets
+equal weights over a rotating subset of 25 symbols (target-percent orders; names leaving the subset go to 0).
+Run: ``.venv/bin/python bench/bench_local_engine.py`` (prints both wall times and the ratio as JSON).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+N_SYMBOLS = 500
+N_DAYS = 252
+SUBSET = 25
+START = 20190102
+
+ALGORITHM = '''
+from AlgorithmImports import *
+
+
+class RotationBench(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 1, 2)
+        self.set_end_date(2019, 12, 31)
+        self.set_cash(10_000_000)
+        n = int(self.get_parameter("symbols", 500))
+        self.subset = int(self.get_parameter("subset", 25))
+        self.symbols = [self.add_equity(f"B{i:03d}", Resolution.DAILY).symbol for i in range(n)]
+        self.day = 0
+
+    def on_data(self, data):
+        k = self.day % len(self.symbols)
+        chosen = set(self.symbols[(k + j) % len(self.symbols)] for j in range(self.subset))
+        targets = [PortfolioTarget(s, 0.0) for s in self.symbols if self.portfolio[s].invested and s not in chosen]
+        targets += [PortfolioTarget(s, 0.9 / self.subset) for s in chosen]
+        self.set_holdings(targets)
+        self.day += 1
+'''
+
+
+def write_data(root: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    from include.lean_local.data import nyse_sessions
+
+    sessions = nyse_sessions()
+    i0 = sessions.index_of(START)
+    days = sessions.days[i0:i0 + N_DAYS]
+    rng = np.random.default_rng(7)
+    folder = root / "equity" / "usa" / "daily"
+    folder.mkdir(parents=True)
+    prices: dict[str, np.ndarray] = {}
+    for i in range(N_SYMBOLS):
+        close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, N_DAYS)))
+        open_ = close * np.exp(rng.normal(0, 0.005, N_DAYS))
+        high = np.maximum(open_, close) * 1.01
+        low = np.minimum(open_, close) * 0.99
+        vol = rng.integers(100_000, 1_000_000, N_DAYS)
+        ticker = f"B{i:03d}"
+        arr = np.column_stack([open_, high, low, close])
+        prices[ticker] = np.column_stack([arr, vol])
+        q = np.round(arr * 10000).astype(np.int64)
+        lines = "\n".join(f"{d} 00:00,{a},{b},{c},{e},{v}" for d, (a, b, c, e), v in zip(days.tolist(), q, vol,
+                                                                                            strict=True))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(f"{ticker.lower()}.csv", lines + "\n")
+        (folder / f"{ticker.lower()}.zip").write_bytes(buf.getvalue())
+    return days, prices
+
+
+def run_local(root: Path) -> tuple[float, int]:
+    from include.lean_local.runner import run
+
+    algo = root / "algo" / "main.py"
+    algo.parent.mkdir()
+    algo.write_text(ALGORITHM)
+    cfg = root / "config.json"
+    cfg.write_text(json.dumps({
+        "algorithm-location": str(algo), "algorithm-id": "bench", "data-folder": str(root / "data"),
+        "results-destination-folder": str(root / "out"), "object-store-root": str(root / "store"),
+        "parameters": {"symbols": N_SYMBOLS, "subset": SUBSET}}))
+    t0 = time.perf_counter()
+    code = run(str(cfg))
+    elapsed = time.perf_counter() - t0
+    if code != 0:
+        raise SystemExit(f"local runtime failed with exit code {code}; see {root / 'out' / 'log.txt'}")
+    orders = len(json.loads((root / "out" / "bench.json").read_text())["orders"])
+    return elapsed, orders
+
+
+def run_backtrader(days: np.ndarray, prices: dict[str, np.ndarray]) -> tuple[float, int]:
+    import datetime as dt
+
+    import backtrader as bt
+    import pandas as pd
+
+    index = pd.to_datetime([str(d) for d in days.tolist()])
+
+    counters = {"day": 0, "orders": 0}
+
+    class Rotation(bt.Strategy):  # type: ignore[misc]
+
+        def next(self) -> None:
+            c = counters
+            k = c["day"] % len(self.datas)
+            chosen = {(k + j) % len(self.datas) for j in range(SUBSET)}
+            for i, data in enumerate(self.datas):
+                if i in chosen:
+                    self.order_target_percent(data=data, target=0.9 / SUBSET * 0.9975)
+                    c["orders"] += 1
+                elif self.getposition(data).size:
+                    self.order_target_percent(data=data, target=0.0)
+                    c["orders"] += 1
+            c["day"] += 1
+
+    t0 = time.perf_counter()
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(10_000_000)
+    cerebro.broker.setcommission(commission=0.0, commtype=bt.CommInfoBase.COMM_FIXED)
+    for ticker, arr in prices.items():
+        frame = pd.DataFrame(arr, index=index, columns=["open", "high", "low", "close", "volume"])
+        cerebro.adddata(bt.feeds.PandasData(dataname=frame, fromdate=dt.datetime(2019, 1, 1)), name=ticker)
+    cerebro.addstrategy(Rotation)
+    cerebro.run()
+    elapsed = time.perf_counter() - t0
+    return elapsed, int(counters["orders"])
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-lean-local-") as tmp:
+        root = Path(tmp)
+        days, prices = write_data(root / "data")
+        local_s, local_orders = run_local(root)
+        bt_s, bt_orders = run_backtrader(days, prices)
+    print(json.dumps({"symbols": N_SYMBOLS, "days": N_DAYS, "local_seconds": round(local_s, 2),
+                      "local_orders": local_orders, "backtrader_seconds": round(bt_s, 2),
+                      "backtrader_order_target_calls": bt_orders, "speedup": round(bt_s / local_s, 2),
+                      "targets": {"local_seconds_max": 20, "speedup_min": 5}}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""An embedded, Lean-compatible local runtime for daily US-equity Python algorithms.
+
+Run ``python -m include.lean_local --config PATH`` with the repo root on ``PYTHONPATH``. The
+config is Lean's launcher ``config.json`` (``//`` comments allowed, ``environments`` layering).
+
+Backtest (``environment`` not starting with ``live``): the algorithm runs over the NYSE
+sessions (``exchange_calendars`` XNYS) between its start and end dates; each daily bar ends
+at the session close (Lean's ``daily-precise-end-time``), prices are factor-adjusted
+(``DataNormalizationMode.ADJUSTED``) and market orders on daily data become MarketOnOpen /
+MarketOnClose as in Lean.
+
+Live (``environment`` starting with ``live`` or ``live-mode`` true): a paper broker. "Now" is
+the session close of the config key ``live-as-of`` (``yyyy-MM-dd``) when present, otherwise of
+the last date with a bar among the subscribed tickers. The algorithm is initialised, warmed up
+on the history before "now", then gets exactly one ``on_data`` call (and the scheduled events
+of that day) with the bar of "now"; prices are raw and market orders fill immediately at the
+latest close. Holdings and cash persist between runs in
+``<object-store-root>/lean-local-live-state-<algorithm-id>.json`` (atomic writes); the first
+run starts with ``live-cash-balance`` when set (else the algorithm's ``set_cash``). Events go to
+``<id>-<yyyy-MM-dd>-order-events.json`` (UTC date of "now").
+
+Exit codes: 0 completed (also after ``quit()``), 1 algorithm error (traceback in ``log.txt``
+and ``<id>-log.txt``), 2 bad config.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,23 @@
+"""Named errors of the local runtime."""
+
+from __future__ import annotations
+
+
+class LocalRuntimeError(Exception):
+    """Base class of the errors the local runtime raises on purpose."""
+
+
+class NotSupportedByLocalRuntime(LocalRuntimeError, AttributeError):
+    """An algorithm used a Lean API outside the subset the local runtime implements."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"not supported by the local runtime: {name}")
+
+
+class LocalConfigError(LocalRuntimeError, ValueError):
+    """The launcher config is unusable: names the key or path that is wrong (exit code 2)."""
+
+
+class DataFormatError(LocalRuntimeError, ValueError):
+    """A Lean data file is malformed: names the file and line."""

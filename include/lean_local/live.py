@@ -1,0 +1,107 @@
+"""Live paper mode: one step at "now", holdings and cash persisted in the object store between runs.
+
+"Now" is the session of config key ``live-as-of`` (yyyy-MM-dd; the latest session on or before it), else the
+last date that has a bar among the subscribed tickers. The step runs at that session's close.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from include.atomic_io import atomic_write_text
+from include.lean_local.config import RuntimeConfig
+from include.lean_local.data import from_yyyymmdd, local_to_utc, yyyymmdd
+from include.lean_local.model import Resolution
+
+if TYPE_CHECKING:
+    from include.lean_local.algorithm import QCAlgorithm
+    from include.lean_local.engine import Engine
+
+STATE_VERSION = 1
+
+
+def state_key(cfg: RuntimeConfig) -> str:
+    return f"lean-local-live-state-{cfg.algorithm_id}.json"
+
+
+@dataclass
+class LiveState:
+    start_equity: float
+    previous: dict[str, Any] | None
+
+
+def _now_index(cfg: RuntimeConfig, engine: Engine) -> int:
+    sessions = engine.sessions
+    if cfg.live_as_of:
+        day = yyyymmdd(dt.date.fromisoformat(cfg.live_as_of))
+        i = sessions.index_of(day)
+        if i >= len(sessions.days) or int(sessions.days[i]) != day:
+            i -= 1
+        return max(i, 0)
+    last = 0
+    for sec in engine.securities_list():
+        bars = engine._data.get(sec.symbol)
+        if bars is not None and len(bars):
+            last = max(last, int(bars.days[-1]))
+    if last == 0:
+        return sessions.index_of(yyyymmdd(dt.date.today())) - 1
+    i = sessions.index_of(last)
+    return i if i < len(sessions.days) and int(sessions.days[i]) == last else i - 1
+
+
+def prepare(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm) -> LiveState:
+    path = cfg.object_store_root / state_key(cfg)
+    previous: dict[str, Any] | None = None
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    if previous is not None:
+        algorithm.portfolio.cash = float(previous["cash"])
+        for ticker, row in sorted(previous.get("holdings", {}).items()):
+            sec = engine.add_equity(ticker, Resolution.DAILY) if not engine.has_security(ticker) else \
+                engine.security(ticker)
+            sec.holdings.quantity = float(row["quantity"])
+            sec.holdings.average_price = float(row["averagePrice"])
+            if sec.holdings.quantity:
+                engine._invested[sec.symbol] = sec
+    elif cfg.live_cash_balance is not None:
+        algorithm.portfolio.cash = cfg.live_cash_balance
+    engine.cash_locked = True  # type: ignore[attr-defined]
+    index = _now_index(cfg, engine)
+    engine.live_now_index = index
+    now_day = from_yyyymmdd(int(engine.sessions.days[index]))
+    engine.start_date = dt.datetime.combine(now_day, dt.time())
+    engine.end_date = engine.start_date
+    # value the restored holdings at the last close before "now" for the starting equity
+    start_equity = algorithm.portfolio.cash
+    for sec in engine.securities_list():
+        bars = engine.history_bars(sec.symbol, 1, end=engine.sessions.closes[max(index - 1, 0)])
+        if bars:
+            sec.set_market_price(bars[-1])
+        start_equity += sec.holdings.quantity * sec.price
+    engine._tpv_cache = None
+    return LiveState(start_equity=start_equity, previous=previous)
+
+
+def save(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm, state: LiveState) -> None:
+    holdings = {
+        s.symbol.value: {"quantity": s.holdings.quantity, "averagePrice": s.holdings.average_price}
+        for s in sorted(engine.securities_list(), key=lambda s: s.symbol.value) if s.holdings.quantity != 0
+    }
+    payload = {
+        "version": STATE_VERSION,
+        "algorithmId": cfg.algorithm_id,
+        "asOf": engine.start_date.strftime("%Y-%m-%d"),
+        "cash": algorithm.portfolio.cash,
+        "holdings": holdings,
+        "totalFees": algorithm.portfolio.total_fees + float((state.previous or {}).get("totalFees", 0.0)),
+    }
+    atomic_write_text(cfg.object_store_root / state_key(cfg), json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def live_events_filename(cfg: RuntimeConfig, engine: Engine) -> str:
+    index = engine.live_now_index if engine.live_now_index is not None else 0
+    utc_day = local_to_utc(engine.sessions.closes[index]).date()
+    return f"{cfg.algorithm_id}-{utc_day:%Y-%m-%d}-order-events.json"

@@ -1,0 +1,104 @@
+"""Result files as Lean writes them: order events, result JSON, summary, logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from include.atomic_io import atomic_write_bytes
+from include.lean_local.model import ORDER_STATUS_JSON, Order, OrderDirection, OrderEvent, OrderType
+
+_DIRECTION = {OrderDirection.BUY: "buy", OrderDirection.SELL: "sell", OrderDirection.HOLD: "hold"}
+
+
+def _num(value: float) -> float:
+    """Lean decimals serialize without float noise: round to 10 places (decimal precision of prices)."""
+    out = round(float(value), 10)
+    return 0.0 if out == 0 else out
+
+
+def serialize_event(event: OrderEvent, algorithm_id: str) -> dict[str, Any]:
+    """SerializedOrderEvent: Lean's field order and presence rules."""
+    row: dict[str, Any] = {
+        "id": f"{algorithm_id}-{event.order_id}-{event.order_event_id}",
+        "algorithmId": algorithm_id,
+        "orderId": event.order_id,
+        "orderEventId": event.order_event_id,
+        "symbol": str(event.symbol.id),
+        "symbolValue": event.symbol.value,
+        "symbolPermtick": event.symbol.id.symbol,
+        "time": float(event.utc_time.timestamp()),
+        "status": ORDER_STATUS_JSON[int(event.status)],
+    }
+    fee = event.order_fee.value
+    if fee.currency != "QCC":
+        row["orderFeeAmount"] = _num(fee.amount)
+        row["orderFeeCurrency"] = fee.currency
+    row["fillPrice"] = _num(event.fill_price)
+    row["fillPriceCurrency"] = event.fill_price_currency
+    row["fillQuantity"] = _num(event.fill_quantity)
+    row["direction"] = _DIRECTION[event.direction]
+    if event.message:
+        row["message"] = event.message
+    row["isAssignment"] = bool(event.is_assignment)
+    row["quantity"] = _num(event.quantity)
+    if event.limit_price is not None:
+        row["limitPrice"] = _num(event.limit_price)
+    return row
+
+
+def dumps_compact(payload: Any) -> bytes:
+    """Newtonsoft Formatting.None: no whitespace."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def write_order_events(path: Path, events: list[OrderEvent], algorithm_id: str) -> bool:
+    if not events:
+        return False
+    atomic_write_bytes(path, dumps_compact([serialize_event(e, algorithm_id) for e in events]))
+    return True
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def serialize_order(order: Order) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "type": int(order.type),
+        "id": order.id,
+        "contingentId": order.contingent_id,
+        "brokerId": [str(order.id)],
+        "symbol": order.symbol.to_json(),
+        "price": _num(order.price),
+        "priceCurrency": "USD",
+        "time": _iso(order.time),
+        "createdTime": _iso(order.created_time),
+    }
+    if order.last_fill_time is not None:
+        row["lastFillTime"] = _iso(order.last_fill_time)
+    if order.canceled_time is not None:
+        row["canceledTime"] = _iso(order.canceled_time)
+    row["quantity"] = _num(order.quantity)
+    row["status"] = int(order.status)
+    if order.tag:
+        row["tag"] = order.tag
+    row["properties"] = {"timeInForce": {}}
+    row["securityType"] = 1
+    row["direction"] = int(order.direction)
+    row["value"] = _num(order.quantity * order.price)
+    row["orderSubmissionData"] = {"bidPrice": _num(order.submission_price), "askPrice": _num(order.submission_price),
+                                  "lastPrice": _num(order.submission_price)}
+    row["isMarketable"] = order.type in (OrderType.MARKET, OrderType.MARKET_ON_OPEN, OrderType.MARKET_ON_CLOSE)
+    row["priceAdjustmentMode"] = int(order.price_adjustment_mode)
+    if order.type == OrderType.LIMIT and order.limit_price is not None:
+        row["limitPrice"] = _num(order.limit_price)
+    return row
+
+
+def write_json(path: Path, payload: Any) -> None:
+    atomic_write_bytes(path, json.dumps(payload, indent=1, ensure_ascii=False, allow_nan=False).encode("utf-8"))

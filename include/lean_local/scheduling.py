@@ -1,0 +1,230 @@
+"""Scheduled events: date rules x time rules, expanded to concrete New York times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from include.lean_local.data import from_yyyymmdd, nyse_sessions
+from include.lean_local.errors import NotSupportedByLocalRuntime
+
+if TYPE_CHECKING:
+    from include.lean_local.engine import Engine
+
+DateFn = Callable[[dt.date, dt.date], list[dt.date]]
+
+
+def _session_dates(start: dt.date, end: dt.date) -> list[dt.date]:
+    s = nyse_sessions()
+    lo = s.index_of(start.year * 10000 + start.month * 100 + start.day)
+    hi = s.index_of(end.year * 10000 + end.month * 100 + end.day + 1)
+    return [from_yyyymmdd(int(d)) for d in s.days[lo:hi]]
+
+
+class DateRule:
+    def __init__(self, name: str, fn: DateFn) -> None:
+        self.name = name
+        self._fn = fn
+
+    def get_dates(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        return self._fn(start, end)
+
+
+class TimeRule:
+    def __init__(self, name: str, fn: Callable[[dt.date], list[dt.datetime]]) -> None:
+        self.name = name
+        self._fn = fn
+
+    def times_on(self, day: dt.date) -> list[dt.datetime]:
+        return self._fn(day)
+
+
+class DateRules:
+    def every_day(self, symbol: Any = None) -> DateRule:
+        if symbol is None:
+            def all_days(a: dt.date, b: dt.date) -> list[dt.date]:
+                return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
+
+            return DateRule("EveryDay", all_days)
+        return DateRule(f"EveryDay: {symbol}", _session_dates)
+
+    def every(self, *days: Any) -> DateRule:
+        wanted: set[int] = set()
+        for d in days:
+            for item in d if isinstance(d, (list, tuple, set)) else [d]:
+                wanted.add(int(item))
+
+        def pick(a: dt.date, b: dt.date) -> list[dt.date]:
+            # DayOfWeek: Sunday=0 ... Saturday=6
+            out = []
+            for i in range((b - a).days + 1):
+                day = a + dt.timedelta(days=i)
+                if (day.isoweekday() % 7) in wanted:
+                    out.append(day)
+            return out
+
+        return DateRule("Every", pick)
+
+    def month_start(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+        return DateRule("MonthStart", _period_start(symbol, days_offset, lambda d: (d.year, d.month)))
+
+    def week_start(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+        return DateRule("WeekStart", _period_start(symbol, days_offset, lambda d: d.isocalendar()[:2]))
+
+    def month_end(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+        return DateRule("MonthEnd", _period_end(symbol, days_offset, lambda d: (d.year, d.month)))
+
+    def week_end(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+        return DateRule("WeekEnd", _period_end(symbol, days_offset, lambda d: d.isocalendar()[:2]))
+
+    def on(self, *dates: Any) -> DateRule:
+        fixed = sorted({d if isinstance(d, dt.date) and not isinstance(d, dt.datetime) else d.date() for d in dates})
+
+        def pick(a: dt.date, b: dt.date) -> list[dt.date]:
+            return [d for d in fixed if a <= d <= b]
+
+        return DateRule("On", pick)
+
+    @property
+    def today(self) -> DateRule:
+        raise NotSupportedByLocalRuntime("date_rules.today")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotSupportedByLocalRuntime(f"date_rules.{name}")
+
+
+def _days_in_range(symbol: Any, a: dt.date, b: dt.date) -> list[dt.date]:
+    if symbol is None:
+        return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
+    return _session_dates(a, b)
+
+
+def _period_start(symbol: Any, offset: int, key: Callable[[dt.date], Any]) -> DateFn:
+    def pick(a: dt.date, b: dt.date) -> list[dt.date]:
+        # look back to the period start so the first (partial) period is judged on its full calendar
+        lo = a.replace(day=1) - dt.timedelta(days=7)
+        groups: dict[Any, list[dt.date]] = {}
+        for d in _days_in_range(symbol, lo, b):
+            groups.setdefault(key(d), []).append(d)
+        out = []
+        for days in groups.values():
+            if days:
+                d = days[min(offset, len(days) - 1)]
+                if a <= d <= b:
+                    out.append(d)
+        return sorted(out)
+
+    return pick
+
+
+def _period_end(symbol: Any, offset: int, key: Callable[[dt.date], Any]) -> DateFn:
+    def pick(a: dt.date, b: dt.date) -> list[dt.date]:
+        hi = b + dt.timedelta(days=38)
+        groups: dict[Any, list[dt.date]] = {}
+        for d in _days_in_range(symbol, a, hi):
+            groups.setdefault(key(d), []).append(d)
+        out = []
+        for days in groups.values():
+            d = days[max(len(days) - 1 - offset, 0)]
+            if a <= d <= b:
+                out.append(d)
+        return sorted(out)
+
+    return pick
+
+
+def _session_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
+    s = nyse_sessions()
+    key = day.year * 10000 + day.month * 100 + day.day
+    i = s.index_of(key)
+    if i >= len(s.days) or int(s.days[i]) != key:
+        return None
+    return s.opens[i], s.closes[i]
+
+
+class TimeRules:
+    def at(self, hour: int | dt.timedelta, minute: int = 0, second: int = 0, *rest: Any) -> TimeRule:
+        delta = hour if isinstance(hour, dt.timedelta) else dt.timedelta(hours=hour, minutes=minute, seconds=second)
+        return TimeRule("At", lambda day: [dt.datetime.combine(day, dt.time()) + delta])
+
+    @property
+    def midnight(self) -> TimeRule:
+        return TimeRule("Midnight", lambda day: [dt.datetime.combine(day, dt.time())])
+
+    @property
+    def noon(self) -> TimeRule:
+        return TimeRule("Noon", lambda day: [dt.datetime.combine(day, dt.time(12))])
+
+    def after_market_open(self, symbol: Any = None, minutes_after_open: float = 0,
+                          extended_market_open: bool = False) -> TimeRule:
+        def fn(day: dt.date) -> list[dt.datetime]:
+            bounds = _session_bounds(day)
+            return [] if bounds is None else [bounds[0] + dt.timedelta(minutes=minutes_after_open)]
+
+        return TimeRule("AfterMarketOpen", fn)
+
+    def before_market_close(self, symbol: Any = None, minutes_before_close: float = 0,
+                            extended_market_close: bool = False) -> TimeRule:
+        def fn(day: dt.date) -> list[dt.datetime]:
+            bounds = _session_bounds(day)
+            return [] if bounds is None else [bounds[1] - dt.timedelta(minutes=minutes_before_close)]
+
+        return TimeRule("BeforeMarketClose", fn)
+
+    def every(self, interval: dt.timedelta) -> TimeRule:
+        def fn(day: dt.date) -> list[dt.datetime]:
+            start = dt.datetime.combine(day, dt.time())
+            n = int(dt.timedelta(days=1) / interval)
+            return [start + interval * i for i in range(n)]
+
+        return TimeRule("Every", fn)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotSupportedByLocalRuntime(f"time_rules.{name}")
+
+
+class ScheduledEvent:
+    def __init__(self, name: str, times: list[dt.datetime], callback: Callable[..., Any]) -> None:
+        self.name = name
+        self.times = times
+        self.callback = callback
+        self.position = 0
+
+    @property
+    def next_time(self) -> dt.datetime | None:
+        return self.times[self.position] if self.position < len(self.times) else None
+
+
+class ScheduleManager:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.events: list[ScheduledEvent] = []
+
+    def on(self, date_rule: DateRule, time_rule: TimeRule, callback: Callable[..., Any],
+           name: str | None = None) -> ScheduledEvent:
+        if not isinstance(date_rule, DateRule) or not isinstance(time_rule, TimeRule):
+            raise NotSupportedByLocalRuntime("schedule.on with custom rules")
+        if isinstance(callback, str):  # schedule.on(name, date_rule, time_rule, callback) is not this overload
+            raise NotSupportedByLocalRuntime("schedule.on(name, ...)")
+        start, end = self._engine.schedule_range()
+        times: list[dt.datetime] = []
+        for day in date_rule.get_dates(start, end):
+            times.extend(time_rule.times_on(day))
+        times.sort()
+        event = ScheduledEvent(name or f"{date_rule.name}: {time_rule.name}", times, callback)
+        # skip events already in the past of the algorithm clock
+        now = self._engine.clock_floor()
+        while event.next_time is not None and now is not None and event.next_time < now:
+            event.position += 1
+        self.events.append(event)
+        return event
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotSupportedByLocalRuntime(f"schedule.{name}")
