@@ -337,6 +337,11 @@ class SecurityHolding(_Strict):
         self.last_trade_profit = 0.0
         self.total_sale_volume = 0.0
 
+    def set_holdings(self, average_price: float, quantity: float) -> None:
+        """Lean's SecurityHolding.SetHoldings: set a starting position (no order, no fee)."""
+        self.average_price = float(average_price)
+        self.quantity = float(quantity)
+
     @property
     def symbol(self) -> Symbol:
         return self._security.symbol

@@ -1,0 +1,1 @@
+"""Lean algorithms (mounted at /LeanCLI) and the pure execution rules they share with the audit."""
