@@ -7,10 +7,11 @@ Inputs (launcher config ``parameters``):
   before the first rebalance .. the last rebalance), ``initial-state-path`` (a previous run's
   final account, to continue it) and ``final-state-path`` (where to write this run's).
 
-Timing: a rebalance dated D uses only prices known before D's open (the last daily close) and
-trades on D, one minute after the open. On daily-only data a Lean backtest turns these intraday
-market orders into MarketOnClose orders (QCAlgorithm.MarketOrder, backtest only), so they fill at
-D's close; in live they stay market orders. Sells go first. Fees (fee_bps x notional) and
+Timing: in a backtest a rebalance dated D is sized on prices known before D's open (the last
+daily close) and sent one minute after the open; on daily-only data Lean turns these intraday
+market orders into MarketOnClose orders (QCAlgorithm.MarketOrder, backtest only), so they fill
+at D's close. A live run trades when D's daily bar arrives after the close (``on_data``), with
+plain market orders at that price. Both fill at D's close. Sells go first. Fees (fee_bps x notional) and
 slippage (open/close bps against the order side) come from models attached by the security
 initializer, so every security gets them, in backtest and live alike.
 """
@@ -124,12 +125,14 @@ class LeanTrendRotation(QCAlgorithm):
             self.portfolio[self._symbols[ticker]].set_holdings(
                 float(holding.get("average_price", 0.0)), float(holding["quantity"])
             )
+        # Live runs remember executed dates, so a restart never trades the same day twice; a
+        # backtest always replays its whole intent.
         self._executed: set[str] = set()
-        if self.object_store.contains_key(EXECUTED_KEY):
+        if self.live_mode and self.object_store.contains_key(EXECUTED_KEY):
             self._executed = set(json.loads(self.object_store.read(EXECUTED_KEY)))
         anchor = self._symbols[tickers[0]]
         self.schedule.on(
-            self.date_rules.every_day(anchor), self.time_rules.after_market_open(anchor, 1), self.rebalance
+            self.date_rules.every_day(anchor), self.time_rules.after_market_open(anchor, 1), self._scheduled_rebalance
         )
 
     def _date_parameter(self, name: str, default: dt.date) -> dt.date:
@@ -146,6 +149,14 @@ class LeanTrendRotation(QCAlgorithm):
             raise ValueError(f"initial state {path!r}: expected {{'cash': number, 'holdings': {{SYMBOL: ...}}}}")
         holdings = {str(k).upper(): v for k, v in (raw.get("holdings") or {}).items() if float(v["quantity"])}
         return {"cash": raw.get("cash"), "holdings": holdings}
+
+    def on_data(self, data: Slice) -> None:
+        if self.live_mode:
+            self.rebalance()
+
+    def _scheduled_rebalance(self) -> None:
+        if not self.live_mode:
+            self.rebalance()
 
     def rebalance(self) -> None:
         today = self.time.date()
@@ -165,7 +176,8 @@ class LeanTrendRotation(QCAlgorithm):
         for order in orders:  # build_orders puts sells first
             self.market_order(self._symbols[order.symbol], order.quantity, tag=f"rebalance {today.isoformat()}")
         self._executed.add(today.isoformat())
-        self.object_store.save(EXECUTED_KEY, json.dumps(sorted(self._executed)))
+        if self.live_mode:
+            self.object_store.save(EXECUTED_KEY, json.dumps(sorted(self._executed)))
         self.log(f"rebalance {today.isoformat()}: {len(orders)} orders for {len(weights)} targets")
 
     def on_order_event(self, order_event: OrderEvent) -> None:

@@ -147,8 +147,19 @@ def resolve_image(image: str | None) -> str:
     return ref
 
 
-def engine_config(paths: RunPaths, *, mode: Mode, runtime: Runtime, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The launcher config with paths as the engine sees them (container or host)."""
+def engine_config(
+    paths: RunPaths,
+    *,
+    mode: Mode,
+    runtime: Runtime,
+    parameters: Mapping[str, Any],
+    live_as_of: str | None = None,
+) -> dict[str, Any]:
+    """The launcher config with paths as the engine sees them (container or host).
+
+    ``live_as_of`` (live mode) pins the session the local paper broker trades at; Lean itself
+    ignores the key and trades at the real "now".
+    """
     engine_parameters = dict(parameters)
     if runtime == "docker":
         engine_parameters["final-state-path"] = f"{CONTAINER_RESULTS_DIR}/{FINAL_STATE_FILE}"
@@ -186,20 +197,30 @@ def engine_config(paths: RunPaths, *, mode: Mode, runtime: Runtime, parameters: 
         data_folder=view["data_folder"],
         results_folder=view["results_folder"],
         object_store_root=view["object_store_root"],
+        extra={"live-as-of": live_as_of} if mode == "live" and live_as_of else None,
     )
 
 
 def write_engine_config(
-    paths: RunPaths, *, mode: Mode, runtime: Runtime, parameters: Mapping[str, Any]
+    paths: RunPaths,
+    *,
+    mode: Mode,
+    runtime: Runtime,
+    parameters: Mapping[str, Any],
+    live_as_of: str | None = None,
 ) -> Path:
-    """Empty ``results/`` (no stale file of an earlier attempt survives), create ``storage/``
-    and write ``config.json`` atomically. The config never holds secrets."""
-    config = engine_config(paths, mode=mode, runtime=runtime, parameters=parameters)
-    results = confine(paths.results_dir, paths.run_dir)
-    if results.exists():
-        shutil.rmtree(results)
-    results.mkdir(parents=True)
-    paths.storage_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``config.json`` atomically (it never holds secrets) and prepare the output folders.
+
+    A backtest re-run starts from empty ``results/`` and ``storage/``, so nothing of an earlier
+    attempt survives and the re-run is deterministic. A live run keeps both: its per-day event
+    files and its object store (executed dates, broker state) must survive a retry.
+    """
+    config = engine_config(paths, mode=mode, runtime=runtime, parameters=parameters, live_as_of=live_as_of)
+    for folder in (paths.results_dir, paths.storage_dir):
+        confined = confine(folder, paths.run_dir)
+        if mode == "backtest" and confined.exists():
+            shutil.rmtree(confined)
+        confined.mkdir(parents=True, exist_ok=True)
     atomic_write_json(paths.config_path, config)
     return paths.config_path
 
@@ -314,6 +335,7 @@ def run_lean_local(
     timeout_s: float,
     on_line: Callable[[str], None],
     env: Mapping[str, str] | None = None,
+    live_as_of: str | None = None,
 ) -> dict[str, str]:
     """Write the config and run the local runtime; LeanRunError on a non-zero exit.
 
@@ -321,7 +343,7 @@ def run_lean_local(
     """
     from include.lean_local import __version__ as local_version
 
-    write_engine_config(paths, mode=mode, runtime="local", parameters=parameters)
+    write_engine_config(paths, mode=mode, runtime="local", parameters=parameters, live_as_of=live_as_of)
     code = run_local_engine(paths.config_path, timeout_s=timeout_s, on_line=on_line, env=env)
     if code != 0:
         raise LeanRunError("local", code, lean_log_tail(paths.results_dir, paths.algorithm_id))

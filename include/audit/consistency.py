@@ -13,8 +13,9 @@ a per-symbol verdict (``pass``/``warn``/``fail``):
                       canceled ones warn, each listed with Lean's message.
 ``lot_size``          every order's filled quantity is a multiple of ``lot_size`` and, when non-zero,
                       at least ``min_qty``.
-``achieved_weight``   ``|achieved - target| <= tolerance`` where, at reference prices ``p`` (the close of
-                      the last session before the rebalance date) and portfolio value ``PV`` (cash +
+``achieved_weight``   ``|achieved - target| <= tolerance`` where, at reference prices ``p`` (backtest: the
+                      close of the last session before the rebalance date; live: the rebalance day's
+                      close, when a live run trades) and portfolio value ``PV`` (cash +
                       holdings at ``p`` before the rebalance):
                       achieved = (holding + filled) * p / PV and
                       tolerance = max(lot_size, min_qty) * p / PV             (one lot of rounding)
@@ -490,7 +491,10 @@ def check_consistency(
         rebalance = next(r for r in intent.rebalances if r.date == day)
         weights = {i.symbol: i.weight for i in rebalance.items}
         symbols = sorted(set(weights) | set(holdings) | {s for (d, s) in agg if d == day})
-        prices = {s: p for s in symbols if (p := reference_close(bars.get(s), day)) is not None}
+        # The algorithm sizes a backtest rebalance on the last close before its day; a live one
+        # on the day's own bar (it trades after the close, when that bar arrives).
+        as_seen = day + dt.timedelta(days=1) if mode == "live" else day
+        prices = {s: p for s in symbols if (p := reference_close(bars.get(s), as_seen)) is not None}
         pv = None
         if cash is not None and all(s in prices for s in holdings):
             pv = cash + sum(q * prices[s] for s, q in holdings.items())

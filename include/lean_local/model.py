@@ -341,6 +341,12 @@ class SecurityHolding(_Strict):
         """Lean's SecurityHolding.SetHoldings: set a starting position (no order, no fee)."""
         self.average_price = float(average_price)
         self.quantity = float(quantity)
+        engine = self._security._engine
+        if self.quantity:
+            engine._invested[self._security.symbol] = self._security
+        else:
+            engine._invested.pop(self._security.symbol, None)
+        engine._tpv_cache = None
 
     @property
     def symbol(self) -> Symbol:

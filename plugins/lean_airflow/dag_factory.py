@@ -226,6 +226,7 @@ def build_lean_dag(
             parameters={"starting-cash": "{{ params.starting_cash }}"},
             # Live brokers only: a connection named by env, so no credential ever sits in a DAG file.
             broker_conn_id=os.environ.get(BROKER_CONN_ENV) or None if mode == "live" else None,
+            live_as_of=snap["last_date"] if mode == "live" else None,
         )
         ingested = ingest_events(params_out, run_lean.output)
         consistency_check(params_out, ingested)

@@ -87,6 +87,8 @@ class LeanRunOperator(BaseOperator):
     :param run_dir: the run folder; intent, params and config live there (templated).
     :param broker_conn_id: Airflow connection with broker credentials (Docker only; they
         reach Lean through ``private_environment``, never a file).
+    :param live_as_of: live mode on the local runtime: the session its paper broker trades at
+        (templated; the DAGs pass the run's date). Lean itself ignores it.
     """
 
     template_fields: Sequence[str] = (
@@ -97,6 +99,7 @@ class LeanRunOperator(BaseOperator):
         "parameters",
         "runtime",
         "image",
+        "live_as_of",
     )
     template_fields_renderers = {"parameters": "json"}
     operator_extra_links = (LeanReportLink(),)
@@ -119,6 +122,7 @@ class LeanRunOperator(BaseOperator):
         network_mode: str | None = None,
         host_path_map: Mapping[str, str] | None = None,
         broker_conn_id: str | None = None,
+        live_as_of: str | None = None,
         engine_timeout: dt.timedelta = dt.timedelta(hours=2),
         **kwargs: Any,
     ) -> None:
@@ -139,6 +143,7 @@ class LeanRunOperator(BaseOperator):
         self.network_mode = network_mode
         self.host_path_map = dict(host_path_map) if host_path_map is not None else None
         self.broker_conn_id = broker_conn_id
+        self.live_as_of = live_as_of
         self.engine_timeout = engine_timeout
 
     def _paths(self) -> RunPaths:
@@ -174,6 +179,7 @@ class LeanRunOperator(BaseOperator):
                 timeout_s=self.engine_timeout.total_seconds(),
                 on_line=lambda line: self.log.info("[lean] %s", line),
                 env={SECRET_CONFIG_ENV: json.dumps(secrets)} if secrets else None,
+                live_as_of=self.live_as_of or None,
             )
         except LeanRunError as exc:
             raise AirflowException(str(exc)) from None
@@ -189,7 +195,10 @@ class LeanRunOperator(BaseOperator):
 
         host_map = self.host_path_map if self.host_path_map is not None else host_path_map_from_env()
         spec = container_spec(paths, image=resolve_image(self.image), host_path_map=host_map)
-        write_engine_config(paths, mode=self.mode, runtime="docker", parameters=self.parameters)  # type: ignore[arg-type]
+        write_engine_config(
+            paths, mode=self.mode, runtime="docker", parameters=self.parameters,  # type: ignore[arg-type]
+            live_as_of=self.live_as_of or None,
+        )
         container = DockerOperator(
             task_id=f"{self.task_id}__container",
             image=spec.image,
