@@ -61,9 +61,14 @@ class AirflowStack:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(VENV_BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        # SQLite allows one writer: a CLI write can meet the scheduler's, so "locked" is retried.
+        for attempt in range(6):
+            result = subprocess.run(
+                [str(VENV_BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+            )
+            if "database is locked" not in result.stdout + result.stderr or attempt == 5:
+                break
+            time.sleep(2 + attempt)
         if check and result.returncode != 0:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result

@@ -38,8 +38,8 @@ class ExecutionParams(FrozenModel):
     schema_version: Literal[1] = PARAMS_SCHEMA_VERSION
     min_qty: int = Field(default=1, ge=1, strict=True)
     lot_size: int = Field(default=1, ge=1, strict=True)
-    cash_buffer_ratio: FiniteFloat = Field(default=0.0, ge=0.0, lt=1.0)
-    fee_bps: FiniteFloat = Field(default=0.0, ge=0.0)
-    slippage_open_bps: FiniteFloat = Field(default=0.0, ge=0.0)
-    slippage_close_bps: FiniteFloat = Field(default=0.0, ge=0.0)
+    cash_buffer_ratio: FiniteFloat = Field(default=0.0, ge=0.0, lt=1.0, strict=True)
+    fee_bps: FiniteFloat = Field(default=0.0, ge=0.0, strict=True)
+    slippage_open_bps: FiniteFloat = Field(default=0.0, ge=0.0, strict=True)
+    slippage_close_bps: FiniteFloat = Field(default=0.0, ge=0.0, strict=True)
     risk_overrides: RiskOverrides = Field(default_factory=RiskOverrides)
