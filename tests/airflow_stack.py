@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -139,8 +140,9 @@ class AirflowStack:
     def dag_run_states(self, dag_id: str) -> dict[str, str]:
         """logical date -> state of every run of ``dag_id``."""
         out = self.cli("dags", "list-runs", dag_id, "-o", "json").stdout
-        start = out.find("[")
-        runs = json.loads(out[start:]) if start >= 0 else []
+        # Log lines may precede the JSON document; it starts a line with "[{" (or is "[]").
+        found = re.search(r"^\[(\{|\])", out, re.MULTILINE)
+        runs = json.loads(out[found.start():].strip().splitlines()[0] if found else "[]") if found else []
         return {run["logical_date"]: run["state"] for run in runs}
 
 

@@ -6,7 +6,7 @@
 * postgres: a fresh schema ``t_<uuid>`` in ``$LEAN_AIRFLOW_TEST_PG_URL`` (default
   ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), selected through the connection's
   ``options=-csearch_path=...``, dropped (CASCADE) at teardown. Real Postgres, no mocks; when the
-  server is unreachable the postgres variants are skipped with the reason.
+  server is unreachable the postgres variants fail (skip only with ``LEAN_AIRFLOW_SKIP_POSTGRES=1``).
 
 Both are migrated with Alembic (``upgrade_database``). ``db_engine`` is an engine on that URL;
 ``raw_db_url`` is the same URL without migrations (for migration tests).
@@ -48,9 +48,13 @@ def raw_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # an unreachable server skips, it never fakes Postgres
+    except Exception as exc:  # never faked: an unreachable server fails, unless skipping was asked for
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {make_url(_pg_admin_url()).render_as_string()}: {exc}")
+        where = make_url(_pg_admin_url()).render_as_string()
+        if os.environ.get("LEAN_AIRFLOW_SKIP_POSTGRES") == "1":
+            pytest.skip(f"PostgreSQL not reachable at {where} (LEAN_AIRFLOW_SKIP_POSTGRES=1): {exc}")
+        pytest.fail(f"PostgreSQL not reachable at {where}: {exc}. Start it, set {PG_URL_ENV}, "
+                    "or set LEAN_AIRFLOW_SKIP_POSTGRES=1 to skip the PostgreSQL variants.")
     try:
         yield _postgres_schema_url(schema)
     finally:

@@ -71,14 +71,16 @@ class NyseTradingDayTimetable(Timetable):
         self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction
     ) -> DagRunInfo | None:
         if last_automated_data_interval is not None:
-            candidate = self._first_run_at_or_after(last_automated_data_interval.end.add(seconds=1))
+            earliest = last_automated_data_interval.end.add(seconds=1)
+        elif restriction.earliest is None:
+            return None
         else:
             earliest = restriction.earliest
-            if earliest is None:
-                return None
-            if not restriction.catchup:
-                earliest = max(earliest, DateTime.utcnow().replace(tzinfo=UTC))
-            candidate = self._first_run_at_or_after(earliest)
+        if not restriction.catchup:
+            # Like Airflow's cron timetables: without catchup, missed sessions are not replayed
+            # (after a pause the next run is the next close, not every day since).
+            earliest = max(earliest, DateTime.utcnow().replace(tzinfo=UTC))
+        candidate = self._first_run_at_or_after(earliest)
         if candidate is None:
             return None
         if restriction.latest is not None and candidate > restriction.latest:

@@ -64,3 +64,14 @@ def test_interval_is_zero_length_and_serialization_round_trips() -> None:
     assert interval.start == interval.end == moment
     with pytest.raises(ValueError, match="minutes_after_close"):
         NyseTradingDayTimetable(minutes_after_close=-1)
+
+
+def test_without_catchup_missed_sessions_are_not_replayed() -> None:
+    timetable = NyseTradingDayTimetable()
+    old = pendulum.datetime(2021, 3, 1, 21, 30, tz="UTC")
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval.exact(old),
+        restriction=TimeRestriction(earliest=pendulum.datetime(2019, 1, 1, tz="UTC"), latest=None, catchup=False),
+    )
+    assert info is not None and info.logical_date is not None
+    assert info.logical_date >= pendulum.now("UTC")

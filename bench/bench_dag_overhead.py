@@ -1,0 +1,114 @@
+"""DAG overhead: one rebalance through ``dag.test()`` against a six-task no-op DAG, measured in
+the same run, plus the import time of every DAG file against ``import airflow.sdk``.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_dag_overhead.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+NOOP_DAG = '''
+import pendulum
+from airflow.sdk import DAG, task
+from lean_airflow.timetables import NyseTradingDayTimetable
+
+with DAG("noop_six_tasks", schedule=NyseTradingDayTimetable(), start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+         catchup=False, params={"as_of": None}) as dag:
+    @task
+    def snapshot(): return {"run_dir": "x"}
+    @task
+    def write_intent(x): return x
+    @task
+    def write_params(x): return x
+    @task
+    def run_lean(x): return x
+    @task
+    def ingest_events(x): return x
+    @task
+    def consistency_check(x): return x
+    consistency_check(ingest_events(run_lean(write_params(write_intent(snapshot())))))
+'''
+
+
+def import_times(repeat: int) -> dict[str, float]:
+    def best(code: str) -> float:
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+            runs.append(time.perf_counter() - started)
+        return min(runs)
+
+    baseline = best("import airflow.sdk")
+    files = sorted(str(p) for p in (REPO / "dags").glob("*.py"))
+    code = "import airflow.sdk, runpy\n" + "".join(f"runpy.run_path({f!r})\n" for f in files)
+    return {"import_airflow_sdk_s": baseline, "import_all_dags_s": best(code)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bench-dag-"))
+    dags = home / "dags"
+    dags.mkdir()
+    for path in (REPO / "dags").glob("*.py"):
+        shutil.copy(path, dags / path.name)
+    (dags / "noop_six_tasks.py").write_text(NOOP_DAG)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "LEAN_AIRFLOW_ARTIFACT_ROOT": str(home / "artifacts"),
+            "LEAN_AIRFLOW_DB_URL": f"sqlite:///{home / 'audit.db'}",
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")]),
+        }
+    )
+    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+    imports = import_times(args.repeat)
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    db.resetdb()
+    bag = DagBag(dag_folder=str(dags))
+    assert not bag.import_errors, bag.import_errors
+    lean, noop = bag.dags["lean_backtest_daily"], bag.dags["noop_six_tasks"]
+    lean_s, noop_s = [], []
+    for i in range(args.repeat):
+        day = ["2021-03-01", "2021-03-02", "2021-03-03", "2021-03-04", "2021-03-05"][i % 5]
+        started = time.perf_counter()
+        run = noop.test(run_conf={"as_of": day})
+        noop_s.append(time.perf_counter() - started)
+        assert str(run.state) == "success"
+        started = time.perf_counter()
+        run = lean.test(run_conf={"as_of": day})
+        lean_s.append(time.perf_counter() - started)
+        assert str(run.state) == "success", run
+    result = {
+        **imports,
+        "dag_import_overhead_ms": round((imports["import_all_dags_s"] - imports["import_airflow_sdk_s"]) * 1000, 1),
+        "dag_test_rebalance_s": statistics.median(lean_s),
+        "dag_test_noop_six_tasks_s": statistics.median(noop_s),
+    }
+    result["rebalance_over_noop_ratio"] = round(result["dag_test_rebalance_s"] / result["dag_test_noop_six_tasks_s"], 2)
+    print(json.dumps(result, indent=2))
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
