@@ -121,17 +121,28 @@ def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
         f'<p>Overall verdict: {verdict_badge(report.get("verdict"))} <span class="muted">'
         f"policy {escape(str(report.get('policy', '–')))}, {view.intent_rebalances} rebalance(s), "
         f"{len(view.orders)} order(s), {escape(str(report.get('events', 0)))} event(s)</span></p>",
+        "<h2>Target vs achieved weights" + (f" ({escape(str(latest[0].get('rebalance_date')))})" if latest else "")
+        + "</h2>",
+        bar_chart(
+            [
+                (str(s.get("symbol")), float(s.get("target_weight") or 0.0), float(s.get("achieved_weight") or 0.0))
+                for s in latest
+            ],
+            css_id="weights-chart",
+        ),
+        "<h2>Equity</h2>",
+        line_chart(view.equity_curve, css_id="equity-chart"),
         "<h2>Intent → orders → fills</h2>",
         table(
-            ["order", "symbol", "intent side", "target weight", "order qty", "filled qty", "avg fill price", "fees",
-             "status", "message"],
+            ["order", "date", "symbol", "intent side", "target weight", "order qty", "filled qty", "avg fill price",
+             "fees", "status", "message"],
             (
-                (o.order_id, o.symbol, o.intent_side or "–", o.target_weight, o.quantity, o.filled_quantity,
+                (o.order_id, o.date, o.symbol, o.intent_side or "–", o.target_weight, o.quantity, o.filled_quantity,
                  o.average_fill_price, o.fees, o.status, o.message)
                 for o in view.orders
             ),
             css_id="orders",
-            left=3,
+            left=4,
         ),
         "<h2>Per-symbol verdicts</h2>",
         table(
@@ -156,25 +167,16 @@ def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
             css_id="verdicts",
             left=3,
         ),
-        "<h2>Target vs achieved weights" + (f" ({escape(str(latest[0].get('rebalance_date')))})" if latest else "")
-        + "</h2>",
-        bar_chart(
-            [
-                (str(s.get("symbol")), float(s.get("target_weight") or 0.0), float(s.get("achieved_weight") or 0.0))
-                for s in latest
-            ],
-            css_id="weights-chart",
-        ),
-        "<h2>Equity</h2>",
-        line_chart(view.equity_curve, css_id="equity-chart"),
     ]
     if checks:
+        # Findings first; passing checks are counted, not listed, to keep the page readable.
+        findings = [c for c in checks if c.get("verdict") != "pass"]
         sections += [
-            "<h2>Checks</h2>",
+            f"<h2>Checks ({len(findings)} finding(s), {len(checks) - len(findings)} passed)</h2>",
             table(
                 ["check", "symbol", "verdict", "message"],
                 ((c.get("check"), c.get("symbol") or "*", Markup(verdict_badge(c.get("verdict"))), c.get("message"))
-                 for c in checks),
+                 for c in findings),
                 css_id="checks",
                 left=4,
             ),

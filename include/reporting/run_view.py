@@ -7,11 +7,13 @@ standalone ``report.html`` and from the CLI.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ijson
 
@@ -21,6 +23,7 @@ from include.intent import load_order_intent
 @dataclass
 class OrderRow:
     order_id: int
+    date: str
     symbol: str
     intent_side: str | None
     target_weight: float | None
@@ -72,15 +75,27 @@ def event_files(results_dir: Path, algorithm_id: str) -> list[Path]:
     return sorted(results_dir.glob(f"{algorithm_id}-????-??-??-order-events.json"))
 
 
-def _orders_from_events(paths: list[Path], intent_sides: dict[str, tuple[str, float]]) -> list[OrderRow]:
+def _new_york_date(unix_seconds: float) -> dt.date:
+    return dt.datetime.fromtimestamp(unix_seconds, ZoneInfo("America/New_York")).date()
+
+
+def _orders_from_events(
+    paths: list[Path], intent_sides: dict[tuple[dt.date, str], tuple[str, float]]
+) -> list[OrderRow]:
+    """One row per order, matched to the intent of the latest rebalance on or before its date."""
+    dates = sorted({d for d, _ in intent_sides})
     rows: dict[int, OrderRow] = {}
     for path in paths:
         with open(path, "rb") as handle:
             for event in ijson.items(handle, "item", use_float=True):
                 order_id = int(event.get("orderId", event.get("order-id", 0)))
                 symbol = str(event.get("symbolValue", event.get("symbol-value", "")))
-                side, weight = intent_sides.get(symbol, (None, None))
-                row = rows.setdefault(order_id, OrderRow(order_id, symbol, side, weight))
+                if order_id not in rows:
+                    day = _new_york_date(float(event.get("time", 0.0)))
+                    rebalance = max((d for d in dates if d <= day), default=None)
+                    side, weight = intent_sides.get((rebalance, symbol), (None, None)) if rebalance else (None, None)
+                    rows[order_id] = OrderRow(order_id, day.isoformat(), symbol, side, weight)
+                row = rows[order_id]
                 row.quantity = float(event.get("quantity", row.quantity))
                 fill_qty = float(event.get("fillQuantity", event.get("fill-quantity", 0.0)))
                 fill_price = float(event.get("fillPrice", event.get("fill-price", 0.0)))
@@ -117,12 +132,12 @@ def load_run_view(run_dir: str | os.PathLike[str]) -> RunView:
     view = RunView(dag_id=folder.parent.name, run_key=folder.name, run_dir=folder)
     algorithm_id = _algorithm_id(folder)
     intents = sorted(folder.glob("order_intent_run_*.json"))
-    intent_sides: dict[str, tuple[str, float]] = {}
+    intent_sides: dict[tuple[dt.date, str], tuple[str, float]] = {}
     if intents:
         intent = load_order_intent(intents[0])
         view.intent_rebalances = len(intent.rebalances)
-        for order in intent.intent_orders:  # the latest rebalance's side per symbol
-            intent_sides[order.symbol] = (order.side, order.weight)
+        for order in intent.intent_orders:
+            intent_sides[(order.rebalance_date, order.symbol)] = (order.side, order.weight)
     results = folder / "results"
     view.orders = _orders_from_events(event_files(results, algorithm_id), intent_sides)
     result = _read_json(results / f"{algorithm_id}.json")
