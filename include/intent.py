@@ -8,7 +8,6 @@ lacked: NaN/inf weights and duplicate symbols are errors, and every skipped row 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -23,7 +22,7 @@ from include.atomic_io import atomic_write_json
 from include.contracts._base import check_run_key
 from include.contracts.intent import IntentOrder, OrderIntent, Rebalance
 from include.contracts.snapshot import DecisionSnapshot, WeightItem
-from include.contracts.validation import describe_validation_error
+from include.contracts.validation import describe_validation_error, load_json_model
 from include.errors import OrderIntentError
 
 log = logging.getLogger(__name__)
@@ -181,11 +180,4 @@ def write_order_intent(
 
 def load_order_intent(path: str | os.PathLike[str]) -> OrderIntent:
     """Read and validate an intent file."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OrderIntentError([f"{path}: cannot read JSON ({exc})"]) from None
-    try:
-        return OrderIntent.model_validate(raw)
-    except ValidationError as exc:
-        raise OrderIntentError([f"{path}: {p}" for p in describe_validation_error(exc)]) from None
+    return load_json_model(path, OrderIntent, OrderIntentError)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from include.atomic_io import atomic_write_json
 from include.contracts._base import check_run_key
 from include.contracts.snapshot import DecisionSnapshot
-from include.contracts.validation import describe_validation_error
+from include.contracts.validation import load_json_model
 from include.errors import SnapshotError
 
 
@@ -27,11 +24,4 @@ def write_snapshot(*, output_dir: str | os.PathLike[str], run_id: str, snapshot:
 
 
 def load_snapshot(path: str | os.PathLike[str]) -> DecisionSnapshot:
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SnapshotError([f"{path}: cannot read JSON ({exc})"]) from None
-    try:
-        return DecisionSnapshot.model_validate(raw)
-    except ValidationError as exc:
-        raise SnapshotError([f"{path}: {p}" for p in describe_validation_error(exc)]) from None
+    return load_json_model(path, DecisionSnapshot, SnapshotError)
