@@ -1,7 +1,9 @@
-"""A real Airflow 3 stack for tests: ``airflow standalone`` (api-server, scheduler with the
-LocalExecutor, dag-processor, triggerer) on SQLite, in its own AIRFLOW_HOME and free ports.
+"""A real Airflow 3 stack for tests: the api-server, the dag-processor and (when asked) the
+scheduler with the LocalExecutor, on SQLite, in their own AIRFLOW_HOME and on free ports.
 
 Used where Airflow's own machinery must run (backfills, the UI plugin behind Airflow's auth).
+The components run as separate processes, as in the compose deployment, so a test can start
+the scheduler only after it has written to the DB (SQLite has a single writer).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -50,12 +53,13 @@ class AirflowStack:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # One JWT secret for every component, or task tokens fail signature checks.
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "PYTHONPATH": str(REPO_ROOT),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             **(extra_env or {}),
         }
-        self._process: subprocess.Popen[bytes] | None = None
-        self.log_path = home / "standalone.log"
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def url(self) -> str:
@@ -74,21 +78,29 @@ class AirflowStack:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result
 
-    def start(self, timeout: float = 180) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.cli("db", "migrate")
-        log = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
-        self._process = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), "standalone"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    def _spawn(self, name: str, *args: str) -> None:
+        log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        self._processes[name] = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def _logs(self) -> str:
+        tails = [(n, (self.home / f"{n}.log").read_text(errors="replace")[-3000:]) for n in self._processes]
+        return "".join(f"--- {name}\n{tail}" for name, tail in tails)
+
+    def start(self, *, scheduler: bool = True, timeout: float = 180) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.cli("db", "migrate")
+        self._spawn("api-server", "api-server", "--port", str(self.port), "--host", "127.0.0.1")
+        self._spawn("dag-processor", "dag-processor")
+        if scheduler:
+            self.start_scheduler()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise AssertionError(f"airflow standalone exited early:\n{self.log_path.read_text()[-4000:]}")
+            dead = [n for n, p in self._processes.items() if p.poll() is not None]
+            if dead:
+                raise AssertionError(f"airflow {dead} exited early:\n{self._logs()}")
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(f"{self.url}/api/v2/version", timeout=2) as response,
@@ -96,18 +108,28 @@ class AirflowStack:
                 if response.status == 200:
                     return
             time.sleep(1)
-        raise AssertionError(f"api-server did not answer in {timeout}s:\n{self.log_path.read_text()[-4000:]}")
+        raise AssertionError(f"api-server did not answer in {timeout}s:\n{self._logs()}")
+
+    def start_scheduler(self) -> None:
+        self._spawn("scheduler", "scheduler")
+
+    def assert_alive(self) -> None:
+        dead = [n for n, p in self._processes.items() if p.poll() is not None]
+        if dead:
+            raise AssertionError(f"airflow {dead} died:\n{self._logs()}")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGTERM)
+        for process in self._processes.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self._processes.values():
             try:
-                self._process.wait(timeout=30)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(timeout=30)
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
     def admin_password(self) -> str:
         path = self.home / "simple_auth_manager_passwords.json.generated"
@@ -135,7 +157,7 @@ class AirflowStack:
             if dag_id in self.cli("dags", "list", "-o", "plain", check=False).stdout:
                 return
             time.sleep(2)
-        raise AssertionError(f"DAG {dag_id} was not parsed in {timeout}s:\n{self.log_path.read_text()[-4000:]}")
+        raise AssertionError(f"DAG {dag_id} was not parsed in {timeout}s:\n{self._logs()}")
 
     def dag_run_states(self, dag_id: str) -> dict[str, str]:
         """logical date -> state of every run of ``dag_id``."""
@@ -148,11 +170,11 @@ class AirflowStack:
 
 @contextlib.contextmanager
 def running_stack(
-    home: Path, *, dags_folder: Path, extra_env: Mapping[str, str] | None = None
+    home: Path, *, dags_folder: Path, extra_env: Mapping[str, str] | None = None, scheduler: bool = True
 ) -> Iterator[AirflowStack]:
     stack = AirflowStack(home, dags_folder=dags_folder, extra_env=extra_env)
     try:
-        stack.start()
+        stack.start(scheduler=scheduler)
         yield stack
     finally:
         stack.stop()

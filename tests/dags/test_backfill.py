@@ -26,7 +26,8 @@ def test_backfill_matches_one_range_run(tmp_path: Path) -> None:
         "LEAN_AIRFLOW_DB_URL": f"sqlite:///{tmp_path / 'audit.db'}",
         "LEAN_AIRFLOW_RUNTIME": "local",
     }
-    with running_stack(tmp_path / "airflow", dags_folder=REPO_ROOT / "dags", extra_env=env) as stack:
+    # The scheduler starts after the backfill is created: SQLite has a single writer.
+    with running_stack(tmp_path / "airflow", dags_folder=REPO_ROOT / "dags", extra_env=env, scheduler=False) as stack:
         stack.wait_for_dag("lean_backtest_daily")
         stack.cli("dags", "unpause", "lean_backtest_daily")
         created = stack.cli(
@@ -34,9 +35,11 @@ def test_backfill_matches_one_range_run(tmp_path: Path) -> None:
             "--reprocess-behavior", "failed", "--max-active-runs", "1",
         )
         assert "Created backfill" in created.stdout + created.stderr
+        stack.start_scheduler()
         deadline = time.monotonic() + 1500
         states: dict[str, str] = {}
         while time.monotonic() < deadline:
+            stack.assert_alive()
             states = stack.dag_run_states("lean_backtest_daily")
             if len(states) == SESSIONS and all(s in ("success", "failed") for s in states.values()):
                 break

@@ -35,7 +35,7 @@ def test_report_page_in_chromium(finished_run: Path, tmp_path: Path) -> None:
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is required: apt-get install chromium (.ci/test does it)"
     env = {"LEAN_AIRFLOW_ARTIFACT_ROOT": str(finished_run)}
-    with running_stack(tmp_path / "airflow", dags_folder=REPO_ROOT / "dags", extra_env=env) as stack:
+    with running_stack(tmp_path / "airflow", dags_folder=REPO_ROOT / "dags", extra_env=env, scheduler=False) as stack:
         page_url = f"{stack.url}/lean-airflow/runs/lean_backtest_range/{RUN_KEY}"
         # Unauthenticated: refused, with no run data in the answer.
         with pytest.raises(urllib.error.HTTPError) as refused:
