@@ -52,6 +52,10 @@ def load_algorithm_class(cfg: RuntimeConfig) -> type[QCAlgorithm]:
             sys.path.remove(path)
     sys.path.insert(0, str(SHIM_DIR))
     sys.path.insert(0, folder)
+    cached = sys.modules.get("AlgorithmImports")
+    if cached is not None and not hasattr(cached, "QCAlgorithm"):
+        # An earlier import found quantconnect-stubs' empty namespace package; use the shim.
+        del sys.modules["AlgorithmImports"]
     name = cfg.algorithm_location.stem
     sys.modules.pop(name, None)
     module: ModuleType = importlib.import_module(name)
