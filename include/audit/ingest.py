@@ -2,9 +2,12 @@
 
 * Files: ``<id>-order-events.json`` (backtest) and every ``<id>-<yyyy-MM-dd>-order-events.json``
   (live, one per UTC day), in that order.
-* Each file is streamed with ijson (yajl2_c backend), never loaded whole; each item is validated
-  as :class:`LeanOrderEvent` and inserted in batches with the dialect's
-  ``INSERT ... ON CONFLICT (run_id, order_id, order_event_id) DO NOTHING``.
+* Each file is streamed, never loaded whole. Lean's canonical form goes through the msgspec
+  fast path (``include.audit.fast_events``, 4 MiB chunks); any file that is not canonical
+  (legacy kebab-case names, extra fields, broken JSON) is re-read event by event with ijson and
+  validated as :class:`LeanOrderEvent`, which also names every error.
+* Rows are upserted in batches keyed by (run_id, order_id, order_event_id) with ``ON CONFLICT DO
+  NOTHING``: sqlite3's executemany on SQLite, COPY into a staging table on PostgreSQL.
 * Everything happens in ONE transaction: a garbled or truncated file raises
   ``OrderEventsFileError`` (file and byte offset) and leaves the database untouched.
 * Each event links to the intent order of its ticker whose rebalance date is the latest one on or
@@ -22,19 +25,22 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
 
 import ijson
+import psycopg
+from msgspec.structs import astuple
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import Insert
 
 from include.audit.db import IntentOrderRow, OrderEventRow, RebalanceRun
+from include.audit.fast_events import STRUCT_COLUMNS, NotCanonicalError, iter_fast_batches
 from include.contracts.intent import OrderIntent
 from include.contracts.lean_events import KNOWN_KEYS, LeanOrderEvent
 from include.errors import (
@@ -294,32 +300,12 @@ class IntentLinker:
         return self._ids[symbol][pos] if pos >= 0 else None
 
 
-_ROW_KEYS = [
-    "run_id",
-    "algorithm_id",
-    "order_id",
-    "order_event_id",
-    "symbol",
-    "symbol_value",
-    "symbol_permtick",
-    "time",
-    "status",
-    "direction",
-    "fill_price",
-    "fill_price_currency",
-    "fill_quantity",
-    "fee_amount",
-    "fee_currency",
-    "quantity",
-    "message",
-    "is_assignment",
-    "is_in_the_money",
-    "limit_price",
-    "stop_price",
-    "extras",
-    "intent_order_id",
-    "source_file",
-]
+# A row is the struct's fields in order (``id`` last, not stored) followed by these four.
+_ROW_TAIL = ("run_id", "extras", "intent_order_id", "source_file")
+_ROW_KEYS = [*STRUCT_COLUMNS, *_ROW_TAIL]
+_STORED = [key for key in _ROW_KEYS if key != "id"]
+_MESSAGE = _ROW_KEYS.index("message")
+_ID = _ROW_KEYS.index("id")
 
 
 def event_row(event: LeanOrderEvent, run_id: int, intent_order_id: int | None, source_file: str) -> dict[str, Any]:
@@ -353,28 +339,151 @@ def event_row(event: LeanOrderEvent, run_id: int, intent_order_id: int | None, s
     }
 
 
-def _batch_writer(conn: Connection) -> Any:
-    """Executemany of the Core ``INSERT ... ON CONFLICT DO NOTHING``, compiled once for the dialect.
+def _row_tuple(event: LeanOrderEvent, run_id: int, intent_order_id: int | None, source_file: str) -> tuple[Any, ...]:
+    """A validated model event as a row in ``_ROW_KEYS`` order (the same row the fast path makes)."""
+    row = event_row(event, run_id, intent_order_id, source_file)
+    row["id"] = event.id
+    if row["extras"] is not None:
+        row["extras"] = json.dumps(row["extras"], separators=(",", ":"))
+    return tuple(row[key] for key in _ROW_KEYS)
 
-    The compiled SQL goes straight to the driver's executemany (sqlite3, or psycopg's pipelined
-    executemany): per-row SQLAlchemy bind processing would cost more than the write itself, so
-    the two values that need it are prepared here (``extras`` as JSON text).
+
+class _BatchWriter:
+    """Writes batches of row tuples (in ``_ROW_KEYS`` order) with ``ON CONFLICT DO NOTHING``.
+
+    SQLite: the Core statement compiled once, straight to sqlite3's executemany (per-row
+    SQLAlchemy bind processing would cost more than the write). PostgreSQL: ``COPY`` into a
+    temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per batch;
+    COPY is several times faster than any INSERT, and the staging step keeps the upsert idempotent.
     """
-    stmt = insert_ignore(conn, OrderEventRow.__table__, ["run_id", "order_id", "order_event_id"])
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=_ROW_KEYS)
-    sql = str(compiled)
-    positions = compiled.positiontup
-    if positions is not None and list(positions) != _ROW_KEYS:
-        raise AuditDatabaseError(f"unexpected bind order {positions}")
 
-    def write(batch: list[dict[str, Any]]) -> None:
-        for row in batch:
-            if row["extras"] is not None:
-                row["extras"] = json.dumps(row["extras"], separators=(",", ":"))
-        params: Any = [tuple(row.values()) for row in batch] if positions is not None else batch
-        conn.exec_driver_sql(sql, params)
+    def __init__(self, conn: Connection, *, fresh: bool = False) -> None:
+        self._conn = conn
+        self._postgres = conn.dialect.name == "postgresql"
+        # A run with no events yet: COPY straight into the table (as fast as PostgreSQL loads),
+        # under a savepoint; the first unique violation (a duplicate in the file, a racing
+        # ingestion, a fallback re-read) rolls that batch back and switches to the staging merge.
+        self._direct = fresh and self._postgres
+        stored = ", ".join(_STORED)
+        if self._postgres:
+            # The staging table takes rows exactly as they come (``id`` lands in lean_id, unused).
+            staged = ", ".join("NULL::varchar AS lean_id" if key == "id" else key for key in _ROW_KEYS)
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ON COMMIT DROP AS "
+                f"SELECT {staged} FROM {OrderEventRow.__tablename__} WITH NO DATA"
+            )
+            copy_columns = ", ".join("lean_id" if key == "id" else key for key in _ROW_KEYS)
+            self._copy_sql = f"COPY {_STAGING} ({copy_columns}) FROM STDIN"
+            self._direct_copy_sql = f"COPY {OrderEventRow.__tablename__} ({stored}) FROM STDIN"
+            self._merge_sql = (
+                f"INSERT INTO {OrderEventRow.__tablename__} ({stored}) SELECT {stored} FROM {_STAGING} "
+                "ON CONFLICT (run_id, order_id, order_event_id) DO NOTHING"
+            )
+            return
+        stmt = insert_ignore(conn, OrderEventRow.__table__, ["run_id", "order_id", "order_event_id"])
+        compiled = stmt.compile(dialect=conn.dialect, column_keys=_STORED)
+        order = compiled.positiontup
+        if order is None or sorted(order) != sorted(_STORED):
+            raise AuditDatabaseError(f"unexpected bind parameters {order}")
+        # Number the qmarks by their place in the row, so the row binds as it is (``id`` unused).
+        numbered = iter(f"?{_ROW_KEYS.index(key) + 1}" for key in order)
+        self._insert_sql = re.sub(r"\?", lambda _: next(numbered), str(compiled))
 
-    return write
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if not self._postgres:
+            self._conn.exec_driver_sql(self._insert_sql, rows)
+            return
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            if self._direct:
+                cursor.execute("SAVEPOINT ingest_batch")
+                try:
+                    with cursor.copy(self._direct_copy_sql) as copy:
+                        for row in rows:
+                            copy.write_row(row[:_ID] + row[_ID + 1 :])
+                except psycopg.errors.UniqueViolation:
+                    cursor.execute("ROLLBACK TO SAVEPOINT ingest_batch")
+                    self._direct = False
+                else:
+                    cursor.execute("RELEASE SAVEPOINT ingest_batch")
+                    return
+            with cursor.copy(self._copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(self._merge_sql)
+            cursor.execute(f"TRUNCATE {_STAGING}")
+
+
+_STAGING = "order_events_staging"
+
+
+RowBatch = tuple[list[tuple[Any, ...]], int]  # (rows, how many of them link to an intent order)
+Linker = Callable[[str, float], "int | None"]
+
+
+def _fast_row_batches(path: Path, run_id: int, algorithm_id: str, link: Linker) -> Iterator[RowBatch]:
+    """The canonical fast path; ``NotCanonicalError`` as soon as the file needs the model."""
+    source = path.name
+    links: dict[tuple[str, int], int | None] = {}
+    for events in iter_fast_batches(path):
+        rows = []
+        linked = 0
+        for e in events:
+            if e.algorithm_id != algorithm_id:
+                raise NotCanonicalError("foreign algorithmId")  # the model path names it
+            # The link is constant within a UTC hour: rebalance bounds are NY midnights, whole hours.
+            key = (e.symbol_value, int(e.time // 3600))
+            if key in links:
+                intent_order_id = links[key]
+            else:
+                intent_order_id = links[key] = link(e.symbol_value.upper(), e.time)
+            if intent_order_id is not None:
+                linked += 1
+            row = (*astuple(e), run_id, None, intent_order_id, source)
+            if e.message == "":
+                row = (*row[:_MESSAGE], None, *row[_MESSAGE + 1 :])  # as the model path stores it
+            rows.append(row)
+        yield rows, linked
+
+
+def _validated_row_batches(
+    path: Path, run_id: int, algorithm_id: str, link: Linker, batch_size: int
+) -> Iterator[RowBatch]:
+    """Every event through :class:`LeanOrderEvent`: legacy names, extras, and the precise errors."""
+    rows: list[tuple[Any, ...]] = []
+    linked = 0
+    for index, raw, reader in iter_raw_events(path):
+        event = _validate(path, index, raw, reader)
+        if event.algorithm_id != algorithm_id:
+            raise OrderEventsFileError(
+                str(path), None, f"event #{index} has algorithmId {event.algorithm_id!r}, expected {algorithm_id!r}"
+            )
+        intent_order_id = link(event.symbol_value.upper(), event.time)
+        if intent_order_id is not None:
+            linked += 1
+        rows.append(_row_tuple(event, run_id, intent_order_id, path.name))
+        if len(rows) >= batch_size:
+            yield rows, linked
+            rows, linked = [], 0
+    if rows:
+        yield rows, linked
+
+
+def _write_all(writer: _BatchWriter, batches: Iterator[RowBatch], summary: IngestSummary) -> None:
+    events = linked = written = 0
+    for rows, batch_linked in batches:
+        writer.write(rows)
+        events += len(rows)
+        linked += batch_linked
+        written += 1
+    # Counted only once the whole file went through (a fallback re-reads it from the start).
+    summary.events += events
+    summary.linked += linked
+    summary.unlinked += events - linked
+    summary.batches += written
 
 
 def _count_events(conn: Connection, run_id: int) -> int:
@@ -433,33 +542,16 @@ def ingest_order_events(
             summary.missing_file_ok = True
             return summary
         before = _count_events(conn, run_id)
-        write_batch = _batch_writer(conn)
-        batch: list[dict[str, Any]] = []
-        link = linker.link
+        writer = _BatchWriter(conn, fresh=before == 0)
         for path in files:
             summary.files.append(path.name)
-            for index, raw, reader in iter_raw_events(path):
-                event = _validate(path, index, raw, reader)
-                if event.algorithm_id != algorithm_id:
-                    raise OrderEventsFileError(
-                        str(path),
-                        None,
-                        f"event #{index} has algorithmId {event.algorithm_id!r}, expected {algorithm_id!r}",
-                    )
-                intent_order_id = link(event.symbol_value.upper(), event.time)
-                if intent_order_id is None:
-                    summary.unlinked += 1
-                else:
-                    summary.linked += 1
-                batch.append(event_row(event, run_id, intent_order_id, path.name))
-                if len(batch) >= batch_size:
-                    write_batch(batch)
-                    summary.batches += 1
-                    batch = []
-                summary.events += 1
-        if batch:
-            write_batch(batch)
-            summary.batches += 1
+            try:
+                _write_all(writer, _fast_row_batches(path, run_id, algorithm_id, linker.link), summary)
+            except NotCanonicalError:
+                # Rows the fast path already wrote are re-sent and ignored (ON CONFLICT); a real
+                # error rolls the whole transaction back.
+                batches = _validated_row_batches(path, run_id, algorithm_id, linker.link, batch_size)
+                _write_all(writer, batches, summary)
         summary.inserted = _count_events(conn, run_id) - before
         summary.already_present = summary.events - summary.inserted
         conn.execute(
