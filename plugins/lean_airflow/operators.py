@@ -19,22 +19,14 @@ from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
 
-from include.artifacts import ALGORITHM_PATH, confine, data_folder
-from include.lean_runtime import (
-    SECRET_CONFIG_ENV,
-    LeanRunError,
-    RunPaths,
-    container_spec,
-    host_path_map_from_env,
-    lean_log_tail,
-    resolve_image,
-    run_lean_local,
-    write_engine_config,
-)
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
+
+    from include.lean_runtime import RunPaths
+
+# include/ (pydantic contracts, the runtime) is imported inside the methods that run tasks: the
+# DAG processor parses this module on every DAG-file parse and must not pay for it.
 
 REPORT_BASE_URL_ENV = "LEAN_AIRFLOW_REPORT_BASE_URL"
 REPORT_URL_PREFIX = "/lean-airflow"
@@ -147,6 +139,9 @@ class LeanRunOperator(BaseOperator):
         self.engine_timeout = engine_timeout
 
     def _paths(self) -> RunPaths:
+        from include.artifacts import ALGORITHM_PATH, confine, data_folder
+        from include.lean_runtime import RunPaths
+
         folder = confine(self.run_dir)
         return RunPaths(
             run_dir=folder,
@@ -170,6 +165,8 @@ class LeanRunOperator(BaseOperator):
         return str(paths.results_dir)
 
     def _run_local(self, paths: RunPaths, context: Context, secrets: Mapping[str, str]) -> dict[str, str]:
+        from include.lean_runtime import SECRET_CONFIG_ENV, LeanRunError, lean_log_tail, run_lean_local
+
         self.log.info("Running the local Lean runtime on %s", paths.config_path)
         try:
             return run_lean_local(
@@ -193,10 +190,23 @@ class LeanRunOperator(BaseOperator):
         from airflow.providers.docker.exceptions import DockerContainerFailedException
         from airflow.providers.docker.operators.docker import DockerOperator
 
+        from include.lean_runtime import (
+            SECRET_CONFIG_ENV,
+            LeanRunError,
+            container_spec,
+            host_path_map_from_env,
+            lean_log_tail,
+            resolve_image,
+            write_engine_config,
+        )
+
         host_map = self.host_path_map if self.host_path_map is not None else host_path_map_from_env()
         spec = container_spec(paths, image=resolve_image(self.image), host_path_map=host_map)
         write_engine_config(
-            paths, mode=self.mode, runtime="docker", parameters=self.parameters,  # type: ignore[arg-type]
+            paths,
+            mode=self.mode,
+            runtime="docker",
+            parameters=self.parameters,  # type: ignore[arg-type]
             live_as_of=self.live_as_of or None,
         )
         container = DockerOperator(
