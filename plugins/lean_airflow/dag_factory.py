@@ -59,13 +59,15 @@ def strategy_param_fields() -> dict[str, Param]:
             description=f"Empty: the Airflow Variable {PROVIDER_VARIABLE}, else trend_rotation.",
             section="Strategy",
         ),
-        "universe": Param([], type="array", items={"type": "string"}, title="Universe (empty: all tickers)",
-                          section="Strategy"),
+        "universe": Param(
+            [], type="array", items={"type": "string"}, title="Universe (empty: all tickers)", section="Strategy"
+        ),
         "top_n": Param(3, type="integer", minimum=1, title="Top N by momentum", section="Strategy"),
         "lookback_days": Param(20, type="integer", minimum=1, title="Momentum lookback (sessions)", section="Strategy"),
         "weights_file": Param(None, type=["null", "string"], title="Weights file (file provider)", section="Strategy"),
-        "weights_conn_id": Param(None, type=["null", "string"], title="SQL connection id (sql provider)",
-                                 section="Strategy"),
+        "weights_conn_id": Param(
+            None, type=["null", "string"], title="SQL connection id (sql provider)", section="Strategy"
+        ),
         "weights_table": Param(None, type=["null", "string"], title="SQL table (sql provider)", section="Strategy"),
         "starting_cash": Param(100000, type="number", exclusiveMinimum=0, title="Starting cash", section="Strategy"),
         "runtime": Param(
