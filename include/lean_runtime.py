@@ -11,9 +11,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,7 @@ LEAN_IMAGE_ENV = "LEAN_IMAGE"
 HOST_PATH_MAP_ENV = "LEAN_AIRFLOW_HOST_PATH_MAP"
 SECRET_CONFIG_ENV = "LEAN_SECRET_CONFIG"
 FINAL_STATE_FILE = "final-state.json"
+NO_LOG_TAIL = "(no Lean log file was written)"
 IMAGE_DIGEST_RE = re.compile(r"^[a-z0-9][a-z0-9._/\-]*(:[A-Za-z0-9._\-]+)?@sha256:[0-9a-f]{64}$")
 
 # Lean reads credentials only from its config. The mounted config is read-only and has no
@@ -67,7 +70,21 @@ class LeanRunError(LeanAirflowError, RuntimeError):
         self.runtime = runtime
         self.exit_code = exit_code
         self.log_tail = log_tail
-        super().__init__(f"Lean ({runtime}) exited with code {exit_code}. Last log lines:\n{log_tail}")
+        super().__init__(
+            f"Lean ({runtime}) exited with code {exit_code}{_signal_note(exit_code)}. Last log lines:\n{log_tail}"
+        )
+
+
+def _signal_note(exit_code: int) -> str:
+    """Names the signal behind an exit code: -N (subprocess) or 128+N (a shell or container's init)."""
+    number = -exit_code if exit_code < 0 else exit_code - 128 if 128 < exit_code < 160 else None
+    if number is None:
+        return ""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f" (killed by signal {number})"
+    return f" (killed by signal {name})"
 
 
 @dataclass(frozen=True)
@@ -275,7 +292,7 @@ def lean_log_tail(results_dir: str | os.PathLike[str], algorithm_id: str, lines:
         if path.exists():
             text = path.read_text(encoding="utf-8", errors="replace").splitlines()
             return "\n".join(text[-lines:])
-    return "(no Lean log file was written)"
+    return NO_LOG_TAIL
 
 
 def local_engine_command(config_path: str | os.PathLike[str]) -> list[str]:
@@ -344,7 +361,18 @@ def run_lean_local(
     from include.lean_local import __version__ as local_version
 
     write_engine_config(paths, mode=mode, runtime="local", parameters=parameters, live_as_of=live_as_of)
-    code = run_local_engine(paths.config_path, timeout_s=timeout_s, on_line=on_line, env=env)
+    # The engine's own output: the only trace of a failure before any log file is written
+    # (a bad config, an engine killed by a signal).
+    recent: deque[str] = deque(maxlen=40)
+
+    def relay(line: str) -> None:
+        recent.append(line)
+        on_line(line)
+
+    code = run_local_engine(paths.config_path, timeout_s=timeout_s, on_line=relay, env=env)
     if code != 0:
-        raise LeanRunError("local", code, lean_log_tail(paths.results_dir, paths.algorithm_id))
+        tail = lean_log_tail(paths.results_dir, paths.algorithm_id)
+        if tail == NO_LOG_TAIL and recent:
+            tail = "\n".join(recent)
+        raise LeanRunError("local", code, tail)
     return {"runtime": "local", "engine": f"lean_local {local_version}"}

@@ -218,7 +218,8 @@ def step_ingest(
     )
     db = _audit_engine()
     try:
-        record_manifest(db, manifest)
+        # Events first: a failed ingestion rolls back its one transaction and leaves the DB
+        # untouched (no run row either); the manifest is then stored on the run's row.
         summary = ingest_order_events(
             engine=db,
             results_dir=confine(results_dir, folder),
@@ -230,6 +231,7 @@ def step_ingest(
             runtime="docker" if engine.get("runtime") == "docker" else "local",
             holdings=run.starting_state().holdings,
         )
+        record_manifest(db, manifest)
     finally:
         db.dispose()
     return summary.as_dict()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -189,12 +190,19 @@ def _alembic_config(url: str) -> Any:
     return config
 
 
+# Alembic's ``context``/``op`` proxies are process globals: two threads migrating at once (two
+# tasks in one worker process) would trample each other's. Processes are safe: Alembic's version
+# table update is transactional on PostgreSQL, and SQLite serialises writers.
+_UPGRADE_LOCK = threading.Lock()
+
+
 def upgrade_database(url: str | None = None, revision: str = "head") -> str:
     """Apply the Alembic migrations up to ``revision``; returns the URL used (password hidden)."""
     from alembic import command
 
     resolved = url or default_database_url()
-    command.upgrade(_alembic_config(resolved), revision)
+    with _UPGRADE_LOCK:
+        command.upgrade(_alembic_config(resolved), revision)
     return make_engine(resolved).url.render_as_string(hide_password=True)
 
 

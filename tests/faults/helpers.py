@@ -1,0 +1,255 @@
+"""Shared pieces of the fault tests: a real run folder built by the pipeline steps, the local
+engine, and exact comparisons of the audit DB with the events Lean wrote."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from include.artifacts import ALGORITHM_PATH, DEFAULT_DATA_FOLDER
+from include.audit.ingest import order_event_files
+from include.intent import load_order_intent
+from include.lean_runtime import RunPaths, run_lean_local
+from include.pipeline import (
+    resolve_run_dates,
+    step_check,
+    step_ingest,
+    step_snapshot,
+    step_write_intent,
+    step_write_params,
+)
+
+DAG_ID = "lean_backtest_range"
+START, END = "2021-02-01", "2021-02-26"
+OPTIONS: dict[str, Any] = {"top_n": 2, "lookback_days": 10, "universe": []}
+EXECUTION: dict[str, Any] = {"lot_size": 1, "min_qty": 1, "fee_bps": 1.0}
+STARTING_CASH = 100_000
+LOCAL_ENGINE = {"runtime": "local", "engine": "lean_local 0.1.0"}
+
+# An algorithm that trades once and then raises: Lean exits 1 (and writes the partial events).
+RAISING_ALGORITHM = """
+from AlgorithmImports import *
+
+class RaisesMidRun(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2021, 2, 1)
+        self.set_end_date(2021, 2, 26)
+        self.set_cash(100000)
+        self.sym = self.add_equity("ZZSA", Resolution.DAILY).symbol
+        self.days = 0
+
+    def on_data(self, data):
+        self.days += 1
+        if self.days == 1:
+            self.set_holdings(self.sym, 0.5)
+        if self.days == 3:
+            raise ZeroDivisionError("boom: the algorithm divided by zero in on_data")
+"""
+
+# The real algorithm, but it stops in on_data: it writes its pid to a marker file (so a test can
+# kill the engine mid-run) and a half-written events file, as a streaming writer would leave it.
+STALLING_ALGORITHM = """
+import os
+import time
+
+from algorithms.lean_trend_rotation import LeanTrendRotation
+
+
+class StallsMidRun(LeanTrendRotation):
+    def on_data(self, data):
+        super().on_data(data)
+        results = os.path.dirname(self.get_parameter("final-state-path"))
+        aid = os.path.basename(os.path.dirname(results))
+        with open(os.path.join(results, aid + "-order-events.json"), "w") as handle:
+            handle.write('[{"id":"' + aid + '-1-1","algorithmId":"' + aid + '","orderId":1,"orde')
+        with open(os.path.join(results, "engine.pid.tmp"), "w") as handle:
+            handle.write(str(os.getpid()))
+        os.replace(os.path.join(results, "engine.pid.tmp"), os.path.join(results, "engine.pid"))
+        time.sleep(120)
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    dag_id: str
+    run_key: str
+    run_dir: Path
+    intent_path: Path
+    params_path: Path
+
+    @property
+    def results_dir(self) -> Path:
+        return self.run_dir / "results"
+
+    def paths(self, algorithm_path: Path = ALGORITHM_PATH) -> RunPaths:
+        return RunPaths(
+            run_dir=self.run_dir,
+            intent_path=self.intent_path,
+            params_path=self.params_path,
+            algorithm_path=algorithm_path,
+            data_folder=DEFAULT_DATA_FOLDER,
+            algorithm_id=self.run_key,
+        )
+
+    def intent_orders(self) -> int:
+        return len(load_order_intent(self.intent_path).intent_orders)
+
+
+def prepare_run(
+    *, dag_id: str = DAG_ID, start: str = START, end: str = END, root: Path | None = None, run_key: str | None = None
+) -> Run:
+    """snapshot -> write_intent -> write_params, exactly as the DAG's first three tasks."""
+    key, dates = resolve_run_dates(
+        kind="range", run_type="manual", interval_end_session=None, params={"start_date": start, "end_date": end}
+    )
+    key = run_key or key
+    snap = step_snapshot(
+        dag_id=dag_id,
+        run_key=key,
+        dates=dates,
+        provider="trend_rotation",
+        options=OPTIONS,
+        data_folder=DEFAULT_DATA_FOLDER,
+        root=root,
+    )
+    intent = step_write_intent(run_dir=snap["run_dir"], run_key=key, snapshots_path=snap["snapshots_path"])
+    params = step_write_params(run_dir=snap["run_dir"], run_key=key, params=EXECUTION)
+    return Run(dag_id, key, Path(snap["run_dir"]), Path(intent["intent_path"]), Path(params["params_path"]))
+
+
+def run_engine(
+    run: Run,
+    *,
+    algorithm_path: Path = ALGORITHM_PATH,
+    on_line: Callable[[str], None] | None = None,
+    timeout_s: float = 300,
+) -> dict[str, str]:
+    """The local runtime through ``run_lean_local`` (what LeanRunOperator calls)."""
+    return run_lean_local(
+        run.paths(algorithm_path),
+        mode="backtest",
+        parameters={"starting-cash": STARTING_CASH},
+        timeout_s=timeout_s,
+        on_line=on_line or (lambda _line: None),
+    )
+
+
+def ingest(run: Run, engine: dict[str, str] | None = None) -> dict[str, Any]:
+    return step_ingest(
+        dag_id=run.dag_id,
+        run_key=run.run_key,
+        run_dir=str(run.run_dir),
+        results_dir=str(run.results_dir),
+        mode="backtest",
+        engine=engine or LOCAL_ENGINE,
+    )
+
+
+def check(run: Run) -> dict[str, Any]:
+    return step_check(dag_id=run.dag_id, run_key=run.run_key, run_dir=str(run.run_dir))
+
+
+def write_algorithm(folder: Path, name: str, source: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ exact DB comparisons
+
+EventKey = tuple[Any, ...]
+
+
+def _event_key(event: dict[str, Any], source_file: str) -> EventKey:
+    return (
+        int(event["orderId"]),
+        int(event["orderEventId"]),
+        event["symbolValue"],
+        event["status"],
+        event["direction"],
+        float(event["time"]),
+        float(event["fillPrice"]),
+        float(event["fillQuantity"]),
+        float(event["quantity"]),
+        None if event.get("orderFeeAmount") is None else float(event["orderFeeAmount"]),
+        source_file,
+    )
+
+
+def file_events(results_dir: Path, algorithm_id: str) -> list[EventKey]:
+    """Every event of every events file, as comparable tuples, sorted."""
+    rows: list[EventKey] = []
+    for path in order_event_files(results_dir, algorithm_id):
+        rows.extend(_event_key(e, path.name) for e in json.loads(path.read_bytes()))
+    return sorted(rows)
+
+
+@contextmanager
+def connect(db_url: str) -> Iterator[sa.Connection]:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def db_events(db_url: str, dag_id: str, run_key: str) -> list[EventKey]:
+    query = sa.text(
+        "SELECT e.order_id, e.order_event_id, e.symbol_value, e.status, e.direction, e.time, e.fill_price, "
+        "e.fill_quantity, e.quantity, e.fee_amount, e.source_file FROM order_events e "
+        "JOIN rebalance_runs r ON r.id = e.run_id WHERE r.dag_id = :dag AND r.run_key = :key"
+    )
+    with connect(db_url) as conn:
+        rows = conn.execute(query, {"dag": dag_id, "key": run_key}).all()
+    return sorted(
+        (int(a), int(b), c, d, e, float(f), float(g), float(h), float(i), None if j is None else float(j), k)
+        for a, b, c, d, e, f, g, h, i, j, k in rows
+    )
+
+
+TABLES = ("rebalance_runs", "intent_orders", "order_events", "consistency_results")
+
+
+def table_counts(db_url: str) -> dict[str, int]:
+    """Row counts of the audit tables (whole database: every test has its own)."""
+    with connect(db_url) as conn:
+        return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in TABLES}
+
+
+def run_status(db_url: str, dag_id: str, run_key: str) -> str | None:
+    with connect(db_url) as conn:
+        found = conn.execute(
+            sa.text("SELECT status FROM rebalance_runs WHERE dag_id = :dag AND run_key = :key"),
+            {"dag": dag_id, "key": run_key},
+        ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def assert_db_matches_run(db_url: str, run: Run, *, checked: bool) -> dict[str, int]:
+    """The DB holds exactly the run: one run row, its intent orders, every event once, and (after
+    the check) one consistency row per check of report.json."""
+    expected_events = file_events(run.results_dir, run.run_key)
+    assert expected_events, "the run wrote no events: the comparison would prove nothing"
+    assert db_events(db_url, run.dag_id, run.run_key) == expected_events
+    counts = table_counts(db_url)
+    checks = len(json.loads((run.run_dir / "report.json").read_text())["checks"]) if checked else 0
+    assert counts == {
+        "rebalance_runs": 1,
+        "intent_orders": run.intent_orders(),
+        "order_events": len(expected_events),
+        "consistency_results": checks,
+    }, counts
+    return counts
+
+
+def empty_counts() -> dict[str, int]:
+    return dict.fromkeys(TABLES, 0)
