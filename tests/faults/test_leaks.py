@@ -62,7 +62,7 @@ def test_a_thousand_runs_grow_neither_memory_nor_file_descriptors(lean_env: dict
         summary = ingest(run)
         assert summary["inserted"] > 0 and summary["already_present"] == 0, summary
         assert check(run)["verdict"] in ("pass", "warn"), run.run_key
-        if i == WARM_UP or i == RUNS:
+        if i in (WARM_UP, RUNS):
             gc.collect()
             rss.append(_rss_mb())
             fds.append(_open_fds())
