@@ -66,13 +66,9 @@ def write_execution_params(
 
 def load_execution_params(path: str | os.PathLike[str]) -> ExecutionParams:
     """Read and validate an execution-params file."""
-    import json
+    from include.contracts.validation import read_json_file
 
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExecutionParamsError([f"{path}: cannot read JSON ({exc})"]) from None
-    return parse_execution_params(raw)
+    return parse_execution_params(read_json_file(path, ExecutionParamsError))
 
 
 __all__ = [

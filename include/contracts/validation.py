@@ -25,12 +25,25 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
     return problems
 
 
-def load_json_model(path: str | os.PathLike[str], model: type[M], error: Callable[[list[str]], Exception]) -> M:
-    """Read a JSON file and validate it as ``model``; ``error`` names what was wrong and where."""
+# Snapshots, intents and params are small (an intent of 10 years x 500 symbols is ~10 MB). A
+# larger file is a mistake or an attack: refuse it before reading it into memory.
+MAX_CONTRACT_FILE_BYTES = 64 << 20
+
+
+def read_json_file(path: str | os.PathLike[str], error: Callable[[list[str]], Exception]) -> Any:
+    """The decoded JSON of a contract file; ``error`` for a missing, oversized or unparsable file."""
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        size = os.stat(path).st_size
+        if size > MAX_CONTRACT_FILE_BYTES:
+            raise error([f"{path}: file is {size} bytes, over the {MAX_CONTRACT_FILE_BYTES}-byte limit for a contract"])
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error([f"{path}: cannot read JSON ({exc})"]) from None
+
+
+def load_json_model(path: str | os.PathLike[str], model: type[M], error: Callable[[list[str]], Exception]) -> M:
+    """Read a JSON file and validate it as ``model``; ``error`` names what was wrong and where."""
+    raw = read_json_file(path, error)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
