@@ -132,7 +132,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--json-out")
     args = parser.parse_args()
+    figures: list[dict[str, Any]] = []
+    series: dict[str, float] = {"events": args.events}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "results"
         folder.mkdir()
@@ -143,6 +146,8 @@ def main() -> int:
         sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade_database(sqlite_url)
         result = bench(sqlite_url, path, args.events, "executemany")
+        figures.append(_figure("SQLite", "raw executemany of the same rows", args.events, result))
+        series["sqlite_s"] = result["ingest_s"]
         print(
             f"sqlite  : ingest {result['ingest_events_per_s']:,.0f} events/s ({result['ingest_s']:.2f}s); "
             f"raw executemany {result['baseline_rows_per_s']:,.0f} rows/s; ratio {result['ratio']:.2f}"
@@ -159,6 +164,8 @@ def main() -> int:
                 pg_url = url.render_as_string(hide_password=False)
                 upgrade_database(pg_url)
                 result = bench(pg_url, path, args.events, "copy")
+                figures.append(_figure("PostgreSQL", "raw COPY of the same rows", args.events, result))
+                series["postgres_s"] = result["ingest_s"]
                 print(
                     f"postgres: ingest {result['ingest_events_per_s']:,.0f} events/s ({result['ingest_s']:.2f}s); "
                     f"COPY {result['baseline_rows_per_s']:,.0f} rows/s; ratio {result['ratio']:.2f}"
@@ -167,7 +174,26 @@ def main() -> int:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
                 admin.dispose()
+    from _figures import emit
+
+    emit(args.json_out, figures=figures, sizes={"events": args.events, "file_mb": round(size / 1e6, 1)}, series=series)
     return 0
+
+
+def _figure(db: str, baseline: str, events: int, result: dict[str, float]) -> dict[str, Any]:
+    from _figures import figure
+
+    rate, base = result["ingest_events_per_s"], result["baseline_rows_per_s"]
+    return figure(
+        f"ingestion into {db}, {events:,} events",
+        rate,
+        "events/s",
+        baseline=baseline,
+        baseline_value=base,
+        ratio=result["ratio"],
+        target=">= 200k events/s and within 2x of the baseline",
+        met=rate >= 200_000 and result["ratio"] >= 0.5,
+    )
 
 
 if __name__ == "__main__":

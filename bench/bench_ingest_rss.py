@@ -37,6 +37,7 @@ print(summary.inserted)
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--json-out")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results"
@@ -52,6 +53,24 @@ def main() -> int:
     print(
         f"{args.events:,} events ({size / 1e9:.2f} GB) ingested: {out.stdout.strip()} rows in {elapsed:.0f}s; "
         f"peak RSS {peak_mb:.0f} MB (target <= 500 MB)"
+    )
+    from _figures import emit, figure
+
+    emit(
+        args.json_out,
+        figures=[
+            figure(
+                f"peak RSS ingesting {args.events:,} events",
+                peak_mb,
+                "MB",
+                baseline="size of the events file",
+                baseline_value=size / 2**20,
+                ratio=peak_mb / (size / 2**20),
+                target="<= 500 MB for 10M events",
+                met=peak_mb <= 500,
+            )
+        ],
+        sizes={"events": args.events, "file_gb": round(size / 1e9, 2), "seconds": round(elapsed, 1)},
     )
     return 0
 

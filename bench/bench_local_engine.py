@@ -26,7 +26,7 @@ N_DAYS = 252
 SUBSET = 25
 START = 20190102
 
-ALGORITHM = '''
+ALGORITHM = """
 from AlgorithmImports import *
 
 
@@ -47,7 +47,7 @@ class RotationBench(QCAlgorithm):
         targets += [PortfolioTarget(s, 0.9 / self.subset) for s in chosen]
         self.set_holdings(targets)
         self.day += 1
-'''
+"""
 
 
 def write_data(root: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -55,7 +55,7 @@ def write_data(root: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
     sessions = nyse_sessions()
     i0 = sessions.index_of(START)
-    days = sessions.days[i0:i0 + N_DAYS]
+    days = sessions.days[i0 : i0 + N_DAYS]
     rng = np.random.default_rng(7)
     folder = root / "equity" / "usa" / "daily"
     folder.mkdir(parents=True)
@@ -70,8 +70,9 @@ def write_data(root: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         arr = np.column_stack([open_, high, low, close])
         prices[ticker] = np.column_stack([arr, vol])
         q = np.round(arr * 10000).astype(np.int64)
-        lines = "\n".join(f"{d} 00:00,{a},{b},{c},{e},{v}" for d, (a, b, c, e), v in zip(days.tolist(), q, vol,
-                                                                                            strict=True))
+        lines = "\n".join(
+            f"{d} 00:00,{a},{b},{c},{e},{v}" for d, (a, b, c, e), v in zip(days.tolist(), q, vol, strict=True)
+        )
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr(f"{ticker.lower()}.csv", lines + "\n")
@@ -86,10 +87,18 @@ def run_local(root: Path) -> tuple[float, int]:
     algo.parent.mkdir()
     algo.write_text(ALGORITHM)
     cfg = root / "config.json"
-    cfg.write_text(json.dumps({
-        "algorithm-location": str(algo), "algorithm-id": "bench", "data-folder": str(root / "data"),
-        "results-destination-folder": str(root / "out"), "object-store-root": str(root / "store"),
-        "parameters": {"symbols": N_SYMBOLS, "subset": SUBSET}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "algorithm-location": str(algo),
+                "algorithm-id": "bench",
+                "data-folder": str(root / "data"),
+                "results-destination-folder": str(root / "out"),
+                "object-store-root": str(root / "store"),
+                "parameters": {"symbols": N_SYMBOLS, "subset": SUBSET},
+            }
+        )
+    )
     t0 = time.perf_counter()
     code = run(str(cfg))
     elapsed = time.perf_counter() - t0
@@ -110,7 +119,6 @@ def run_backtrader(days: np.ndarray, prices: dict[str, np.ndarray]) -> tuple[flo
     counters = {"day": 0, "orders": 0}
 
     class Rotation(bt.Strategy):  # type: ignore[misc]
-
         def next(self) -> None:
             c = counters
             k = c["day"] % len(self.datas)
@@ -138,15 +146,54 @@ def run_backtrader(days: np.ndarray, prices: dict[str, np.ndarray]) -> tuple[flo
 
 
 def main() -> int:
+    import argparse
+
+    from _figures import emit, figure
+
+    global N_SYMBOLS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--symbols", type=int, default=N_SYMBOLS)
+    parser.add_argument("--json-out")
+    args = parser.parse_args()
+    N_SYMBOLS = args.symbols
     with tempfile.TemporaryDirectory(prefix="bench-lean-local-") as tmp:
         root = Path(tmp)
         days, prices = write_data(root / "data")
         local_s, local_orders = run_local(root)
         bt_s, bt_orders = run_backtrader(days, prices)
-    print(json.dumps({"symbols": N_SYMBOLS, "days": N_DAYS, "local_seconds": round(local_s, 2),
-                      "local_orders": local_orders, "backtrader_seconds": round(bt_s, 2),
-                      "backtrader_order_target_calls": bt_orders, "speedup": round(bt_s / local_s, 2),
-                      "targets": {"local_seconds_max": 20, "speedup_min": 5}}, indent=2))
+    print(
+        json.dumps(
+            {
+                "symbols": N_SYMBOLS,
+                "days": N_DAYS,
+                "local_seconds": round(local_s, 2),
+                "local_orders": local_orders,
+                "backtrader_seconds": round(bt_s, 2),
+                "backtrader_order_target_calls": bt_orders,
+                "speedup": round(bt_s / local_s, 2),
+                "targets": {"local_seconds_max": 20, "speedup_min": 5},
+            },
+            indent=2,
+        )
+    )
+    judged = N_SYMBOLS == 500 and N_DAYS == 252
+    emit(
+        args.json_out,
+        figures=[
+            figure(
+                f"local engine, {N_SYMBOLS} symbols x {N_DAYS} days",
+                local_s,
+                "s",
+                baseline="backtrader, same data and orders",
+                baseline_value=bt_s,
+                ratio=bt_s / local_s,
+                target="<= 20 s and >= 5x faster (at 500 x 252)",
+                met=(local_s <= 20 and bt_s / local_s >= 5) if judged else True,
+            )
+        ],
+        sizes={"symbols": N_SYMBOLS, "days": N_DAYS, "subset": SUBSET},
+        series={"symbols": N_SYMBOLS, "local_s": local_s, "backtrader_s": bt_s},
+    )
     return 0
 
 
