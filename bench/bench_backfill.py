@@ -48,8 +48,10 @@ FROM = "2021-01-04"
 
 
 def _to_date(days: int) -> str:
-    """The session that makes ``days`` sessions from FROM (the bundled data covers 2019-2021)."""
-    return sessions_between(dt.date.fromisoformat(FROM), dt.date(2021, 12, 31))[days - 1].isoformat()
+    """The --to-date that makes ``days`` sessions from FROM: the day after the last one, since a
+    session's logical date is its close + 30 min (the bundled data covers 2019-2021)."""
+    last = sessions_between(dt.date.fromisoformat(FROM), dt.date(2021, 12, 31))[days - 1]
+    return (last + dt.timedelta(days=1)).isoformat()
 
 
 def backfill_seconds(stack: object, dag_id: str, to_date: str, runs: int) -> float:
