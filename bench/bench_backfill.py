@@ -19,31 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from _figures import emit, figure  # noqa: E402
+from _noop_dag import noop_dag_source  # noqa: E402
 
 from include.trading_calendar import sessions_between  # noqa: E402
 from tests.airflow_stack import running_stack  # noqa: E402
 
-NOOP_DAG = """
-import pendulum
-from airflow.sdk import DAG, task
-from lean_airflow.timetables import NyseTradingDayTimetable
-
-with DAG("noop_backfill", schedule=NyseTradingDayTimetable(), start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
-         catchup=False, max_active_runs=1) as dag:
-    @task
-    def snapshot(): return "x"
-    @task
-    def write_intent(x): return x
-    @task
-    def write_params(x): return x
-    @task
-    def run_lean(x): return x
-    @task
-    def ingest_events(x): return x
-    @task
-    def consistency_check(x): return x
-    consistency_check(ingest_events(run_lean(write_params(write_intent(snapshot())))))
-"""
 FROM = "2021-01-04"
 
 
@@ -95,7 +75,7 @@ def main() -> int:
         dags.mkdir()
         for path in (REPO / "dags").glob("*.py"):
             shutil.copy(path, dags / path.name)
-        (dags / "noop_backfill.py").write_text(NOOP_DAG)
+        (dags / "noop_backfill.py").write_text(noop_dag_source("noop_backfill"))
         env = {
             "LEAN_AIRFLOW_ARTIFACT_ROOT": str(home / "artifacts"),
             "LEAN_AIRFLOW_DB_URL": f"sqlite:///{home / 'audit.db'}",

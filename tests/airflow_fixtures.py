@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,3 +36,14 @@ def lean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> It
     monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", db_url)
     monkeypatch.setenv("LEAN_AIRFLOW_RUNTIME", "local")
     yield {"root": str(root), "db_url": db_url}
+
+
+class RecordingTI:
+    """The task instance a directly executed operator sees: records its XCom pushes."""
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+        self.try_number = 1
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value

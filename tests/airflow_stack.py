@@ -81,7 +81,10 @@ class AirflowStack:
     def _spawn(self, name: str, *args: str) -> None:
         log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         self._processes[name] = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [str(VENV_BIN / "airflow"), *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -164,7 +167,7 @@ class AirflowStack:
         out = self.cli("dags", "list-runs", dag_id, "-o", "json").stdout
         # Log lines may precede the JSON document; it starts a line with "[{" (or is "[]").
         found = re.search(r"^\[(\{|\])", out, re.MULTILINE)
-        runs = json.loads(out[found.start():].strip().splitlines()[0] if found else "[]") if found else []
+        runs = json.loads(out[found.start() :].strip().splitlines()[0] if found else "[]") if found else []
         return {run["logical_date"]: run["state"] for run in runs}
 
 

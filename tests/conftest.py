@@ -21,7 +21,6 @@ for _path in (str(REPO_ROOT), str(REPO_ROOT / "dags"), str(REPO_ROOT / "plugins"
         sys.path.insert(0, _path)
 
 
-
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     import shutil
 

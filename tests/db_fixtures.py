@@ -53,8 +53,10 @@ def raw_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         where = make_url(_pg_admin_url()).render_as_string()
         if os.environ.get("LEAN_AIRFLOW_SKIP_POSTGRES") == "1":
             pytest.skip(f"PostgreSQL not reachable at {where} (LEAN_AIRFLOW_SKIP_POSTGRES=1): {exc}")
-        pytest.fail(f"PostgreSQL not reachable at {where}: {exc}. Start it, set {PG_URL_ENV}, "
-                    "or set LEAN_AIRFLOW_SKIP_POSTGRES=1 to skip the PostgreSQL variants.")
+        pytest.fail(
+            f"PostgreSQL not reachable at {where}: {exc}. Start it, set {PG_URL_ENV}, "
+            "or set LEAN_AIRFLOW_SKIP_POSTGRES=1 to skip the PostgreSQL variants."
+        )
     try:
         yield _postgres_schema_url(schema)
     finally:

@@ -84,8 +84,12 @@ weights_st = st.dictionaries(
 def test_property_risk_overrides_only_reduce(
     weights: dict[str, float], cap: float | None, gross: float | None, blocked: list[str]
 ) -> None:
-    overrides = {"max_weight": cap, "max_gross_exposure": gross, "blocked_symbols": blocked,
-                 "max_weight_by_symbol": {"CCC": 0.1}}
+    overrides = {
+        "max_weight": cap,
+        "max_gross_exposure": gross,
+        "blocked_symbols": blocked,
+        "max_weight_by_symbol": {"CCC": 0.1},
+    }
     out = apply_risk_overrides(weights, overrides)
     assert set(out) == set(weights)
     for symbol, w in out.items():
@@ -110,8 +114,15 @@ def test_fee_and_slippage_rules() -> None:
     assert slip.fill_price(100.0, -5, at_open=False) == pytest.approx(99.96)  # sells receive less
 
 
-PARAMS = {"min_qty": 1, "lot_size": 1, "cash_buffer_ratio": 0.0, "fee_bps": 0.0, "slippage_open_bps": 0.0,
-          "slippage_close_bps": 0.0, "risk_overrides": {}}
+PARAMS = {
+    "min_qty": 1,
+    "lot_size": 1,
+    "cash_buffer_ratio": 0.0,
+    "fee_bps": 0.0,
+    "slippage_open_bps": 0.0,
+    "slippage_close_bps": 0.0,
+    "risk_overrides": {},
+}
 
 
 def test_build_orders_sells_first_and_targets() -> None:
@@ -137,8 +148,13 @@ def test_build_orders_sells_first_and_targets() -> None:
 def test_property_cash_never_below_buffer(
     weights: dict[str, float], buffer: float, fee_bps: float, slip_bps: float, lot: int
 ) -> None:
-    params = {**PARAMS, "lot_size": lot, "cash_buffer_ratio": buffer, "fee_bps": fee_bps,
-              "slippage_close_bps": slip_bps}
+    params = {
+        **PARAMS,
+        "lot_size": lot,
+        "cash_buffer_ratio": buffer,
+        "fee_bps": fee_bps,
+        "slippage_close_bps": slip_bps,
+    }
     prices = {"AAA": 11.0, "BBB": 23.5, "CCC": 7.25, "DDD": 101.0}
     cash = 100_000.0
     orders = build_orders(weights=weights, prices=prices, holdings={}, cash=cash, portfolio_value=cash, params=params)
@@ -162,19 +178,44 @@ GOOD_INTENT = {
     "run_id": "k",
     "source": "test",
     "rebalances": [{"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": 0.5}]}],
-    "intent_orders": [{"rebalance_date": "2024-03-05", "symbol": "SPY", "side": "BUY", "weight": 0.5,
-                       "quantity": 0, "order_type": "MKT", "limit_price": None}],
+    "intent_orders": [
+        {
+            "rebalance_date": "2024-03-05",
+            "symbol": "SPY",
+            "side": "BUY",
+            "weight": 0.5,
+            "quantity": 0,
+            "order_type": "MKT",
+            "limit_price": None,
+        }
+    ],
 }
 
 BAD_PARAMS = [
-    {"min_qty": 0}, {"lot_size": -1}, {"lot_size": 2.5}, {"lot_size": True}, {"cash_buffer_ratio": 1.0},
-    {"cash_buffer_ratio": -0.1}, {"fee_bps": float("nan")}, {"fee_bps": -1}, {"slippage_open_bps": float("inf")},
-    {"slippage_close_bps": "2"}, {"lot": 1}, {"schema_version": 2}, {"risk_overrides": {"max_weight": 0}},
-    {"risk_overrides": {"max_weight": 1.5}}, {"risk_overrides": {"oops": 1}},
-    {"risk_overrides": {"blocked_symbols": ["SPY", "spy"]}}, {"risk_overrides": {"max_weight_by_symbol": {"SPY": 2}}},
+    {"min_qty": 0},
+    {"lot_size": -1},
+    {"lot_size": 2.5},
+    {"lot_size": True},
+    {"cash_buffer_ratio": 1.0},
+    {"cash_buffer_ratio": -0.1},
+    {"fee_bps": float("nan")},
+    {"fee_bps": -1},
+    {"slippage_open_bps": float("inf")},
+    {"slippage_close_bps": "2"},
+    {"lot": 1},
+    {"schema_version": 2},
+    {"risk_overrides": {"max_weight": 0}},
+    {"risk_overrides": {"max_weight": 1.5}},
+    {"risk_overrides": {"oops": 1}},
+    {"risk_overrides": {"blocked_symbols": ["SPY", "spy"]}},
+    {"risk_overrides": {"max_weight_by_symbol": {"SPY": 2}}},
 ]
-GOOD_PARAMS = [{}, {"lot_size": 100, "min_qty": 3}, {"cash_buffer_ratio": 0.05, "fee_bps": 1.0},
-               {"risk_overrides": {"max_weight": 0.4, "blocked_symbols": ["SPY"]}}]
+GOOD_PARAMS = [
+    {},
+    {"lot_size": 100, "min_qty": 3},
+    {"cash_buffer_ratio": 0.05, "fee_bps": 1.0},
+    {"risk_overrides": {"max_weight": 0.4, "blocked_symbols": ["SPY"]}},
+]
 
 
 @pytest.mark.parametrize("raw", BAD_PARAMS + GOOD_PARAMS)
@@ -208,10 +249,16 @@ BAD_INTENTS = [
     _intent(rebalances=[{"date": "2024-03-05", "items": [{"symbol": "../x", "weight": 0.1}]}]),
     _intent(rebalances=[{"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": float("nan")}]}]),
     _intent(rebalances=[{"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": 1.5}]}]),
-    _intent(rebalances=[{"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": 0.6},
-                                                         {"symbol": "QQQ", "weight": 0.6}]}]),
-    _intent(rebalances=[{"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": 0.1},
-                                                         {"symbol": "SPY", "weight": 0.1}]}]),
+    _intent(
+        rebalances=[
+            {"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": 0.6}, {"symbol": "QQQ", "weight": 0.6}]}
+        ]
+    ),
+    _intent(
+        rebalances=[
+            {"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": 0.1}, {"symbol": "SPY", "weight": 0.1}]}
+        ]
+    ),
     _intent(rebalances=[{"date": "2024-03-06", "items": []}, {"date": "2024-03-05", "items": []}]),
     {k: v for k, v in GOOD_INTENT.items() if k != "source"},
 ]

@@ -18,15 +18,30 @@ from include.intent import write_order_intent
 from include.lean_runtime import RunPaths, run_lean_local
 
 GOLDEN = Path(__file__).with_name("golden") / "lean_trend_rotation-order-events.json"
-PARAMS = {"lot_size": 5, "min_qty": 10, "cash_buffer_ratio": 0.02, "fee_bps": 1.5, "slippage_open_bps": 3.0,
-          "slippage_close_bps": 2.0}
+PARAMS = {
+    "lot_size": 5,
+    "min_qty": 10,
+    "cash_buffer_ratio": 0.02,
+    "fee_bps": 1.5,
+    "slippage_open_bps": 3.0,
+    "slippage_close_bps": 2.0,
+}
 REBALANCES = {
-    dt.date(2021, 3, 1): [{"symbol": "ZZSA", "weight": 0.4}, {"symbol": "ZZSC", "weight": 0.3},
-                          {"symbol": "ZZSE", "weight": 0.2}],
-    dt.date(2021, 3, 2): [{"symbol": "ZZSA", "weight": 0.1}, {"symbol": "ZZSC", "weight": 0.5},
-                          {"symbol": "ZZSE", "weight": 0.0}],
-    dt.date(2021, 3, 3): [{"symbol": "ZZSA", "weight": 0.0}, {"symbol": "ZZSC", "weight": 0.0},
-                          {"symbol": "ZZSE", "weight": 0.6}],
+    dt.date(2021, 3, 1): [
+        {"symbol": "ZZSA", "weight": 0.4},
+        {"symbol": "ZZSC", "weight": 0.3},
+        {"symbol": "ZZSE", "weight": 0.2},
+    ],
+    dt.date(2021, 3, 2): [
+        {"symbol": "ZZSA", "weight": 0.1},
+        {"symbol": "ZZSC", "weight": 0.5},
+        {"symbol": "ZZSE", "weight": 0.0},
+    ],
+    dt.date(2021, 3, 3): [
+        {"symbol": "ZZSA", "weight": 0.0},
+        {"symbol": "ZZSC", "weight": 0.0},
+        {"symbol": "ZZSE", "weight": 0.6},
+    ],
 }
 
 
@@ -61,7 +76,9 @@ def test_orders_follow_the_intent_and_the_params(tmp_path: Path) -> None:
         assert event["orderFeeAmount"] == pytest.approx(PARAMS["fee_bps"] / 1e4 * notional, rel=5e-4)
     last_day = [e for e in fills if dt.datetime.fromtimestamp(e["time"], dt.UTC).date().day == 3]
     assert {e["symbolValue"]: e["direction"] for e in last_day if e["symbolValue"] != "ZZSE"} == {
-        "ZZSA": "sell", "ZZSC": "sell"}
+        "ZZSA": "sell",
+        "ZZSC": "sell",
+    }
     final = json.loads((results / "final-state.json").read_text())
     assert set(final["holdings"]) == {"ZZSE"}
     assert final["cash"] >= 0

@@ -31,8 +31,18 @@ def test_backfill_matches_one_range_run(tmp_path: Path) -> None:
         stack.wait_for_dag("lean_backtest_daily")
         stack.cli("dags", "unpause", "lean_backtest_daily")
         created = stack.cli(
-            "backfill", "create", "--dag-id", "lean_backtest_daily", "--from-date", FROM, "--to-date", TO,
-            "--reprocess-behavior", "failed", "--max-active-runs", "1",
+            "backfill",
+            "create",
+            "--dag-id",
+            "lean_backtest_daily",
+            "--from-date",
+            FROM,
+            "--to-date",
+            TO,
+            "--reprocess-behavior",
+            "failed",
+            "--max-active-runs",
+            "1",
         )
         assert "Created backfill" in created.stdout + created.stderr
         stack.start_scheduler()
@@ -47,7 +57,11 @@ def test_backfill_matches_one_range_run(tmp_path: Path) -> None:
         assert len(states) == SESSIONS, states
         assert set(states.values()) == {"success"}, states
         ranged = stack.cli(
-            "dags", "test", "lean_backtest_range", "-c", json.dumps({"start_date": FROM, "end_date": "2021-03-01"}),
+            "dags",
+            "test",
+            "lean_backtest_range",
+            "-c",
+            json.dumps({"start_date": FROM, "end_date": "2021-03-01"}),
             timeout=900,
         )
         assert ranged.returncode == 0, ranged.stdout[-3000:]

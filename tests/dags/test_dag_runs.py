@@ -42,8 +42,15 @@ def test_range_backtest_end_to_end_and_rerun_duplicates_nothing(dagbag, lean_env
     _assert_success(first)
     run_dir = Path(lean_env["root"]) / "lean_backtest_range" / "20210201_20210226"
     key = "20210201_20210226"
-    for name in ("config.json", "manifest.json", "report.json", "report.html", f"order_intent_run_{key}.json",
-                 f"execution_params_run_{key}.json", f"snapshots_run_{key}.jsonl"):
+    for name in (
+        "config.json",
+        "manifest.json",
+        "report.json",
+        "report.html",
+        f"order_intent_run_{key}.json",
+        f"execution_params_run_{key}.json",
+        f"snapshots_run_{key}.jsonl",
+    ):
         assert (run_dir / name).exists(), name
     report = json.loads((run_dir / "report.json").read_text())
     assert report["verdict"] in ("pass", "warn"), report

@@ -27,6 +27,7 @@ from include.audit.db import make_engine
 from include.audit.ingest import ingest_order_events
 from include.errors import OrderEventsFileError, OrderEventsMissingError
 from include.lean_runtime import LeanRunError
+from tests.airflow_fixtures import RecordingTI
 from tests.db_fixtures import _pg_admin_url
 from tests.faults.helpers import (
     RAISING_ALGORITHM,
@@ -48,15 +49,6 @@ from tests.faults.helpers import (
 from tests.plugins.fake_docker_api import ContainerScript, FakeDockerAPI
 
 TEST_IMAGE = "quantconnect/lean@sha256:" + "cd" * 32
-
-
-class RecordingTI:
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-        self.try_number = 1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
 
 
 def _operator(run: Run, **overrides: Any) -> Any:

@@ -252,7 +252,9 @@ def test_two_writes_of_the_same_run_folder_files_at_once(lean_env: dict[str, str
 
 _UPGRADE_CHILD = """
 import sys
+import alembic.command, alembic.runtime.migration, psycopg, sqlalchemy.dialects.sqlite
 from include.audit.db import upgrade_database
+print("ready", flush=True)
 sys.stdin.readline()  # released together by the parent
 upgrade_database(sys.argv[1])
 """
@@ -278,16 +280,18 @@ def test_concurrent_migrations_of_a_fresh_audit_db_all_succeed(raw_db_url: str) 
         )
         for _ in range(3)
     ]
-    assert all(child.stdin is not None for child in children)
+    for child in children:  # every child has imported everything: the upgrades start together
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     for child in children:
-        child.stdin.write("go\n")  # type: ignore[union-attr]
-        child.stdin.flush()  # type: ignore[union-attr]
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
     threads = _race(lambda: upgrade_database(raw_db_url), parties=3)
     failures = []
     for child in children:
         _, err = child.communicate(timeout=120)
         if child.returncode != 0:
-            failures.append(err.strip().splitlines()[-1])
+            failures.append(next(line for line in err.splitlines() if "Error" in line and ":" in line))
     assert failures == [], failures
     assert [status for status, _ in threads] == ["ok"] * 3, threads
     assert current_revision(raw_db_url) is not None

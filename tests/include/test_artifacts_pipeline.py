@@ -64,7 +64,9 @@ def test_resolve_dates_scheduled_manual_and_range() -> None:
         kind="daily", run_type="manual", interval_end_session=dt.date(2024, 3, 6), params={"as_of": "2024-03-05"}
     ) == ("20240305", [dt.date(2024, 3, 5)])
     key, dates = resolve_run_dates(
-        kind="range", run_type="manual", interval_end_session=None,
+        kind="range",
+        run_type="manual",
+        interval_end_session=None,
         params={"start_date": "2025-12-22", "end_date": "2025-12-31"},
     )
     assert key == "20251222_20251231"
@@ -93,8 +95,13 @@ def test_snapshot_intent_params_steps(tmp_path: Path, monkeypatch: pytest.Monkey
     root = tmp_path / "artifacts"
     days = sessions[-3:]
     snap = step_snapshot(
-        dag_id="lean_backtest_range", run_key="k1", dates=days, provider="trend_rotation",
-        options={"top_n": 1, "lookback_days": 5}, data_folder=data, root=root,
+        dag_id="lean_backtest_range",
+        run_key="k1",
+        dates=days,
+        provider="trend_rotation",
+        options={"top_n": 1, "lookback_days": 5},
+        data_folder=data,
+        root=root,
     )
     assert [s.as_of for s in load_snapshots(snap["snapshots_path"])] == days
     monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(root))

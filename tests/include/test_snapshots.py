@@ -111,9 +111,7 @@ def test_sql_provider(tmp_path: Path) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE target_weights (date TEXT, symbol TEXT, weight REAL)"))
-        conn.execute(
-            sa.text("INSERT INTO target_weights VALUES ('2021-02-01','SPY',0.3),('2021-02-01','QQQ',0.2)")
-        )
+        conn.execute(sa.text("INSERT INTO target_weights VALUES ('2021-02-01','SPY',0.3),('2021-02-01','QQQ',0.2)"))
     engine.dispose()
     snap = sql_snapshot(as_of=dt.date(2021, 2, 1), url=url, table="target_weights")
     assert {i.symbol: i.weight for i in snap.items} == {"SPY": 0.3, "QQQ": 0.2}

@@ -11,20 +11,12 @@ import pytest
 from include.execution_params import write_execution_params
 from include.intent import write_order_intent
 from include.lean_runtime import CONTAINER_ENTRY_SCRIPT
+from tests.airflow_fixtures import RecordingTI
 from tests.plugins.fake_docker_api import ContainerScript, FakeDockerAPI
 
 # A syntactically valid digest for tests only; real deployments set LEAN_IMAGE (see README).
 TEST_IMAGE = "quantconnect/lean@sha256:" + "ab" * 32
 CANARY = "CANARY-broker-secret-7f3a9c"
-
-
-class RecordingTI:
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-        self.try_number = 1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
 
 
 @pytest.fixture

@@ -40,8 +40,14 @@ def test_skips_christmas_and_observed_independence_day() -> None:
     ]
     july = [session_date_of(r) for r in _runs(dt.date(2026, 6, 30), dt.date(2026, 7, 8))]
     assert dt.date(2026, 7, 3) not in july  # Independence Day observed (July 4th is a Saturday)
-    assert july == [dt.date(2026, 6, 30), dt.date(2026, 7, 1), dt.date(2026, 7, 2), dt.date(2026, 7, 6),
-                    dt.date(2026, 7, 7), dt.date(2026, 7, 8)]
+    assert july == [
+        dt.date(2026, 6, 30),
+        dt.date(2026, 7, 1),
+        dt.date(2026, 7, 2),
+        dt.date(2026, 7, 6),
+        dt.date(2026, 7, 7),
+        dt.date(2026, 7, 8),
+    ]
 
 
 def test_never_schedules_a_weekend() -> None:

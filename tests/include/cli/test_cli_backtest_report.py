@@ -13,22 +13,31 @@ from tests.conftest import REPO_ROOT
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "include.cli", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-        env={**os.environ, **env}, check=False, timeout=600,
+        [sys.executable, "-m", "include.cli", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        timeout=600,
     )
 
 
 def test_backtest_then_report(tmp_path: Path) -> None:
     env = {"LEAN_AIRFLOW_ARTIFACT_ROOT": str(tmp_path / "art"), "LEAN_AIRFLOW_DB_URL": f"sqlite:///{tmp_path / 'a.db'}"}
-    result = _cli(env, "backtest", "--start", "2021-02-01", "--end", "2021-02-12", "--top-n", "2",
-                  "--lookback-days", "10")
+    result = _cli(
+        env, "backtest", "--start", "2021-02-01", "--end", "2021-02-12", "--top-n", "2", "--lookback-days", "10"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["check"]["verdict"] == "pass"
     assert summary["ingest"]["inserted"] > 0 and summary["ingest"]["already_present"] == 0
     assert "verdict" in result.stderr and "report" in result.stderr  # the summary table
-    again = json.loads(_cli(env, "backtest", "--start", "2021-02-01", "--end", "2021-02-12", "--top-n", "2",
-                            "--lookback-days", "10").stdout)
+    again = json.loads(
+        _cli(
+            env, "backtest", "--start", "2021-02-01", "--end", "2021-02-12", "--top-n", "2", "--lookback-days", "10"
+        ).stdout
+    )
     assert again["ingest"]["inserted"] == 0  # re-run: everything already present (fresh results, same events)
     assert again["ingest"]["already_present"] == summary["ingest"]["inserted"]
     report = _cli(env, "report", summary["run_dir"])

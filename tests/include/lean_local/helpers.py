@@ -14,8 +14,16 @@ from tests.conftest import REPO_ROOT
 SAMPLE_DATA = REPO_ROOT / "include" / "sample_data" / "lean"
 
 
-def write_run(tmp: Path, source: str, *, name: str = "main", algorithm_id: str = "t1",
-              data: Path | None = None, extra: dict[str, Any] | None = None, comment: bool = False) -> Path:
+def write_run(
+    tmp: Path,
+    source: str,
+    *,
+    name: str = "main",
+    algorithm_id: str = "t1",
+    data: Path | None = None,
+    extra: dict[str, Any] | None = None,
+    comment: bool = False,
+) -> Path:
     algo_dir = tmp / "project"
     algo_dir.mkdir(parents=True, exist_ok=True)
     (algo_dir / f"{name}.py").write_text(textwrap.dedent(source))
@@ -46,8 +54,14 @@ def run_inprocess(config: Path) -> int:
 
 
 def run_subprocess(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "include.lean_local", "--config", str(config)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, check=False, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "include.lean_local", "--config", str(config)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
 
 
 def events(tmp: Path, algorithm_id: str = "t1") -> list[dict[str, Any]]:

@@ -23,9 +23,16 @@ def test_strip_comments_keeps_slashes_inside_strings() -> None:
 
 
 def test_environment_layering_and_parameters(tmp_path: Path) -> None:
-    cfg_path = write_run(tmp_path, ALGO, comment=True, extra={
-        "environment": "live-paper", "parameters": {"n": 10, "x": 1.5, "s": "a,b"},
-        "environments": {"live-paper": {"live-mode": True, "algorithm-id": "from-env"}}})
+    cfg_path = write_run(
+        tmp_path,
+        ALGO,
+        comment=True,
+        extra={
+            "environment": "live-paper",
+            "parameters": {"n": 10, "x": 1.5, "s": "a,b"},
+            "environments": {"live-paper": {"live-mode": True, "algorithm-id": "from-env"}},
+        },
+    )
     cfg = load_config(cfg_path)
     assert cfg.live_mode is True
     assert cfg.algorithm_id == "from-env"

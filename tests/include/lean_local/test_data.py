@@ -30,8 +30,9 @@ def test_symbol_uses_map_file_first_date(tmp_path: Path) -> None:
 
 
 def test_read_daily_zip_scales_prices(tmp_path: Path) -> None:
-    path = write_daily_zip(tmp_path, "abc", [(dt.date(2020, 1, 3), 1.5, 2.0, 1.0, 1.75, 100),
-                                              (dt.date(2020, 1, 2), 1.0, 1.0, 1.0, 1.0, 5)])
+    path = write_daily_zip(
+        tmp_path, "abc", [(dt.date(2020, 1, 3), 1.5, 2.0, 1.0, 1.75, 100), (dt.date(2020, 1, 2), 1.0, 1.0, 1.0, 1.0, 5)]
+    )
     days, _o, _h, _lo, c, v = read_daily_zip(path)
     assert days.tolist() == [20200102, 20200103]
     assert c.tolist() == [1.0, 1.75] and v.tolist() == [5.0, 100.0]

@@ -65,9 +65,23 @@ def test_events_file_matches_golden(tmp_path: Path) -> None:
     produced = (tmp_path / "results" / "golden-order-events.json").read_bytes()
     assert produced == (FIXTURES / "golden-order-events.json").read_bytes()
     first = json.loads(produced)[0]
-    assert list(first) == ["id", "algorithmId", "orderId", "orderEventId", "symbol", "symbolValue",
-                           "symbolPermtick", "time", "status", "fillPrice", "fillPriceCurrency", "fillQuantity",
-                           "direction", "isAssignment", "quantity"]
+    assert list(first) == [
+        "id",
+        "algorithmId",
+        "orderId",
+        "orderEventId",
+        "symbol",
+        "symbolValue",
+        "symbolPermtick",
+        "time",
+        "status",
+        "fillPrice",
+        "fillPriceCurrency",
+        "fillQuantity",
+        "direction",
+        "isAssignment",
+        "quantity",
+    ]
     assert b" " not in produced.replace(b"ZZSG 2T", b"")
 
 

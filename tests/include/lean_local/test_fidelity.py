@@ -25,19 +25,45 @@ pytestmark = [
 # name: (total orders, end equity, total fees, extra exact statistics)
 EXPECTED: dict[str, tuple[int, float, float, dict[str, str]]] = {
     # one order
-    "BasicTemplateDailyAlgorithm": (1, 104486.22, 3.49, {
-        "Sharpe Ratio": "17.304", "Drawdown": "0.800%", "Compounding Annual Return": "424.375%",
-        "Portfolio Turnover": "10.01%", "Net Profit": "4.486%"}),
+    "BasicTemplateDailyAlgorithm": (
+        1,
+        104486.22,
+        3.49,
+        {
+            "Sharpe Ratio": "17.304",
+            "Drawdown": "0.800%",
+            "Compounding Annual Return": "424.375%",
+            "Portfolio Turnover": "10.01%",
+            "Net Profit": "4.486%",
+        },
+    ),
     # several symbols, delisting warning -> liquidation, order on a delisted security rejected
-    "DelistingEventsAlgorithm": (2, 94421.6, 36.70, {
-        "Sharpe Ratio": "-5.495", "Drawdown": "5.600%", "Portfolio Turnover": "18.33%"}),
+    "DelistingEventsAlgorithm": (
+        2,
+        94421.6,
+        36.70,
+        {"Sharpe Ratio": "-5.495", "Drawdown": "5.600%", "Portfolio Turnover": "18.33%"},
+    ),
     # many orders with liquidations, indicator composition
-    "DisplacedMovingAverageRibbon": (7, 253075.04, 49.40, {
-        "Sharpe Ratio": "1.05", "Drawdown": "12.400%", "Compounding Annual Return": "16.731%",
-        "Win Rate": "100%", "Average Win": "19.17%"}),
+    "DisplacedMovingAverageRibbon": (
+        7,
+        253075.04,
+        49.40,
+        {
+            "Sharpe Ratio": "1.05",
+            "Drawdown": "12.400%",
+            "Compounding Annual Return": "16.731%",
+            "Win Rate": "100%",
+            "Average Win": "19.17%",
+        },
+    ),
     # many orders (MACD crossings, liquidate)
-    "MACDTrendAlgorithm": (85, 137751.04, 468.54, {
-        "Sharpe Ratio": "0.029", "Drawdown": "34.900%", "Win Rate": "57%", "Portfolio Turnover": "2.09%"}),
+    "MACDTrendAlgorithm": (
+        85,
+        137751.04,
+        468.54,
+        {"Sharpe Ratio": "0.029", "Drawdown": "34.900%", "Win Rate": "57%", "Portfolio Turnover": "2.09%"},
+    ),
 }
 # Lean counts one more order than we do for MACDTrendAlgorithm (every fill, the equity and all other statistics
 # match to the cent); we have not found the unfilled 85th order yet.

@@ -1,0 +1,30 @@
+"""The baseline DAG of the DAG benchmarks: the same six-task chain and timetable as the Lean DAGs,
+with tasks that do nothing, so a ratio against it isolates the work of a rebalance."""
+
+from __future__ import annotations
+
+NOOP_DAG_TEMPLATE = """
+import pendulum
+from airflow.sdk import DAG, task
+from lean_airflow.timetables import NyseTradingDayTimetable
+
+with DAG({dag_id!r}, schedule=NyseTradingDayTimetable(), start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+         catchup=False, max_active_runs=1, params={{"as_of": None}}) as dag:
+    @task
+    def snapshot(): return {{"run_dir": "x"}}
+    @task
+    def write_intent(x): return x
+    @task
+    def write_params(x): return x
+    @task
+    def run_lean(x): return x
+    @task
+    def ingest_events(x): return x
+    @task
+    def consistency_check(x): return x
+    consistency_check(ingest_events(run_lean(write_params(write_intent(snapshot())))))
+"""
+
+
+def noop_dag_source(dag_id: str) -> str:
+    return NOOP_DAG_TEMPLATE.format(dag_id=dag_id)
