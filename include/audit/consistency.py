@@ -700,6 +700,9 @@ def save_report(
         atomic_write_text(folder / "report.html", render_run_page(load_run_view(folder)))
         path = str(folder / "report.json")
     with engine.begin() as conn:
+        # Two checks of one run at once (a retry racing a re-run): lock the run's row first, or on
+        # PostgreSQL each deletes only the rows it can see and both sets of new rows stay.
+        conn.execute(select(RebalanceRun.id).where(RebalanceRun.id == run_id).with_for_update())
         conn.execute(delete(ConsistencyResultRow).where(ConsistencyResultRow.run_id == run_id))
         rows = [
             {

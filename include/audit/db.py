@@ -191,8 +191,8 @@ def _alembic_config(url: str) -> Any:
 
 
 # Alembic's ``context``/``op`` proxies are process globals: two threads migrating at once (two
-# tasks in one worker process) would trample each other's. Processes are safe: Alembic's version
-# table update is transactional on PostgreSQL, and SQLite serialises writers.
+# tasks in one worker process) would trample each other's. Processes are serialised by a lock
+# the migration environment takes in the database (migrations/env.py).
 _UPGRADE_LOCK = threading.Lock()
 
 

@@ -53,6 +53,7 @@ def test_a_thousand_runs_grow_neither_memory_nor_file_descriptors(lean_env: dict
     run_engine(template)
     rss: list[float] = []
     fds: list[int] = []
+    first_rss, first_fds = _rss_mb(), _open_fds()  # printed only: caches fill during the warm-up
     started = time.perf_counter()
     for i in range(1, RUNS + 1):
         run = prepare_run(run_key=f"r{i:04d}")
@@ -68,8 +69,8 @@ def test_a_thousand_runs_grow_neither_memory_nor_file_descriptors(lean_env: dict
             fds.append(_open_fds())
     per_second = RUNS / (time.perf_counter() - started)
     print(
-        f"\n{RUNS} runs, {per_second:.1f} runs/s; after warm-up ({WARM_UP}) -> end: "
-        f"RSS {rss[0]:.1f} -> {rss[1]:.1f} MB, open fds {fds[0]} -> {fds[1]}"
+        f"\n{RUNS} runs, {per_second:.1f} runs/s; before the first run / after warm-up ({WARM_UP}) / end: "
+        f"RSS {first_rss:.1f} / {rss[0]:.1f} / {rss[1]:.1f} MB, open fds {first_fds} / {fds[0]} / {fds[1]}"
     )
     assert fds[1] - fds[0] <= FD_GROWTH_LIMIT, fds
     assert rss[1] - rss[0] <= RSS_GROWTH_LIMIT_MB, rss

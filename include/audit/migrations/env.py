@@ -7,11 +7,14 @@ The URL comes from ``config.attributes["url"]`` (or ``LEAN_AIRFLOW_DB_URL`` / th
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection, text
 
 from include.audit.db import Base, default_database_url, make_engine
 
 config = context.config
 target_metadata = Base.metadata
+# pg_advisory_xact_lock key of audit-DB migrations (any constant shared by every migrating process).
+MIGRATION_LOCK_KEY = 0x6C65616E_61756474  # "leanaudt"
 
 
 def _url() -> str:
@@ -25,10 +28,23 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _lock_out_other_migrations(connection: Connection) -> None:
+    """Two processes migrating a fresh database at once (two DAGs' first runs) would both create
+    the tables, and one would fail. Inside the migration's one transaction, before Alembic reads
+    the version table: PostgreSQL takes an advisory lock, SQLite the write lock (BEGIN IMMEDIATE,
+    waiting up to the busy timeout). Both are released at commit."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def run_migrations_online() -> None:
     engine = make_engine(_url())
     try:
-        with engine.connect() as connection:
+        # One transaction of our own around the lock and every migration; Alembic runs inside it.
+        with engine.connect() as connection, connection.begin():
+            _lock_out_other_migrations(connection)
             context.configure(
                 connection=connection,
                 target_metadata=target_metadata,
