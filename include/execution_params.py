@@ -65,10 +65,14 @@ def write_execution_params(
 
 
 def load_execution_params(path: str | os.PathLike[str]) -> ExecutionParams:
-    """Read and validate an execution-params file."""
+    """Read and validate an execution-params file; every problem names the file."""
     from include.contracts.validation import read_json_file
 
-    return parse_execution_params(read_json_file(path, ExecutionParamsError))
+    raw = read_json_file(path, ExecutionParamsError)
+    try:
+        return parse_execution_params(raw)
+    except ExecutionParamsError as exc:
+        raise ExecutionParamsError([f"{os.fspath(path)}: {p}" for p in exc.problems]) from None
 
 
 __all__ = [

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from include.artifacts import confine, run_dir, run_key_for_date, run_key_for_range
-from include.atomic_io import atomic_write_text
+from include.atomic_io import atomic_write_json, atomic_write_text
 from include.contracts.snapshot import DecisionSnapshot
-from include.contracts.validation import describe_validation_error
+from include.contracts.validation import check_file_size, describe_validation_error
 from include.errors import SnapshotError
 from include.execution_params import write_execution_params
 from include.intent import write_order_intent
@@ -93,9 +93,23 @@ def step_snapshot(
 
 
 def load_snapshots(path: str | os.PathLike[str]) -> list[DecisionSnapshot]:
+    """The snapshots of a ``.jsonl`` file; SnapshotError naming the file (and line) when it is bad.
+
+    The size is checked first: a file without newlines would otherwise be read whole as one line.
+    """
     snapshots: list[DecisionSnapshot] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    try:
+        check_file_size(path, SnapshotError)
+    except OSError as exc:
+        raise SnapshotError([f"{path}: cannot read ({exc.strerror})"]) from None
+    offset = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SnapshotError([f"{path}:{number}: not UTF-8 text (byte offset {offset + exc.start})"]) from None
+            offset += len(raw)
             if not line.strip():
                 continue
             try:
@@ -122,15 +136,15 @@ def step_write_params(
 ) -> dict[str, str]:
     """Write the execution params; for a continuous account, copy the previous run's final state."""
     folder = confine(run_dir)
+    # Every path is checked before anything is written: a bad one leaves no file behind.
+    previous_state = None if previous_run_dir is None else confine(previous_run_dir) / "results" / FINAL_STATE_FILE
     out = {"params_path": write_execution_params(output_dir=folder, run_id=run_key, params=params)}
     initial = folder / INITIAL_STATE_FILE
-    if previous_run_dir is not None:
-        previous_state = confine(previous_run_dir) / "results" / FINAL_STATE_FILE
-        if previous_state.exists():
-            # Copy, so the run folder is self-contained and the Docker path can bind it read-only.
-            atomic_write_text(initial, previous_state.read_text(encoding="utf-8"))
-            out["initial_state_path"] = str(initial)
-            return out
+    if previous_state is not None and previous_state.exists():
+        # Copy, so the run folder is self-contained and the Docker path can bind it read-only.
+        atomic_write_text(initial, previous_state.read_text(encoding="utf-8"))
+        out["initial_state_path"] = str(initial)
+        return out
     initial.unlink(missing_ok=True)
     return out
 
@@ -202,10 +216,13 @@ def step_ingest(
     from include.audit.run_folder import open_run_folder
 
     folder = confine(run_dir)
+    results = confine(results_dir, folder)
     run = open_run_folder(folder)
     if run.run_key != run_key or run.dag_id != dag_id:
         raise SnapshotError([f"{folder}: holds run {run.dag_id}/{run.run_key}, expected {dag_id}/{run_key}"])
     ids = dict(airflow_ids or {})
+    # Built now (it hashes the inputs), written only once the events are in: a failed ingestion
+    # leaves neither a row nor a new manifest.json behind.
     manifest = build_run_manifest(
         folder,
         engine_identity=str(engine.get("engine") or "unknown"),
@@ -215,6 +232,7 @@ def step_ingest(
         airflow_task_id=ids.get("task_id"),
         airflow_try_number=int(ids["try_number"]) if ids.get("try_number") else None,
         airflow_logical_date=ids.get("logical_date"),
+        write=False,
     )
     db = _audit_engine()
     try:
@@ -222,7 +240,7 @@ def step_ingest(
         # untouched (no run row either); the manifest is then stored on the run's row.
         summary = ingest_order_events(
             engine=db,
-            results_dir=confine(results_dir, folder),
+            results_dir=results,
             algorithm_id=run.algorithm_id,
             intent=run.load_intent(),
             dag_id=dag_id,
@@ -234,6 +252,7 @@ def step_ingest(
         record_manifest(db, manifest)
     finally:
         db.dispose()
+    atomic_write_json(run.manifest_path, manifest.model_dump(mode="json"))
     return summary.as_dict()
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from include.contracts.intent import OrderIntent
 from include.contracts.params import ExecutionParams
+from include.contracts.validation import check_file_size
 from include.errors import LeanAirflowError, RunFolderError
 from include.execution_params import load_execution_params
 from include.intent import load_order_intent
@@ -131,9 +132,12 @@ class RunFolder:
 
 def read_config(path: Path) -> dict[str, Any]:
     try:
+        check_file_size(path, RunFolderError)
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RunFolderError([f"{path}: cannot read ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise RunFolderError([f"{path}: not UTF-8 text (byte offset {exc.start})"]) from None
     try:
         loaded = json.loads(_COMMENT_RE.sub("", text))
     except json.JSONDecodeError as exc:
@@ -154,6 +158,8 @@ def read_starting_state(parameters: dict[str, Any], initial_state_path: Path | N
             raise RunFolderError([f"parameters.starting-cash={raw_cash!r}: not a number"]) from None
     if initial_state_path is None:
         return StartingState(cash=cash)
+    if initial_state_path.is_file():
+        check_file_size(initial_state_path, RunFolderError)
     try:
         state = json.loads(initial_state_path.read_text(encoding="utf-8"))
         holdings = {str(sym).upper(): float(item["quantity"]) for sym, item in (state.get("holdings") or {}).items()}

@@ -30,12 +30,20 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
 MAX_CONTRACT_FILE_BYTES = 64 << 20
 
 
+def check_file_size(
+    path: str | os.PathLike[str], error: Callable[[list[str]], Exception], limit: int = MAX_CONTRACT_FILE_BYTES
+) -> int:
+    """The file's size; ``error`` naming the file when it exceeds ``limit`` (checked before reading)."""
+    size = os.stat(path).st_size
+    if size > limit:
+        raise error([f"{path}: file is {size} bytes, over the {limit}-byte limit for a contract"])
+    return size
+
+
 def read_json_file(path: str | os.PathLike[str], error: Callable[[list[str]], Exception]) -> Any:
     """The decoded JSON of a contract file; ``error`` for a missing, oversized or unparsable file."""
     try:
-        size = os.stat(path).st_size
-        if size > MAX_CONTRACT_FILE_BYTES:
-            raise error([f"{path}: file is {size} bytes, over the {MAX_CONTRACT_FILE_BYTES}-byte limit for a contract"])
+        check_file_size(path, error)
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error([f"{path}: cannot read JSON ({exc})"]) from None

@@ -11,6 +11,10 @@ from typing import Any
 
 from include.lean_local.errors import LocalConfigError
 
+# A launcher config is a few KiB; a bigger file is a mistake. Refused before it is read, so a
+# huge file neither fills memory nor keeps the comment stripper busy.
+MAX_CONFIG_BYTES = 16 << 20
+
 
 def strip_json_comments(text: str) -> str:
     """Remove ``//`` line comments (and ``/* */`` blocks) that are not inside JSON strings."""
@@ -99,8 +103,13 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
     cfg_path = Path(path)
     if not cfg_path.is_file():
         raise LocalConfigError(f"config file not found: {cfg_path}")
+    size = cfg_path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise LocalConfigError(f"config file {cfg_path} is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit")
     try:
         raw = json.loads(strip_json_comments(cfg_path.read_text(encoding="utf-8")))
+    except UnicodeDecodeError as exc:
+        raise LocalConfigError(f"config file {cfg_path} is not UTF-8 text (byte offset {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise LocalConfigError(f"config file {cfg_path} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
