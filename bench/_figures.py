@@ -1,5 +1,11 @@
 """The machine-readable result every benchmark writes with ``--json-out``: named figures, each a
-value against a baseline measured in the same run, with the target it is judged by."""
+value against a baseline measured in the same run, with the target it is judged by.
+
+``met`` is judged on the ratio only (never on an absolute wall-clock time: the machines this runs
+on differ and are shared); an absolute target from the issue is kept in ``note``, reported but not
+judged. ``judged`` is false for a size-sweep point below the size a target is stated for (``met``
+is then true).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,11 @@ def figure(
     ratio: float,
     target: str,
     met: bool,
+    ratio_is: str = "value / baseline",
+    judged: bool = True,
+    note: str | None = None,
 ) -> dict[str, Any]:
+    """One figure; ``ratio_is`` says which way the ratio is taken (e.g. a speedup is baseline / value)."""
     return {
         "name": name,
         "value": round(value, 4),
@@ -27,8 +37,11 @@ def figure(
         "baseline": baseline,
         "baseline_value": round(baseline_value, 4),
         "ratio": round(ratio, 3),
+        "ratio_is": ratio_is,
         "target": target,
-        "met": bool(met),
+        "met": bool(met) if judged else True,
+        "judged": judged,
+        "note": note,
     }
 
 
