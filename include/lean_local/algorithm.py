@@ -25,6 +25,8 @@ from include.lean_local.indicators import (
 )
 from include.lean_local.model import (
     AlgorithmSettings,
+    Delistings,
+    Dividends,
     Order,
     OrderTicket,
     OrderType,
@@ -33,6 +35,7 @@ from include.lean_local.model import (
     Security,
     SecurityPortfolioManager,
     Slice,
+    Splits,
 )
 from include.lean_local.scheduling import DateRules, ScheduleManager, TimeRules
 from include.lean_local.symbols import Symbol
@@ -258,6 +261,15 @@ class QCAlgorithm:
         pass
 
     def on_order_event(self, order_event: Any) -> None:
+        pass
+
+    def on_splits(self, splits: Splits) -> None:
+        pass
+
+    def on_dividends(self, dividends: Dividends) -> None:
+        pass
+
+    def on_delistings(self, delistings: Delistings) -> None:
         pass
 
     def on_end_of_algorithm(self) -> None:

@@ -87,6 +87,18 @@ class DailyBars:
 
 
 @dataclass(frozen=True)
+class FactorFile:
+    """A factor file's columns, sorted by date. A row dated D holds the factors for bars up to D; a change
+    of price factor (split factor) between a row and the next is a dividend (split) on the trading day
+    after the row's date, and the row's reference price is the raw close before it."""
+
+    dates: IntArray
+    price_factor: FloatArray
+    split_factor: FloatArray
+    reference_price: FloatArray
+
+
+@dataclass(frozen=True)
 class MapFile:
     rows: list[tuple[int, str]]
 
@@ -139,24 +151,39 @@ class DataProvider:
         rows.sort()
         return MapFile(rows) if rows else None
 
-    def factor_rows(self, ticker: str) -> tuple[IntArray, FloatArray] | None:
-        """Row dates and price scale (priceFactor x splitFactor), sorted by date; None without a file."""
+    def factor_file(self, ticker: str) -> FactorFile | None:
+        """The ticker's factor file sorted by date; None without a file."""
         path = self._aux_path("factor_files", ticker)
         if not path.is_file():
             return None
-        dates: list[int] = []
-        scales: list[float] = []
+        rows: list[tuple[int, float, float, float]] = []
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
                 continue
             parts = line.split(",")
             try:
-                dates.append(int(parts[0]))
-                scales.append(float(parts[1]) * float(parts[2]))
+                # the reference price (4th column) is missing in old files: Lean reads it as 0
+                reference = float(parts[3]) if len(parts) > 3 and parts[3].strip() else 0.0
+                rows.append((int(parts[0]), float(parts[1]), float(parts[2]), reference))
             except (ValueError, IndexError) as exc:
                 raise DataFormatError(f"{path}:{n}: bad factor file row {line!r}") from exc
-        order = np.argsort(np.array(dates))
-        return np.array(dates, dtype=np.int64)[order], np.array(scales, dtype=np.float64)[order]
+        rows.sort(key=lambda row: row[0])
+        columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+        return FactorFile(
+            dates=np.array(columns[0], dtype=np.int64),
+            price_factor=np.array(columns[1], dtype=np.float64),
+            split_factor=np.array(columns[2], dtype=np.float64),
+            reference_price=np.array(columns[3], dtype=np.float64),
+        )
+
+    def factor_rows(self, ticker: str, *, include_dividends: bool = True) -> tuple[IntArray, FloatArray] | None:
+        """Row dates and price scale (priceFactor x splitFactor, or splitFactor alone for split-adjusted
+        prices), sorted by date; None without a file."""
+        factors = self.factor_file(ticker)
+        if factors is None:
+            return None
+        scale = factors.price_factor * factors.split_factor if include_dividends else factors.split_factor
+        return factors.dates, scale
 
     def symbol_for(self, ticker: str) -> Symbol:
         key = ticker.upper()
@@ -188,9 +215,11 @@ class DataProvider:
             self._raw[path] = (mtime, arrays)
         return arrays
 
-    def load_daily(self, ticker: str, adjusted: bool = True, start_day: int | None = None) -> DailyBars | None:
+    def load_daily(self, ticker: str, adjusted: bool = True, start_day: int | None = None,
+                   *, split_adjusted_only: bool = False) -> DailyBars | None:
         """Bars of ``ticker`` (None when the zip is missing). Adjusted: price x factor of the first
-        factor-file row dated on/after the bar date, volume / split factor (Lean's default mode)."""
+        factor-file row dated on/after the bar date (Lean's default mode); ``split_adjusted_only`` uses the
+        split factor alone (``DataNormalizationMode.SPLIT_ADJUSTED``)."""
         path = self.daily_path(ticker, start_day)
         if not path.is_file():
             return None
@@ -201,7 +230,7 @@ class DataProvider:
             if not keep.all():
                 days, o, h, lo, c, v = days[keep], o[keep], h[keep], lo[keep], c[keep], v[keep]
         if adjusted:
-            factors = self.factor_rows(ticker)
+            factors = self.factor_rows(ticker, include_dividends=not split_adjusted_only)
             if factors is not None:
                 fdates, fscale = factors
                 idx = np.searchsorted(fdates, days, side="left")

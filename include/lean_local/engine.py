@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from include.lean_local.config import RuntimeConfig
+from include.lean_local.corporate import CorporateEvent, corporate_events
 from include.lean_local.data import (
     UTC,
     DailyBars,
@@ -26,7 +27,10 @@ from include.lean_local.indicators import IndicatorBase
 from include.lean_local.model import (
     DataNormalizationMode,
     Delisting,
+    Delistings,
     DelistingType,
+    Dividend,
+    Dividends,
     Order,
     OrderEvent,
     OrderFee,
@@ -37,6 +41,9 @@ from include.lean_local.model import (
     Resolution,
     Security,
     Slice,
+    Split,
+    Splits,
+    SplitType,
     TradeBar,
     round_lots,
 )
@@ -81,6 +88,8 @@ class Engine:
         self._rows: dict[Symbol, list[int]] = {}
         self._lists: dict[Symbol, tuple[list[float], ...]] = {}
         self._indicators: dict[Symbol, list[tuple[IndicatorBase, Callable[[TradeBar], float] | None]]] = {}
+        self._corporate: dict[Symbol, dict[int, list[CorporateEvent]]] = {}
+        self._corporate_by_step: dict[int, list[CorporateEvent]] | None = None
         self._invested: dict[Symbol, Security] = {}
         self.orders: dict[int, Order] = {}
         self.tickets: dict[int, OrderTicket] = {}
@@ -161,7 +170,7 @@ class Engine:
         if self.live:
             sec.data_normalization_mode = DataNormalizationMode.RAW
         elif data_normalization_mode is not None:
-            sec.data_normalization_mode = DataNormalizationMode(int(data_normalization_mode))
+            sec.data_normalization_mode = _supported_mode(data_normalization_mode)
         self._securities[symbol] = sec
         self._by_ticker[symbol.value] = sec
         self._load(sec)
@@ -171,8 +180,10 @@ class Engine:
         return sec
 
     def _load(self, sec: Security) -> None:
-        adjusted = sec.data_normalization_mode != DataNormalizationMode.RAW
-        bars = self.provider.load_daily(sec.symbol.value, adjusted=adjusted, start_day=yyyymmdd(self.start_date))
+        mode = sec.data_normalization_mode
+        bars = self.provider.load_daily(sec.symbol.value, adjusted=mode != DataNormalizationMode.RAW,
+                                        start_day=yyyymmdd(self.start_date),
+                                        split_adjusted_only=mode == DataNormalizationMode.SPLIT_ADJUSTED)
         if bars is None:
             path = self.provider.daily_path(sec.symbol.value, yyyymmdd(self.start_date))
             message = f"Failed data request: missing daily data file {path} for {sec.symbol.value}"
@@ -184,7 +195,7 @@ class Engine:
     def set_normalization(self, sec: Security, mode: DataNormalizationMode) -> None:
         if self.live:
             return
-        sec.data_normalization_mode = mode
+        sec.data_normalization_mode = _supported_mode(mode)
         self._load(sec)
         if self.running:
             self._align(sec)
@@ -202,6 +213,42 @@ class Engine:
                                        bars.close.tolist(), bars.volume.tolist())
         self._rows[sec.symbol] = rows.tolist()
         self._feed_cache: tuple[tuple[int, int], list[Any]] | None = None
+        self._corporate[sec.symbol] = self._corporate_events_of(sec)
+        self._corporate_by_step = None
+
+    def _corporate_events_of(self, sec: Security) -> dict[int, list[CorporateEvent]]:
+        # A live run is one session against the latest bar, on raw prices (Lean live leaves dividend cash to
+        # the brokerage's cash sync as well): no corporate-event slices there.
+        if self.live:
+            return {}
+        ticker = sec.symbol.value
+        factors = self.provider.factor_file(ticker)
+        if factors is None:
+            return {}
+        mf = self.provider.map_file(ticker)
+        raw: list[DailyBars | None] = []
+
+        def raw_close_before(k: int) -> float:
+            if not raw:
+                raw.append(self.provider.load_daily(ticker, adjusted=False, start_day=yyyymmdd(self.start_date)))
+            bars = raw[0]
+            if bars is None:
+                return 0.0
+            j = int(np.searchsorted(bars.days, self.sessions.days[k])) - 1
+            return float(bars.close[j]) if j >= 0 else 0.0
+
+        return corporate_events(sec.symbol, factors, self.sessions.days,
+                                data_range=(mf.rows[0][0], mf.rows[-1][0]) if mf else None,
+                                raw_close_before=raw_close_before)
+
+    def _corporate_step_events(self) -> dict[int, list[CorporateEvent]]:
+        if self._corporate_by_step is None:
+            merged: dict[int, list[CorporateEvent]] = {}
+            for events in self._corporate.values():
+                for k, items in events.items():
+                    merged.setdefault(k, []).extend(items)
+            self._corporate_by_step = merged
+        return self._corporate_by_step
 
     def register_indicator(self, symbol: Any, indicator: IndicatorBase,
                            selector: Callable[[TradeBar], float] | None = None) -> None:
@@ -626,8 +673,87 @@ class Engine:
             if self.stopped:
                 return
 
+    def _corporate_slice(self, events: list[CorporateEvent]) -> None:
+        """The midnight time slice of a day's dividends and splits (Lean applies them to the portfolio, calls
+        ``on_dividends``/``on_splits``, then ``on_data`` with a slice that has no bars)."""
+        algo = self.algorithm
+        midnight = events[0].time
+        self._fire_events(midnight, inclusive=False)
+        if self.stopped:
+            return
+        self._set_time(midnight)
+        self._tpv_cache = None
+        dividends: dict[Symbol, Dividend] = {}
+        splits: dict[Symbol, Split] = {}
+        for event in events:
+            sec = self._securities.get(event.symbol)
+            if sec is None or sec.is_delisted:
+                continue
+            if isinstance(event, Dividend):
+                dividends[event.symbol] = event
+            else:
+                splits[event.symbol] = event
+        if not dividends and not splits:
+            return
+        if not self.is_warming_up:  # a warm-up's positions already reflect past events
+            for dividend in dividends.values():
+                self._apply_dividend(self._securities[dividend.symbol], dividend)
+            for split in splits.values():
+                if split.type == SplitType.SPLIT_OCCURRED:
+                    self._apply_split(self._securities[split.symbol], split)
+        if splits:
+            algo.on_splits(Splits(splits))
+        if dividends:
+            algo.on_dividends(Dividends(dividends))
+        data = Slice(midnight, {}, dividends=dividends, splits=splits)
+        algo.current_slice = data
+        algo.on_data(data)
+        self.process_orders()
+
+    def _apply_dividend(self, sec: Security, dividend: Dividend) -> None:
+        """Cash for the holder in Raw and SplitAdjusted modes; adjusted prices already carry it."""
+        if sec.data_normalization_mode not in (DataNormalizationMode.RAW, DataNormalizationMode.SPLIT_ADJUSTED):
+            return
+        total = sec.holdings.quantity * dividend.distribution
+        if total:
+            self.algorithm.portfolio.cash += total
+            self.algorithm.portfolio._profit += total
+            sec.holdings.total_dividends += total
+            sec.holdings.profit += total
+            self._tpv_cache = None
+
+    def _apply_split(self, sec: Security, split: Split) -> None:
+        """Raw mode only (other modes' prices are split-adjusted): quantity / factor, average price x factor,
+        the fractional share paid out in cash, and the last price scaled so the portfolio value holds."""
+        if sec.data_normalization_mode != DataNormalizationMode.RAW:
+            return
+        factor = split.split_factor
+        if self.open_orders(sec.symbol):
+            raise NotSupportedByLocalRuntime(
+                f"a split of {sec.symbol.value} with open orders in Raw mode (Lean updates their quantity and prices)")
+        holding = sec.holdings
+        quantity = holding.quantity / factor
+        whole = float(int(quantity))
+        holding.set_holdings(holding.average_price * factor, whole)
+        bar = sec.bar
+        if bar is not None:
+            sec.bar = TradeBar(bar.time, bar.symbol, bar.open * factor, bar.high * factor, bar.low * factor,
+                               bar.close * factor, bar.volume / factor, end_time=bar.end_time,
+                               is_fill_forward=bar.is_fill_forward)
+            price = sec.bar.close
+        else:
+            price = split.reference_price * factor
+        self.algorithm.portfolio.cash += (quantity - whole) * price
+        self._tpv_cache = None
+
     def _step(self, k: int) -> None:
         algo = self.algorithm
+        if self._corporate:
+            events = self._corporate_step_events().get(k)
+            if events:
+                self._corporate_slice(events)
+                if self.stopped:
+                    return
         close_local = self.sessions.closes[k]
         open_local = self.sessions.opens[k]
         self._fire_events(close_local, inclusive=False)
@@ -678,6 +804,8 @@ class Engine:
                         self._liquidate_delisted(sec)
         data = Slice(close_local, bars, delistings)
         algo.current_slice = data
+        if delistings:
+            algo.on_delistings(Delistings(delistings))
         if bars or delistings:
             algo.on_data(data)
         self.process_orders()
@@ -754,6 +882,13 @@ class Engine:
                 break
         out.reverse()
         return out
+
+
+def _supported_mode(mode: Any) -> DataNormalizationMode:
+    value = DataNormalizationMode(int(mode))
+    if value not in (DataNormalizationMode.RAW, DataNormalizationMode.ADJUSTED, DataNormalizationMode.SPLIT_ADJUSTED):
+        raise NotSupportedByLocalRuntime(f"DataNormalizationMode.{value.name}")
+    return value
 
 
 def _utc_to_local(value: dt.datetime) -> dt.datetime:

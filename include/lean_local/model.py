@@ -87,6 +87,11 @@ class DelistingType(IntEnum):
     DELISTED = 1
 
 
+class SplitType(IntEnum):
+    WARNING = 0
+    SPLIT_OCCURRED = 1
+
+
 class Market:
     USA = "usa"
 
@@ -235,6 +240,54 @@ class Delisting:
         return f"Delisting {kind}: {self.symbol}"
 
 
+class Dividend:
+    """A cash distribution per share, in the slice at midnight of the ex-date (Lean's ``Dividend``)."""
+
+    def __init__(self, symbol: Symbol, time: dt.datetime, distribution: float, reference_price: float) -> None:
+        self.symbol = symbol
+        self.time = time
+        self.end_time = time
+        self.distribution = distribution
+        self.reference_price = reference_price
+
+    @property
+    def value(self) -> float:
+        return self.distribution
+
+    @property
+    def price(self) -> float:
+        return self.distribution
+
+    def __repr__(self) -> str:
+        return f"Dividend: {self.symbol}: {self.distribution} | {self.reference_price}"
+
+
+class Split:
+    """A split: a ``WARNING`` at midnight of the day before, ``SPLIT_OCCURRED`` at midnight of the
+    effective day (Lean's ``Split``). ``split_factor`` < 1 for a forward split (0.5 for 2:1)."""
+
+    def __init__(self, symbol: Symbol, time: dt.datetime, price: float, split_factor: float,
+                 type: SplitType) -> None:
+        self.symbol = symbol
+        self.time = time
+        self.end_time = time
+        self.price = price
+        self.split_factor = split_factor
+        self.type = type
+
+    @property
+    def value(self) -> float:
+        return self.price
+
+    @property
+    def reference_price(self) -> float:
+        return self.price
+
+    def __repr__(self) -> str:
+        kind = "Warning" if self.type == SplitType.WARNING else "Occurred"
+        return f"Split {kind}: {self.symbol}: {self.split_factor} | {self.price}"
+
+
 class KeyValuePair:
     __slots__ = ("key", "value")
 
@@ -265,61 +318,82 @@ class DataDictionary(dict):
         return len(self)
 
 
+class Dividends(DataDictionary):
+    """Lean's ``Dividends``: the slice's dividends keyed by Symbol."""
+
+
+class Splits(DataDictionary):
+    """Lean's ``Splits``: the slice's splits keyed by Symbol."""
+
+
+class Delistings(DataDictionary):
+    """Lean's ``Delistings``: the slice's delistings keyed by Symbol."""
+
+
 class Slice:
-    """One time step of data: bars keyed by Symbol (lookups also by ticker string)."""
+    """One time step of data: bars keyed by Symbol (lookups also by ticker string), plus the corporate events
+    of the step. As in Lean, a symbol with only an event in the step (a dividend at midnight, say) is in the
+    slice, but ``slice[symbol]`` is None for it: only a bar is "the data" of a symbol."""
 
     def __init__(self, time: dt.datetime, bars: dict[Symbol, TradeBar],
-                 delistings: dict[Symbol, Delisting] | None = None) -> None:
+                 delistings: dict[Symbol, Delisting] | None = None, *,
+                 dividends: dict[Symbol, Dividend] | None = None,
+                 splits: dict[Symbol, Split] | None = None) -> None:
         self.time = time
         self.utc_time = time
         self.bars = DataDictionary(bars)
-        self.delistings = DataDictionary(delistings or {})
-        self.splits = DataDictionary()
-        self.dividends = DataDictionary()
+        self.delistings = Delistings(delistings or {})
+        self.splits = Splits(splits or {})
+        self.dividends = Dividends(dividends or {})
         self.symbol_changed_events = DataDictionary()
         self.quote_bars = DataDictionary()
         self.ticks = DataDictionary()
+        data: dict[Symbol, TradeBar | None] = dict(bars)
+        for events in (self.delistings, self.splits, self.dividends):
+            for symbol in dict.keys(events):
+                data.setdefault(symbol, None)
+        self._data = data
 
-    def __getitem__(self, key: Any) -> TradeBar:
+    def __getitem__(self, key: Any) -> TradeBar | None:
         try:
-            return dict.__getitem__(self.bars, key)
+            return self._data[key]
         except KeyError:
             raise KeyError(f"'{key}' wasn't found in the Slice object, likely because there was no-data at this moment "
                            "in time and it wasn't possible to fillforward historical data.") from None
 
     def __contains__(self, key: Any) -> bool:
-        return dict.__contains__(self.bars, key)
+        return key in self._data
 
     def __iter__(self) -> Iterator[KeyValuePair]:
-        return iter(self.bars)
+        return (KeyValuePair(k, v) for k, v in self._data.items())
 
     def __len__(self) -> int:
-        return len(self.bars)
+        return len(self._data)
 
     def contains_key(self, key: Any) -> bool:
-        return dict.__contains__(self.bars, key)
+        return key in self._data
 
     def get(self, key: Any, default: Any = None) -> Any:
         if isinstance(key, type):
             return self.bars
-        return dict.get(self.bars, key, default)
+        return self._data.get(key, default)
 
     def keys(self) -> list[Symbol]:
-        return list(dict.keys(self.bars))
+        return list(self._data)
 
-    def values(self) -> list[TradeBar]:
-        return list(dict.values(self.bars))
+    def values(self) -> list[TradeBar | None]:
+        return list(self._data.values())
 
-    def items(self) -> list[tuple[Symbol, TradeBar]]:
-        return list(dict.items(self.bars))
+    def items(self) -> list[tuple[Symbol, TradeBar | None]]:
+        return list(self._data.items())
 
     @property
     def count(self) -> int:
-        return len(self.bars)
+        return len(self._data)
 
     @property
     def has_data(self) -> bool:
-        return len(self.bars) > 0
+        return len(self._data) > 0
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -336,6 +410,7 @@ class SecurityHolding(_Strict):
         self.profit = 0.0
         self.last_trade_profit = 0.0
         self.total_sale_volume = 0.0
+        self.total_dividends = 0.0
 
     def set_holdings(self, average_price: float, quantity: float) -> None:
         """Lean's SecurityHolding.SetHoldings: set a starting position (no order, no fee)."""

@@ -79,12 +79,43 @@ def provider_for(folder: Path) -> DataProvider:
 
 
 def run(config_path: str, progress: Any = None) -> int:
-    logs = RunLogs()
     try:
         cfg = load_config(config_path)
     except LocalConfigError as exc:
         sys.stderr.write(f"error: LocalConfigError: {exc}\n")
         return 2
+    # In-process runs (tests, the CLI) must not leave the algorithm's folder importable afterwards: a later
+    # ``import sched`` would find a user's sched.py. Restore sys.path and forget the modules loaded from there.
+    saved_path = list(sys.path)
+    try:
+        return _run(cfg, progress)
+    finally:
+        sys.path[:] = saved_path
+        _forget_modules_under(cfg.algorithm_location.parent)
+
+
+def _forget_modules_under(folder: Path) -> None:
+    root = folder.resolve()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and root in Path(file).resolve().parents:
+            del sys.modules[name]
+
+
+def _describe(exc: BaseException, cfg: RuntimeConfig) -> str:
+    """The error text, plus the runtime's reading of a NameError raised in the algorithm's own file: most
+    often a Lean name outside the local AlgorithmImports subset."""
+    text = str(exc)
+    tb = traceback.extract_tb(exc.__traceback__)
+    if isinstance(exc, NameError) and exc.name and tb \
+            and Path(tb[-1].filename).resolve() == cfg.algorithm_location.resolve():
+        text += (f" - not supported by the local runtime: {exc.name} (not in the local AlgorithmImports subset; "
+                 "if it is not a Lean name, check its spelling)")
+    return text
+
+
+def _run(cfg: RuntimeConfig, progress: Any) -> int:
+    logs = RunLogs()
     cfg.results_folder.mkdir(parents=True, exist_ok=True)
     logs.engine_line(f"Engine.Main(): LEAN ALGORITHMIC TRADING ENGINE (lean_local {__version__}) "
                      f"Mode: {'LIVE' if cfg.live_mode else 'BACKTESTING'}")
@@ -98,7 +129,7 @@ def run(config_path: str, progress: Any = None) -> int:
         return 2
     except Exception as exc:  # import errors in the user module are algorithm errors
         tb = traceback.format_exc()
-        logs.engine_line(f"Loader.TryCreatePythonAlgorithm(): {exc}\n{tb}")
+        logs.engine_line(f"Loader.TryCreatePythonAlgorithm(): {_describe(exc, cfg)}\n{tb}")
         _write_logs(cfg, logs)
         sys.stderr.write(tb)
         return 1
@@ -153,7 +184,7 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs, pr
     except Exception as exc:
         error = exc
         tb = traceback.format_exc()
-        message = f"Runtime Error: {exc} in {phase}\n{tb}"
+        message = f"Runtime Error: {_describe(exc, cfg)} in {phase}\n{tb}"
         logs.engine_line(f"AlgorithmManager.Run(): {message}")
         logs.algorithm_line(algorithm.time, "error", message)
         sys.stderr.write(tb)

@@ -30,7 +30,10 @@ from include.lean_local.model import (
     ConstantSlippageModel,
     DataNormalizationMode,
     Delisting,
+    Delistings,
     DelistingType,
+    Dividend,
+    Dividends,
     EquityFillModel,
     FeeModel,
     FillModel,
@@ -52,6 +55,9 @@ from include.lean_local.model import (
     Security,
     SecurityType,
     Slice,
+    Split,
+    Splits,
+    SplitType,
     TradeBar,
 )
 from include.lean_local.symbols import SecurityIdentifier, Symbol

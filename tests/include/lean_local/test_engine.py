@@ -198,6 +198,33 @@ def test_schedule_market_order_becomes_market_on_close(tmp_path: Path) -> None:
     assert evs[1]["time"] == 1551819600.0  # filled at that day's 16:00 close
 
 
+def test_inprocess_run_leaves_no_user_module_behind(tmp_path: Path) -> None:
+    # the algorithm above is named sched.py, like the standard library's sched: after the run, sys.path and
+    # sys.modules must not hand that file to the next `import sched`
+    import importlib
+    import sys
+
+    path_before = list(sys.path)
+    test_schedule_market_order_becomes_market_on_close(tmp_path)
+    assert sys.path == path_before
+    assert "sched" not in sys.modules or tmp_path.resolve() not in Path(sys.modules["sched"].__file__ or "").parents
+    assert hasattr(importlib.import_module("sched"), "scheduler")
+
+
+def test_unknown_lean_name_is_reported_as_not_supported(tmp_path: Path) -> None:
+    src = """
+    from AlgorithmImports import *
+    class Custom(PythonData):
+        pass
+    class A(QCAlgorithm):
+        def initialize(self):
+            self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 8)
+    """
+    assert run_inprocess(write_run(tmp_path, src)) == 1
+    log = (tmp_path / "results" / "log.txt").read_text()
+    assert "name 'PythonData' is not defined - not supported by the local runtime: PythonData" in log
+
+
 LIVE = """
 from AlgorithmImports import *
 class L(QCAlgorithm):
