@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from include.atomic_io import atomic_write_text
 from include.lean_local.config import RuntimeConfig
+from include.lean_local.corporate import corporate_events
 from include.lean_local.data import from_yyyymmdd, local_to_utc, yyyymmdd
-from include.lean_local.model import Resolution
+from include.lean_local.model import Resolution, Security, Split, SplitType
 
 if TYPE_CHECKING:
     from include.lean_local.algorithm import QCAlgorithm
@@ -72,6 +73,11 @@ def prepare(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm) -> LiveS
     index = _now_index(cfg, engine)
     engine.live_now_index = index
     now_day = from_yyyymmdd(int(engine.sessions.days[index]))
+    splits = _splits_since(engine, int(str(previous.get("asOf", "")).replace("-", "") or 0), index) \
+        if previous is not None else []
+    before_now = [(sec, split) for sec, split in splits if split.time.date() < now_day]
+    for sec, split in before_now:  # the last close before "now" is already post-split
+        _apply_live_split(engine, algorithm, sec, split)
     engine.start_date = dt.datetime.combine(now_day, dt.time())
     engine.end_date = engine.start_date
     # value the restored holdings at the last close before "now" for the starting equity
@@ -81,8 +87,42 @@ def prepare(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm) -> LiveS
         if bars:
             sec.set_market_price(bars[-1])
         start_equity += sec.holdings.quantity * sec.price
+    for sec, split in splits[len(before_now):]:  # effective today: today's bar is the first post-split one
+        _apply_live_split(engine, algorithm, sec, split)
     engine._tpv_cache = None
     return LiveState(start_equity=start_equity, previous=previous)
+
+
+def _splits_since(engine: Engine, as_of: int, now_index: int) -> list[tuple[Security, Split]]:
+    """Splits effective after the previous run's session, up to and including "now", oldest first.
+
+    Live prices are raw, so Lean applies a split to the holdings in live mode (dividends are left to the
+    brokerage's cash sync, which a paper account does not have); a run that skipped days catches up here.
+    """
+    now_day = int(engine.sessions.days[now_index])
+    found: list[tuple[Security, Split]] = []
+    for sec in engine.securities_list():
+        factors = engine.provider.factor_file(sec.symbol.value) if sec.holdings.quantity else None
+        if factors is None:
+            continue
+        events = corporate_events(sec.symbol, factors, engine.sessions.days, data_range=None,
+                                  raw_close_before=lambda k: 0.0)
+        for k, items in events.items():
+            if as_of < int(engine.sessions.days[k]) <= now_day:
+                found += [(sec, e) for e in items if isinstance(e, Split) and e.type == SplitType.SPLIT_OCCURRED]
+    return sorted(found, key=lambda pair: (pair[1].time, pair[0].symbol.value))
+
+
+def _apply_live_split(engine: Engine, algorithm: QCAlgorithm, sec: Security, split: Split) -> None:
+    holding = sec.holdings
+    quantity = holding.quantity / split.split_factor
+    whole = float(int(quantity))
+    price = split.reference_price * split.split_factor  # the pre-split close in post-split terms
+    algorithm.portfolio.cash += (quantity - whole) * price
+    holding.set_holdings(holding.average_price * split.split_factor, whole)
+    engine._log_line(f"Live: split of {sec.symbol.value} effective {split.time:%Y-%m-%d} (factor "
+                     f"{split.split_factor:g}): {quantity * split.split_factor:g} shares -> {whole:g}, "
+                     f"fractional share paid at {price:g}")
 
 
 def save(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm, state: LiveState) -> None:

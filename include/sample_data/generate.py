@@ -51,6 +51,7 @@ def generate(out: Path = DEFAULT_OUT) -> list[Path]:
     daily = out / "equity" / "usa" / "daily"
     daily.mkdir(parents=True, exist_ok=True)
     n = days.shape[0]
+    split_reference = 0.0
     for ticker, (mu, sigma, p0) in TICKERS.items():
         dt_ = 1 / 252
         rets = rng.normal((mu - 0.5 * sigma**2) * dt_, sigma * np.sqrt(dt_), n)
@@ -65,6 +66,8 @@ def generate(out: Path = DEFAULT_OUT) -> list[Path]:
             post = days >= SPLIT_DAY
             open_, high, low, close = (np.where(post, a / 2, a) for a in (open_, high, low, close))
             volume = np.where(post, volume * 2, volume)
+            # the factor file's reference price: the raw close before the split, as in Lean's files
+            split_reference = float(np.round(close[days == SPLIT_LAST_PRE][0], 4))
         scale = lambda a: np.round(a * 10000).astype(np.int64)  # noqa: E731
         o, h, lo, c = scale(open_), scale(high), scale(low), scale(close)
         lines = [f"{d} 00:00,{o[i]},{h[i]},{lo[i]},{c[i]},{volume[i]}" for i, d in enumerate(days.tolist())]
@@ -77,7 +80,9 @@ def generate(out: Path = DEFAULT_OUT) -> list[Path]:
     factors.mkdir(parents=True, exist_ok=True)
     t = SPLIT_TICKER.lower()
     (maps / f"{t}.csv").write_text(f"{START},{t},Q\n20501231,{t},Q\n")
-    (factors / f"{t}.csv").write_text(f"{START},1,0.5,1\n{SPLIT_LAST_PRE},1,0.5,1\n20501231,1,1,0\n")
+    (factors / f"{t}.csv").write_text(
+        f"{START},1,0.5,1\n{SPLIT_LAST_PRE},1,0.5,{split_reference:.4f}\n20501231,1,1,0\n"
+    )
     written += [maps / f"{t}.csv", factors / f"{t}.csv"]
     return written
 

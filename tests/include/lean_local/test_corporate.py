@@ -210,3 +210,42 @@ def test_events_only_on_trading_days_inside_the_map_file(tmp_path: Path) -> None
     assert int(days[k]) == 20200109
     assert not any(isinstance(e, Dividend) for items in found.values() for e in items)
     assert np.all(days[list(found)] == 20200109)
+
+
+LIVE_HOLDER = """
+from AlgorithmImports import *
+class LiveHolder(QCAlgorithm):
+    def initialize(self):
+        self.sym = self.add_equity("CORP", Resolution.DAILY).symbol
+    def on_data(self, data):
+        if not self.portfolio.invested and not self.transactions.get_open_orders():
+            self.market_order(self.sym, 11)
+    def on_end_of_algorithm(self):
+        self.log(f"qty={self.portfolio[self.sym].quantity:g} cash={self.portfolio.cash:.2f} "
+                 f"tpv={self.portfolio.total_portfolio_value:.2f}")
+"""
+
+
+@pytest.mark.parametrize("second_run", ["2020-01-17", "2020-01-22"])
+def test_live_holdings_follow_a_split_between_runs(tmp_path: Path, second_run: str) -> None:
+    # live prices are raw: the 1:2 reverse split effective 2020-01-17 turns the 11 shares held since the
+    # 2020-01-16 run into 5, with half a share (at 2 x the 200 reference) paid in cash - also when the run on
+    # the split day itself was skipped
+    data = _corp_data(tmp_path / "data")
+    extra = {"environment": "live-paper", "live-as-of": "2020-01-16", "live-cash-balance": 10000}
+    assert run_inprocess(write_run(tmp_path, LIVE_HOLDER, data=data, extra=extra)) == 0
+    state_path = tmp_path / "storage" / "lean-local-live-state-t1.json"
+    first = json.loads(state_path.read_text())
+    assert first["holdings"]["CORP"]["quantity"] == 11
+    extra = dict(extra, **{"live-as-of": second_run})
+    assert run_inprocess(write_run(tmp_path, LIVE_HOLDER, data=data, extra=extra)) == 0
+    second = json.loads(state_path.read_text())
+    assert second["holdings"]["CORP"] == {"quantity": 5, "averagePrice": pytest.approx(400.0)}
+    assert second["cash"] == pytest.approx(first["cash"] + 200.0)
+    last = algo_log(tmp_path).splitlines()[-1]
+    assert f"qty=5 cash={second['cash']:.2f} tpv={second['cash'] + 5 * 400:.2f}" in last
+    assert "Live: split of CORP effective 2020-01-17" in (tmp_path / "results" / "log.txt").read_text()
+    # a third run with nothing new applies nothing again
+    extra = dict(extra, **{"live-as-of": "2020-01-23"})
+    assert run_inprocess(write_run(tmp_path, LIVE_HOLDER, data=data, extra=extra)) == 0
+    assert json.loads(state_path.read_text())["holdings"]["CORP"]["quantity"] == 5
