@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from include.errors import LeanAirflowError
 
-class LocalRuntimeError(Exception):
-    """Base class of the errors the local runtime raises on purpose."""
+
+class LocalRuntimeError(LeanAirflowError):
+    """Base class of the errors the local runtime raises on purpose (a LeanAirflowError, so the CLI and the
+    operator report them by name like every other named error)."""
 
 
 class NotSupportedByLocalRuntime(LocalRuntimeError, AttributeError):

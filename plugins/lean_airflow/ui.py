@@ -28,7 +28,9 @@ app = FastAPI(title="lean-airflow reports", docs_url=None, redoc_url=None, opena
 @app.exception_handler(HTTPException)
 async def _refuse(request: Request, exc: HTTPException) -> Response:
     if exc.status_code in (401, 403) and "text/html" in request.headers.get("accept", ""):
-        login = f"/auth/login?next={URL_PREFIX}{request.url.path}"
+        # the mounted app's request path already carries the mount prefix (Starlette puts root_path in it)
+        path = request.url.path if request.url.path.startswith(URL_PREFIX) else URL_PREFIX + request.url.path
+        login = f"/auth/login?next={path}"
         body = f'<!doctype html><p>{exc.status_code}: sign in to Airflow first. <a href="{login}">Log in</a></p>'
         return HTMLResponse(body, status_code=exc.status_code)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)

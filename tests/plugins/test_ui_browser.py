@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -62,6 +63,10 @@ def test_report_page_in_chromium(finished_run: Path, tmp_path: Path) -> None:
                 response = page.goto(page_url)
                 assert response is not None and response.status == 401
                 assert "Log in" in page.content()
+                # back to this very page after signing in (the mount prefix once, not twice)
+                path = urllib.parse.urlsplit(page_url).path
+                assert path.startswith("/lean-airflow/") and not path.startswith("/lean-airflow/lean-airflow")
+                assert page.get_attribute("a", "href") == f"/auth/login?next={path}"
                 anonymous.close()
 
                 context = browser.new_context(viewport={"width": 1280, "height": 1600})

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from include.errors import LeanAirflowError
 from include.lean_local.data import DataProvider, read_daily_zip
 from include.lean_local.errors import DataFormatError
 from include.lean_local.symbols import encode_base36, equity_sid
@@ -41,8 +42,9 @@ def test_read_daily_zip_scales_prices(tmp_path: Path) -> None:
 def test_bad_zip_named_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.zip"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(DataFormatError, match=r"x\.zip"):
+    with pytest.raises(DataFormatError, match=r"x\.zip") as raised:
         read_daily_zip(bad)
+    assert isinstance(raised.value, LeanAirflowError)  # the CLI and the operator report it by name
 
 
 def test_factor_adjustment_split() -> None:
