@@ -213,8 +213,11 @@ class Engine:
                                        bars.close.tolist(), bars.volume.tolist())
         self._rows[sec.symbol] = rows.tolist()
         self._feed_cache: tuple[tuple[int, int], list[Any]] | None = None
-        self._corporate[sec.symbol] = self._corporate_events_of(sec)
-        self._corporate_by_step = None
+        events = self._corporate_events_of(sec)
+        if events or self._corporate.pop(sec.symbol, None) is not None:
+            self._corporate_by_step = None
+        if events:
+            self._corporate[sec.symbol] = events
 
     def _corporate_events_of(self, sec: Security) -> dict[int, list[CorporateEvent]]:
         # A live run is one session against the latest bar, on raw prices (Lean live leaves dividend cash to
@@ -731,10 +734,7 @@ class Engine:
         if self.open_orders(sec.symbol):
             raise NotSupportedByLocalRuntime(
                 f"a split of {sec.symbol.value} with open orders in Raw mode (Lean updates their quantity and prices)")
-        holding = sec.holdings
-        quantity = holding.quantity / factor
-        whole = float(int(quantity))
-        holding.set_holdings(holding.average_price * factor, whole)
+        fraction = sec.holdings.apply_split(factor)
         bar = sec.bar
         if bar is not None:
             sec.bar = TradeBar(bar.time, bar.symbol, bar.open * factor, bar.high * factor, bar.low * factor,
@@ -743,7 +743,7 @@ class Engine:
             price = sec.bar.close
         else:
             price = split.reference_price * factor
-        self.algorithm.portfolio.cash += (quantity - whole) * price
+        self.algorithm.portfolio.cash += fraction * price
         self._tpv_cache = None
 
     def _step(self, k: int) -> None:

@@ -114,14 +114,12 @@ def _splits_since(engine: Engine, as_of: int, now_index: int) -> list[tuple[Secu
 
 
 def _apply_live_split(engine: Engine, algorithm: QCAlgorithm, sec: Security, split: Split) -> None:
-    holding = sec.holdings
-    quantity = holding.quantity / split.split_factor
-    whole = float(int(quantity))
+    before = sec.holdings.quantity
+    fraction = sec.holdings.apply_split(split.split_factor)
     price = split.reference_price * split.split_factor  # the pre-split close in post-split terms
-    algorithm.portfolio.cash += (quantity - whole) * price
-    holding.set_holdings(holding.average_price * split.split_factor, whole)
+    algorithm.portfolio.cash += fraction * price
     engine._log_line(f"Live: split of {sec.symbol.value} effective {split.time:%Y-%m-%d} (factor "
-                     f"{split.split_factor:g}): {quantity * split.split_factor:g} shares -> {whole:g}, "
+                     f"{split.split_factor:g}): {before:g} shares -> {sec.holdings.quantity:g}, "
                      f"fractional share paid at {price:g}")
 
 

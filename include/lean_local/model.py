@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -348,10 +348,13 @@ class Slice:
         self.symbol_changed_events = DataDictionary()
         self.quote_bars = DataDictionary()
         self.ticks = DataDictionary()
-        data: dict[Symbol, TradeBar | None] = dict(bars)
-        for events in (self.delistings, self.splits, self.dividends):
-            for symbol in dict.keys(events):
-                data.setdefault(symbol, None)
+        data: Mapping[Symbol, TradeBar | None] = bars  # a plain dict: DataDictionary iterates KeyValuePairs
+        if delistings or splits or dividends:
+            merged: dict[Symbol, TradeBar | None] = dict(bars)
+            for events in (self.delistings, self.splits, self.dividends):
+                for symbol in dict.keys(events):
+                    merged.setdefault(symbol, None)
+            data = merged
         self._data = data
 
     def __getitem__(self, key: Any) -> TradeBar | None:
@@ -411,6 +414,14 @@ class SecurityHolding(_Strict):
         self.last_trade_profit = 0.0
         self.total_sale_volume = 0.0
         self.total_dividends = 0.0
+
+    def apply_split(self, split_factor: float) -> float:
+        """Lean's Portfolio.ApplySplit on this holding: quantity / factor truncated to whole shares, average
+        price x factor. Returns the fractional share left over, which the caller pays out in cash."""
+        quantity = self.quantity / split_factor
+        whole = float(int(quantity))
+        self.set_holdings(self.average_price * split_factor, whole)
+        return quantity - whole
 
     def set_holdings(self, average_price: float, quantity: float) -> None:
         """Lean's SecurityHolding.SetHoldings: set a starting position (no order, no fee)."""
