@@ -177,30 +177,27 @@ def main() -> int:
         size = write_events_file(path, args.events)
         print(f"events file: {args.events} events, {size / 1e6:.1f} MB; best of {args.repeat}, fresh DB each")
         print(f"parse+validate only (ijson yajl2_c + LeanOrderEvent): {parse_only(path, args.events):,.0f} events/s")
-        runs = []
-        for i in range(args.repeat):
-            sqlite_url = f"sqlite:///{Path(tmp) / f'bench-{i}.db'}"
-            upgrade_database(sqlite_url)
-            runs.append(bench(sqlite_url, path, args.events, "executemany"))
-        result = _best(runs, args.events)
-        figures.append(_figure("SQLite", "raw executemany of the same rows", args.events, result))
-        series["sqlite_s"], series["sqlite_baseline_s"] = result["ingest_s"], result["baseline_s"]
-        print(
-            f"sqlite  : ingest {result['ingest_events_per_s']:,.0f} events/s ({result['ingest_s']:.2f}s); "
-            f"raw executemany {result['baseline_rows_per_s']:,.0f} rows/s; ratio {result['ratio']:.2f}"
-        )
+
+        @contextlib.contextmanager
+        def sqlite_db(i: int) -> Iterator[str]:
+            yield f"sqlite:///{Path(tmp) / f'bench-{i}.db'}"
+
+        # (label, series key, baseline, the baseline as the figure and the console name it, fresh DB per run)
+        backends = [("SQLite", "sqlite", "executemany", "raw executemany", "raw executemany", sqlite_db)]
         if not args.no_postgres:
+            backends.append(("PostgreSQL", "postgres", "copy", "raw COPY", "COPY", lambda _i: _postgres_schema()))
+        for label, key, baseline, figure_name, baseline_name, fresh_db in backends:
             runs = []
-            for _ in range(args.repeat):
-                with _postgres_schema() as pg_url:
-                    upgrade_database(pg_url)
-                    runs.append(bench(pg_url, path, args.events, "copy"))
+            for i in range(args.repeat):
+                with fresh_db(i) as url:
+                    upgrade_database(url)
+                    runs.append(bench(url, path, args.events, baseline))
             result = _best(runs, args.events)
-            figures.append(_figure("PostgreSQL", "raw COPY of the same rows", args.events, result))
-            series["postgres_s"], series["postgres_baseline_s"] = result["ingest_s"], result["baseline_s"]
+            figures.append(_figure(label, f"{figure_name} of the same rows", args.events, result))
+            series[f"{key}_s"], series[f"{key}_baseline_s"] = result["ingest_s"], result["baseline_s"]
             print(
-                f"postgres: ingest {result['ingest_events_per_s']:,.0f} events/s ({result['ingest_s']:.2f}s); "
-                f"COPY {result['baseline_rows_per_s']:,.0f} rows/s; ratio {result['ratio']:.2f}"
+                f"{key:<8}: ingest {result['ingest_events_per_s']:,.0f} events/s ({result['ingest_s']:.2f}s); "
+                f"{baseline_name} {result['baseline_rows_per_s']:,.0f} rows/s; ratio {result['ratio']:.2f}"
             )
     from _figures import emit
 
