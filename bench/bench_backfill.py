@@ -18,12 +18,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import os
 import shutil
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -85,25 +82,7 @@ def _runs(db: Path, dag_id: str, from_date: str, to_date: str) -> list[dict[str,
     return [{"logical_date": r[0], "state": r[1], "start": _ts(r[2]), "end": _ts(r[3])} for r in rows]
 
 
-class BenchStack(AirflowStack):
-    """``tests/airflow_stack.AirflowStack`` whose scheduler can be stopped between backfills."""
-
-    def stop_scheduler(self) -> None:
-        process = self._processes.pop("scheduler")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-
-    def logs(self) -> str:
-        return self._logs()
-
-
-def backfill(stack: BenchStack, dag_id: str, from_date: str, to_date: str, runs: int) -> dict[str, float]:
+def backfill(stack: AirflowStack, dag_id: str, from_date: str, to_date: str, runs: int) -> dict[str, float]:
     """Backfill ``runs`` sessions of ``dag_id``: ``airflow backfill create`` while the scheduler is
     stopped, then a scheduler runs it. ``wall_s`` is from the scheduler's start to the end of the
     last run; also the span from the first run's start to the last run's end and the median run."""
@@ -161,9 +140,9 @@ def backfill(stack: BenchStack, dag_id: str, from_date: str, to_date: str, runs:
 
 
 @contextlib.contextmanager
-def bench_stack(home: Path, *, dags_folder: Path, extra_env: dict[str, str]) -> Iterator[BenchStack]:
+def bench_stack(home: Path, *, dags_folder: Path, extra_env: dict[str, str]) -> Iterator[AirflowStack]:
     """The api-server and dag-processor running; the scheduler is started per backfill."""
-    stack = BenchStack(home, dags_folder=dags_folder, extra_env=extra_env)
+    stack = AirflowStack(home, dags_folder=dags_folder, extra_env=extra_env)
     try:
         stack.start(scheduler=False)
         yield stack

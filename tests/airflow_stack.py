@@ -88,7 +88,7 @@ class AirflowStack:
             start_new_session=True,
         )
 
-    def _logs(self) -> str:
+    def logs(self) -> str:
         tails = [(n, (self.home / f"{n}.log").read_text(errors="replace")[-3000:]) for n in self._processes]
         return "".join(f"--- {name}\n{tail}" for name, tail in tails)
 
@@ -103,7 +103,7 @@ class AirflowStack:
         while time.monotonic() < deadline:
             dead = [n for n, p in self._processes.items() if p.poll() is not None]
             if dead:
-                raise AssertionError(f"airflow {dead} exited early:\n{self._logs()}")
+                raise AssertionError(f"airflow {dead} exited early:\n{self.logs()}")
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(f"{self.url}/api/v2/version", timeout=2) as response,
@@ -111,7 +111,7 @@ class AirflowStack:
                 if response.status == 200:
                     return
             time.sleep(1)
-        raise AssertionError(f"api-server did not answer in {timeout}s:\n{self._logs()}")
+        raise AssertionError(f"api-server did not answer in {timeout}s:\n{self.logs()}")
 
     def start_scheduler(self) -> None:
         self._spawn("scheduler", "scheduler")
@@ -119,20 +119,20 @@ class AirflowStack:
     def assert_alive(self) -> None:
         dead = [n for n, p in self._processes.items() if p.poll() is not None]
         if dead:
-            raise AssertionError(f"airflow {dead} died:\n{self._logs()}")
+            raise AssertionError(f"airflow {dead} died:\n{self.logs()}")
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler alone: on SQLite a backfill is created while no scheduler races it."""
+        process = self._processes.pop("scheduler")
+        _signal(process, signal.SIGTERM)
+        _reap(process, timeout=60)
 
     def stop(self) -> None:
         for process in self._processes.values():
             if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+                _signal(process, signal.SIGTERM)
         for process in self._processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+            _reap(process, timeout=30)
 
     def admin_password(self) -> str:
         path = self.home / "simple_auth_manager_passwords.json.generated"
@@ -160,7 +160,7 @@ class AirflowStack:
             if dag_id in self.cli("dags", "list", "-o", "plain", check=False).stdout:
                 return
             time.sleep(2)
-        raise AssertionError(f"DAG {dag_id} was not parsed in {timeout}s:\n{self._logs()}")
+        raise AssertionError(f"DAG {dag_id} was not parsed in {timeout}s:\n{self.logs()}")
 
     def dag_run_states(self, dag_id: str) -> dict[str, str]:
         """logical date -> state of every run of ``dag_id``."""
@@ -181,3 +181,17 @@ def running_stack(
         yield stack
     finally:
         stack.stop()
+
+
+def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def _reap(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """Wait for a signalled process group; SIGKILL it if it outlives ``timeout``."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _signal(process, signal.SIGKILL)
+        process.wait(timeout=30)
