@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # execution params
+INTENT_SCHEMA_VERSION = 2
 PARAM_FIELDS = (
     "min_qty",
     "lot_size",
@@ -243,8 +244,9 @@ def validate_params(raw: Any) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise _fail(f"params.{name}", value, "must be an integer >= 1")
         out[name] = value
-    out["cash_buffer_ratio"] = _finite("params.cash_buffer_ratio", raw.get("cash_buffer_ratio", 0.0), minimum=0.0,
-                                       below=1.0)
+    out["cash_buffer_ratio"] = _finite(
+        "params.cash_buffer_ratio", raw.get("cash_buffer_ratio", 0.0), minimum=0.0, below=1.0
+    )
     for name in ("fee_bps", "slippage_open_bps", "slippage_close_bps"):
         out[name] = _finite(f"params.{name}", raw.get(name, 0.0), minimum=0.0)
     risk = _keys("params.risk_overrides", raw.get("risk_overrides", {}), RISK_FIELDS)
@@ -283,10 +285,14 @@ def validate_intent(raw: Any) -> dict[str, Any]:
     """The order intent as the pydantic OrderIntent contract accepts it (rebalances sorted by date)."""
     import datetime as dt
 
-    _keys("intent", raw, ("schema_version", "run_id", "source", "rebalances", "intent_orders"),
-          ("run_id", "source", "rebalances", "intent_orders"))
-    if raw.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-        raise _fail("intent.schema_version", raw.get("schema_version"), f"must be {SCHEMA_VERSION}")
+    _keys(
+        "intent",
+        raw,
+        ("schema_version", "run_key", "source", "rebalances", "intent_orders"),
+        ("run_key", "source", "rebalances", "intent_orders"),
+    )
+    if raw.get("schema_version", INTENT_SCHEMA_VERSION) != INTENT_SCHEMA_VERSION:
+        raise _fail("intent.schema_version", raw.get("schema_version"), f"must be {INTENT_SCHEMA_VERSION}")
     rebalances = raw["rebalances"]
     if not isinstance(rebalances, list) or not rebalances:
         raise _fail("intent.rebalances", rebalances, "must be a non-empty list")
@@ -319,7 +325,7 @@ def validate_intent(raw: Any) -> dict[str, Any]:
         parsed.append({"date": day, "weights": items})
     if not isinstance(raw["intent_orders"], list):
         raise _fail("intent.intent_orders", raw["intent_orders"], "must be a list")
-    return {"run_id": raw["run_id"], "source": raw["source"], "rebalances": parsed}
+    return {"run_key": raw["run_key"], "source": raw["source"], "rebalances": parsed}
 
 
 def _load_json(path: str, what: str) -> Any:

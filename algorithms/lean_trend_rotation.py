@@ -32,23 +32,16 @@ except NameError:  # imported outside any Lean runtime (unit tests): use the emb
     from include.lean_local.shim.AlgorithmImports import *
 
 try:  # imported as a package module (the local runtime with the repo on sys.path, tests, the audit)
-    from algorithms.execution_rules import (
-        FeeRule,
-        SlippageRule,
-        apply_execution_constraints,
-        build_orders,
-        load_intent,
-        load_params,
-    )
+    from algorithms import execution_rules as rules
 except ImportError:  # inside Lean: only the algorithm folder (/LeanCLI) is on sys.path
-    from execution_rules import (  # type: ignore[import-not-found,no-redef]
-        FeeRule,
-        SlippageRule,
-        apply_execution_constraints,
-        build_orders,
-        load_intent,
-        load_params,
-    )
+    import execution_rules as rules  # type: ignore[import-not-found,no-redef]
+
+FeeRule = rules.FeeRule
+SlippageRule = rules.SlippageRule
+apply_execution_constraints = rules.apply_execution_constraints
+build_orders = rules.build_orders
+load_intent = rules.load_intent
+load_params = rules.load_params
 
 EXECUTED_KEY = "lean-airflow/executed-rebalances"
 FINAL_STATE_KEY = "lean-airflow/final-state.json"

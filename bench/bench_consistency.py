@@ -2,7 +2,10 @@
 
     PYTHONPATH=. .venv/bin/python bench/bench_consistency.py [--events 1000000] [--repeat 3] [--json-out FILE]
 
-Judged against its target (<= 5 s) only at >= 1M events.
+Judged against its target (<= 5 s) only at >= 1M events. The timed check is what the DAG's
+``consistency_check`` task does short of the page: read the events from the DB, check, write
+report.json (which carries every order) and the result rows. Rendering report.html from that
+report is timed once on its own (it grows with the orders listed, not with the checks).
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_ingest import ALGORITHM_ID, write_events_file  # noqa: E402
 
-from include.audit.consistency import check_consistency, load_event_columns  # noqa: E402
+from include.audit.consistency import CheckInputs, check_consistency, find_audit_run, save_report  # noqa: E402
 from include.audit.db import make_engine, upgrade_database  # noqa: E402
-from include.audit.ingest import ingest_order_events  # noqa: E402
-from include.audit.run_folder import StartingState  # noqa: E402
+from include.audit.ingest import DEFAULT_DAG_ID, ingest_order_events  # noqa: E402
+from include.audit.orders import load_event_columns  # noqa: E402
+from include.contracts.intent import build_order_intent  # noqa: E402
 from include.contracts.params import ExecutionParams  # noqa: E402
-from include.intent import build_order_intent  # noqa: E402
+from include.reporting.html import write_report_html  # noqa: E402
+from include.run_folder import RunFolder, RunRef, StartingState  # noqa: E402
 
 
 def main() -> int:
@@ -42,38 +47,37 @@ def main() -> int:
         upgrade_database(url)
         engine = make_engine(url)
         intent = build_order_intent(
-            run_id="bench",
+            run_key="bench",
             rebalances={dt.date(2021, 3, 30): [{"symbol": s, "weight": 0.2} for s in ("SPY", "AAPL", "QQQ", "IBM")]},
             source="bench",
         )
-        summary = ingest_order_events(engine=engine, results_dir=folder, algorithm_id=ALGORITHM_ID, intent=intent)
+        ingest_order_events(engine=engine, results_dir=folder, algorithm_id=ALGORITHM_ID, intent=intent)
+        run = find_audit_run(engine, RunRef(DEFAULT_DAG_ID, "bench"))
+        inputs = CheckInputs(intent=intent, params=ExecutionParams(fee_bps=1.0), starting=StartingState(cash=1e9))
         # Interleaved repeats; the best time of each side counts (other load only ever adds time).
         reads, checks = [], []
         for i in range(args.repeat):
             t = time.perf_counter()
-            frame = load_event_columns(engine, summary.run_id)
+            frame = load_event_columns(engine, run.audit_run_id)
             reads.append(time.perf_counter() - t)
             out = Path(tmp) / f"check-{i}"
             out.mkdir()
             t = time.perf_counter()
-            report = check_consistency(
-                engine=engine,
-                run_id=summary.run_id,
-                intent=intent,
-                params=ExecutionParams(fee_bps=1.0),
-                starting=StartingState(cash=1e9),
-                data_folder=None,
-                policy="warn",
-                output_dir=out,
-            )
+            report = check_consistency(engine=engine, run=run, inputs=inputs, policy="warn")
+            save_report(report, engine=engine, audit_run_id=run.audit_run_id, path=out / "report.json")
             checks.append(time.perf_counter() - t)
         read_s, check_s = min(reads), min(checks)
+        page = RunFolder.create(RunRef("bench", "bench"), root=Path(tmp) / "artifacts")
+        t = time.perf_counter()
+        write_report_html(page, report=report, intent=intent)
+        page_s = time.perf_counter() - t
         engine.dispose()
     print(f"{len(frame):,} events, {report.orders:,} orders, verdict {report.verdict}")
     print(
         f"baseline read of the same rows: {read_s:.2f}s; full check (read + checks + report + DB rows): "
         f"{check_s:.2f}s (best of {args.repeat}); ratio {check_s / read_s:.2f}; target <= 2x (issue: <= 5 s on 1M)"
     )
+    print(f"report.html from the report ({report.orders:,} orders listed): {page_s:.2f}s (once, not judged)")
     from _figures import emit, figure
 
     emit(
@@ -93,7 +97,7 @@ def main() -> int:
             )
         ],
         sizes={"events": args.events, "orders": report.orders, "repeat": args.repeat},
-        series={"events": args.events, "check_s": check_s, "read_s": read_s},
+        series={"events": args.events, "check_s": check_s, "read_s": read_s, "page_s": page_s},
     )
     return 0
 

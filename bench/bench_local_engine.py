@@ -54,11 +54,11 @@ class RotationBench(QCAlgorithm):
 
 
 def write_data(root: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    from include.lean_local.data import nyse_sessions
+    from include.lean_local.sessions import nyse_sessions
 
     sessions = nyse_sessions()
     i0 = sessions.index_of(START)
-    days = sessions.days[i0 : i0 + N_DAYS]
+    days = np.asarray(sessions.days[i0 : i0 + N_DAYS], dtype=np.int64)
     rng = np.random.default_rng(7)
     folder = root / "equity" / "usa" / "daily"
     folder.mkdir(parents=True)

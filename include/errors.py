@@ -102,5 +102,31 @@ class ConsistencyCheckFailed(LeanAirflowError, AssertionError):
         super().__init__(f"consistency check failed ({len(self.failures)} failures, report {report_path}): {shown}")
 
 
+class LeanRunError(LeanAirflowError, RuntimeError):
+    """Lean (Docker or local) exited non-zero; carries the exit code and the log tail."""
+
+    def __init__(self, runtime: str, exit_code: int, log_tail: str) -> None:
+        self.runtime = runtime
+        self.exit_code = exit_code
+        self.log_tail = log_tail
+        super().__init__(
+            f"Lean ({runtime}) exited with code {exit_code}{_signal_note(exit_code)}. Last log lines:\n{log_tail}"
+        )
+
+
+def _signal_note(exit_code: int) -> str:
+    """Names the signal behind an exit code: -N (subprocess) or 128+N (a shell or container's init)."""
+    import signal
+
+    number = -exit_code if exit_code < 0 else exit_code - 128 if 128 < exit_code < 160 else None
+    if number is None:
+        return ""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f" (killed by signal {number})"
+    return f" (killed by signal {name})"
+
+
 class ParityError(LeanAirflowError, ValueError):
     """Two runs cannot be compared (missing results, no algorithm id, unreadable orders)."""

@@ -1,24 +1,29 @@
-"""Columnar reads of Lean-format daily US-equity data for the backend (signals, audits).
+"""Lean-format daily US-equity bars as pandas frames, for the backend (signals, the audit).
 
-``equity/usa/daily/<ticker>.zip`` holds one CSV of ``yyyyMMdd 00:00,open,high,low,close,volume``
-with prices x 10000. Factor files (``equity/usa/factor_files/<ticker>.csv``) adjust prices the
-way Lean does by default (price factor x split factor applied to bars before each row's date).
+The files are read by the one reader of Lean's data folder, the local runtime's
+``include.lean_local.data.DataProvider``: the same map-file range, the same factor-file
+adjustment (a bar takes the price and split factors of the first factor-file row dated on or
+after it, as Lean's default ``Adjusted`` mode does) and the same errors, so the audit judges
+fills against exactly the prices Lean's data give.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import zipfile
-from functools import lru_cache
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from include.errors import LeanAirflowError
 
-PRICE_SCALE = 10_000.0
+if TYPE_CHECKING:
+    from include.lean_local.data import DataProvider
+
+_PROVIDERS: dict[Path, DataProvider] = {}
+_LOCK = threading.Lock()
 
 
 class MarketDataError(LeanAirflowError, ValueError):
@@ -34,56 +39,37 @@ def available_tickers(data_folder: str | os.PathLike[str]) -> list[str]:
     return sorted(p.stem.upper() for p in folder.glob("*.zip"))
 
 
-@lru_cache(maxsize=512)
-def _read_raw(path: Path, mtime_ns: int) -> pd.DataFrame:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if not names:
-                raise MarketDataError(f"{path}: the zip archive is empty")
-            with archive.open(names[0]) as handle:
-                frame = pd.read_csv(
-                    handle,
-                    header=None,
-                    names=["time", "open", "high", "low", "close", "volume"],
-                    dtype={"time": str, "open": np.float64, "high": np.float64, "low": np.float64,
-                           "close": np.float64, "volume": np.float64},
-                )
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        if isinstance(exc, MarketDataError):
-            raise
-        raise MarketDataError(f"{path}: not a readable Lean daily zip ({exc})") from None
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("time").str.slice(0, 8), format="%Y%m%d"), name="date")
-    for column in ("open", "high", "low", "close"):
-        frame[column] = frame[column] / PRICE_SCALE
-    return frame
+def _provider(data_folder: str | os.PathLike[str]) -> DataProvider:
+    """One provider per data folder and process: it caches each file's columns by modification time."""
+    from include.lean_local.data import DataProvider
+
+    key = Path(data_folder).resolve()
+    with _LOCK:
+        if key not in _PROVIDERS:
+            _PROVIDERS[key] = DataProvider(key)
+        return _PROVIDERS[key]
 
 
 def read_daily_bars(data_folder: str | os.PathLike[str], ticker: str, *, adjusted: bool = True) -> pd.DataFrame:
     """Daily bars indexed by date (``open, high, low, close, volume``), adjusted by default."""
-    path = daily_zip_path(data_folder, ticker)
-    if not path.exists():
-        raise MarketDataError(f"no daily data for {ticker.upper()}: {path} does not exist")
-    frame = _read_raw(path, path.stat().st_mtime_ns).copy()
-    if adjusted:
-        factors = _price_factors(Path(data_folder), ticker, frame.index)
-        for column in ("open", "high", "low", "close"):
-            frame[column] = frame[column] * factors
-    return frame
+    from include.lean_local.errors import DataFormatError
 
-
-def _price_factors(data_folder: Path, ticker: str, dates: pd.DatetimeIndex) -> np.ndarray:
-    path = data_folder / "equity" / "usa" / "factor_files" / f"{ticker.lower()}.csv"
-    if not path.exists():
-        return np.ones(len(dates))
-    table = pd.read_csv(path, header=None, names=["date", "price", "split", "ref"], dtype={"date": str})
-    table["date"] = pd.to_datetime(table["date"], format="%Y%m%d")
-    table = table.sort_values("date")
-    # A row applies to bars strictly before its date and on/after the previous row's date.
-    positions = np.searchsorted(table["date"].to_numpy(), dates.to_numpy(), side="right")
-    positions = np.minimum(positions, len(table) - 1)
-    combined = (table["price"] * table["split"]).to_numpy()
-    return np.asarray(combined[positions], dtype=np.float64)
+    try:
+        bars = _provider(data_folder).load_daily(ticker, adjusted=adjusted)
+    except DataFormatError as exc:
+        raise MarketDataError(str(exc)) from None
+    except OSError as exc:
+        raise MarketDataError(f"{daily_zip_path(data_folder, ticker)}: cannot read ({exc})") from None
+    if bars is None:
+        raise MarketDataError(
+            f"no daily data for {ticker.upper()}: {daily_zip_path(data_folder, ticker)} does not exist"
+        )
+    index = pd.DatetimeIndex(pd.to_datetime([str(day) for day in bars.days], format="%Y%m%d"), name="date")
+    return pd.DataFrame(
+        {"open": bars.open, "high": bars.high, "low": bars.low, "close": bars.close, "volume": bars.volume},
+        index=index,
+        dtype="float64",
+    )
 
 
 def closes_before(data_folder: str | os.PathLike[str], tickers: list[str], before: dt.date) -> pd.DataFrame:

@@ -1,36 +1,53 @@
-"""The steps of the chain, as plain functions: snapshot -> intent -> params -> (Lean) -> ingest -> check.
+"""The chain, once: snapshot -> write_intent -> write_params -> run_lean -> ingest_events -> consistency_check.
 
-DAG tasks only call these with values from the Airflow context; everything here is testable
-without Airflow. Each step returns small JSON-able dicts of file paths (what XCom carries).
+Each step is a plain function of the run folder; the DAG tasks call them one per task (XCom
+carries the run folder's path), and :func:`run_chain` calls them in order for the CLI's
+``backtest`` and the tests, with a progress callback between steps. Nothing here imports Airflow.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from include.artifacts import confine, run_dir, run_key_for_date, run_key_for_range
-from include.atomic_io import atomic_write_json, atomic_write_text
-from include.contracts.snapshot import DecisionSnapshot
-from include.contracts.validation import check_file_size, describe_validation_error
 from include.errors import SnapshotError
-from include.execution_params import write_execution_params
-from include.intent import write_order_intent
-from include.lean_runtime import FINAL_STATE_FILE
-from include.snapshots import take_snapshot
+from include.launch.config import LeanJob, Mode, Runtime
+from include.run_folder import RunFolder, RunRef, data_folder
 from include.trading_calendar import is_session, previous_session, sessions_between
 
+log = logging.getLogger(__name__)
+
+TASKS = ("snapshot", "write_intent", "write_params", "run_lean", "ingest_events", "consistency_check")
 DagKind = Literal["daily", "range"]
-INITIAL_STATE_FILE = "initial_state.json"
+Policy = Literal["fail", "warn"]
+DEFAULT_STARTING_CASH = 100_000.0
+# How long a Lean run may take before it is stopped (the operator and the CLI both use it).
+DEFAULT_ENGINE_TIMEOUT_S = 2 * 3600.0
 
 
 class RunDateError(SnapshotError):
     """The run's dates cannot be resolved (missing ``as_of``, not a session, bad range)."""
+
+
+def should_skip_order_build(execution_source: str | None) -> bool:
+    """True only when Lean builds the orders ("lean", trimmed, any case).
+
+    Then our Python order build is skipped in the pipeline; it still runs inside the
+    consistency check as the independent recomputation.
+    """
+    return isinstance(execution_source, str) and execution_source.strip().lower() == "lean"
+
+
+# The seed plan's name (its trade_executor module).
+_should_skip_order_build = should_skip_order_build
+
+
+# ---------------------------------------------------------------------------- which run, which dates
 
 
 def _parse_date(value: Any, name: str) -> dt.date:
@@ -42,14 +59,15 @@ def _parse_date(value: Any, name: str) -> dt.date:
         raise RunDateError([f"Param {name}={value!r}: expected a date YYYY-MM-DD"]) from None
 
 
-def resolve_run_dates(
+def resolve_run(
     *,
+    dag_id: str,
     kind: DagKind,
     run_type: str,
     interval_end_session: dt.date | None,
     params: Mapping[str, Any],
-) -> tuple[str, list[dt.date]]:
-    """(run key, rebalance dates) from the run's logical date or its Params; never its run_id."""
+) -> tuple[RunRef, list[dt.date]]:
+    """The run and its rebalance dates, from the run's logical date or its Params; never its run_id."""
     if kind == "range":
         start = _parse_date(params.get("start_date"), "start_date")
         end = _parse_date(params.get("end_date"), "end_date")
@@ -58,7 +76,7 @@ def resolve_run_dates(
         sessions = sessions_between(start, end)
         if not sessions:
             raise RunDateError([f"no NYSE session between {start} and {end}"])
-        return run_key_for_range(start, end), sessions
+        return RunRef.for_range(dag_id, start, end), sessions
     if run_type == "manual" or interval_end_session is None:
         raw = params.get("as_of")
         if raw in (None, ""):
@@ -68,213 +86,267 @@ def resolve_run_dates(
         day = interval_end_session
     if not is_session(day):
         raise RunDateError([f"as_of {day.isoformat()} is not an NYSE trading session"])
-    return run_key_for_date(day), [day]
-
-
-def step_snapshot(
-    *,
-    dag_id: str,
-    run_key: str,
-    dates: Sequence[dt.date],
-    provider: str,
-    options: Mapping[str, Any],
-    data_folder: str | os.PathLike[str],
-    root: str | os.PathLike[str] | None = None,
-) -> dict[str, str]:
-    """One DecisionSnapshot per rebalance date, as JSON lines: ``snapshots_run_<key>.jsonl``."""
-    folder = run_dir(dag_id, run_key, root=root)
-    lines = [
-        take_snapshot(provider, as_of=day, data_folder=os.fspath(data_folder), options=options).model_dump_json()
-        for day in dates
-    ]
-    path = folder / f"snapshots_run_{run_key}.jsonl"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return {"run_dir": str(folder), "snapshots_path": str(path)}
-
-
-def load_snapshots(path: str | os.PathLike[str]) -> list[DecisionSnapshot]:
-    """The snapshots of a ``.jsonl`` file; SnapshotError naming the file (and line) when it is bad.
-
-    The size is checked first: a file without newlines would otherwise be read whole as one line.
-    """
-    snapshots: list[DecisionSnapshot] = []
-    try:
-        check_file_size(path, SnapshotError)
-    except OSError as exc:
-        raise SnapshotError([f"{path}: cannot read ({exc.strerror})"]) from None
-    offset = 0
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise SnapshotError([f"{path}:{number}: not UTF-8 text (byte offset {offset + exc.start})"]) from None
-            offset += len(raw)
-            if not line.strip():
-                continue
-            try:
-                snapshots.append(DecisionSnapshot.model_validate_json(line))
-            except ValidationError as exc:
-                raise SnapshotError([f"{path}:{number}: {p}" for p in describe_validation_error(exc)]) from None
-    if not snapshots:
-        raise SnapshotError([f"{path}: no snapshots"])
-    return snapshots
-
-
-def step_write_intent(*, run_dir: str, run_key: str, snapshots_path: str) -> dict[str, str]:
-    folder = confine(run_dir)
-    snapshots = load_snapshots(confine(snapshots_path))
-    return {"intent_path": write_order_intent(output_dir=folder, run_id=run_key, rebalances=snapshots)}
-
-
-def step_write_params(
-    *,
-    run_dir: str,
-    run_key: str,
-    params: Mapping[str, Any] | None,
-    previous_run_dir: str | None = None,
-) -> dict[str, str]:
-    """Write the execution params; for a continuous account, copy the previous run's final state."""
-    folder = confine(run_dir)
-    # Every path is checked before anything is written: a bad one leaves no file behind.
-    previous_state = None if previous_run_dir is None else confine(previous_run_dir) / "results" / FINAL_STATE_FILE
-    out = {"params_path": write_execution_params(output_dir=folder, run_id=run_key, params=params)}
-    initial = folder / INITIAL_STATE_FILE
-    if previous_state is not None and previous_state.exists():
-        # Copy, so the run folder is self-contained and the Docker path can bind it read-only.
-        atomic_write_text(initial, previous_state.read_text(encoding="utf-8"))
-        out["initial_state_path"] = str(initial)
-        return out
-    initial.unlink(missing_ok=True)
-    return out
-
-
-def previous_run_dir(
-    dag_id: str, day: dt.date, *, mode: str = "backtest", root: str | os.PathLike[str] | None = None
-) -> str | None:
-    """The run whose final account state this run starts from, if it exists.
-
-    Backtests chain day by day: the previous session's run, or a fresh account when that run
-    is missing (the first day of a backfill). A live account carries over from the latest
-    earlier run, whatever days were skipped in between.
-    """
-    if mode == "live":
-        base = run_dir(dag_id, run_key_for_date(day), root=root, create=False).parent
-        if not base.exists():
-            return None
-        key = run_key_for_date(day)
-        earlier = sorted(
-            p for p in base.iterdir() if p.is_dir() and len(p.name) == 8 and p.name.isdigit() and p.name < key
-        )
-        for folder in reversed(earlier):
-            if (folder / "results" / FINAL_STATE_FILE).exists():
-                return str(folder)
-        return None
-    prev = previous_session(day)
-    if prev is None:
-        return None
-    folder = run_dir(dag_id, run_key_for_date(prev), root=root, create=False)
-    return str(folder) if (folder / "results" / FINAL_STATE_FILE).exists() else None
-
-
-def read_json(path: str | os.PathLike[str]) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    return RunRef.for_date(dag_id, day), [day]
 
 
 def session_of(moment: dt.datetime | None) -> dt.date | None:
     """New York date of an aware instant (a run's data-interval end)."""
     if moment is None:
         return None
-    from zoneinfo import ZoneInfo
+    from include.trading_calendar import NEW_YORK
 
-    return moment.astimezone(ZoneInfo("America/New_York")).date()
-
-
-def _audit_engine() -> Any:
-    """The audit DB engine, migrated to head (idempotent: Alembic skips applied revisions)."""
-    from include.audit.db import make_engine, upgrade_database
-
-    upgrade_database()
-    return make_engine()
+    return moment.astimezone(NEW_YORK).date()
 
 
-def step_ingest(
+def previous_run_folder(
+    ref: RunRef, day: dt.date, *, mode: Mode = "backtest", root: str | os.PathLike[str] | None = None
+) -> RunFolder | None:
+    """The run whose final account state this run starts from, if it exists.
+
+    Backtests chain day by day: the previous session's run, or a fresh account when that run
+    is missing (the first day of a backfill). A live account carries over from the latest
+    earlier run, whatever days were skipped in between.
+    """
+    this = RunFolder.locate(ref, root=root)
+    if mode == "live":
+        base = this.path.parent
+        if not base.exists():
+            return None
+        daily_keys = (p.name for p in base.iterdir() if p.is_dir() and len(p.name) == 8 and p.name.isdigit())
+        earlier = sorted(key for key in daily_keys if key < ref.run_key)
+        for key in reversed(earlier):
+            folder = RunFolder.locate(RunRef(ref.dag_id, key), root=root)
+            if folder.final_state_path.exists():
+                return folder
+        return None
+    prev = previous_session(day)
+    if prev is None:
+        return None
+    folder = RunFolder.locate(RunRef.for_date(ref.dag_id, prev), root=root)
+    return folder if folder.final_state_path.exists() else None
+
+
+# ---------------------------------------------------------------------------- the steps
+
+
+def step_snapshot(
+    ref: RunRef,
+    dates: Sequence[dt.date],
     *,
-    dag_id: str,
-    run_key: str,
-    run_dir: str,
-    results_dir: str,
-    mode: str,
-    engine: Mapping[str, str],
-    airflow_ids: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+    provider: str,
+    options: Mapping[str, Any],
+    data_folder: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+) -> RunFolder:
+    """One DecisionSnapshot per rebalance date, as JSON lines: ``snapshots_run_<key>.jsonl``.
+
+    The snapshots are taken before the folder is made: a provider error leaves no empty folder.
+    """
+    from include.contracts.snapshot import write_snapshots
+    from include.snapshots import take_snapshot
+
+    snapshots = [
+        take_snapshot(provider, as_of=day, data_folder=os.fspath(data_folder), options=options) for day in dates
+    ]
+    folder = RunFolder.create(ref, root=root)
+    write_snapshots(folder.snapshots_path, snapshots)
+    return folder
+
+
+def step_write_intent(folder: RunFolder) -> Path:
+    from include.contracts.intent import write_order_intent
+    from include.contracts.snapshot import load_snapshots
+
+    snapshots = load_snapshots(folder.inside(folder.snapshots_path))
+    return Path(write_order_intent(output_dir=folder.path, run_key=folder.run_key, rebalances=snapshots))
+
+
+def step_write_params(
+    folder: RunFolder, params: Mapping[str, Any] | None, *, previous: RunFolder | None = None
+) -> Path:
+    """Write the execution params; for a continued account, copy the previous run's final state."""
+    from include.atomic_io import atomic_write_text
+    from include.contracts.params import write_execution_params
+
+    # Every path is checked before anything is written: a bad one leaves no file behind.
+    final_state = None
+    if previous is not None and previous.final_state_path.exists():
+        final_state = previous.inside(previous.final_state_path)
+    path = Path(write_execution_params(output_dir=folder.path, run_id=folder.run_key, params=params))
+    if final_state is not None:
+        # Copied, so the run folder is self-contained and the Docker path can bind it read-only.
+        atomic_write_text(folder.initial_state_path, final_state.read_text(encoding="utf-8"))
+    else:
+        folder.initial_state_path.unlink(missing_ok=True)
+    return path
+
+
+def lean_job(folder: RunFolder, *, mode: Mode, parameters: Mapping[str, Any], **inputs: Any) -> LeanJob:
+    """What ``run_lean`` launches for this folder (a live run trades the session of its intent's last date)."""
+    live_as_of = None
+    if mode == "live":
+        live_as_of = folder.load_intent().rebalances[-1].date.isoformat()
+    return LeanJob(folder=folder, mode=mode, parameters=dict(parameters), live_as_of=live_as_of, **inputs)
+
+
+def step_ingest(folder: RunFolder, *, airflow_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Write ``manifest.json`` (hashes of every input and the engine identity), store it, and
     upsert Lean's order events into the audit DB. Re-running inserts nothing twice."""
-    from include.audit.ingest import ingest_order_events
+    from include.atomic_io import atomic_write_json
+    from include.audit.db import audit_engine
+    from include.audit.ingest import ingest_run_folder
     from include.audit.manifest import build_run_manifest, record_manifest
-    from include.audit.run_folder import open_run_folder
 
-    folder = confine(run_dir)
-    results = confine(results_dir, folder)
-    run = open_run_folder(folder)
-    if run.run_key != run_key or run.dag_id != dag_id:
-        raise SnapshotError([f"{folder}: holds run {run.dag_id}/{run.run_key}, expected {dag_id}/{run_key}"])
-    ids = dict(airflow_ids or {})
+    config = folder.read_config()
+    engine = folder.engine_identity()
+    runtime: Runtime = "docker" if engine.get("runtime") == "docker" else "local"
     # Built now (it hashes the inputs), written only once the events are in: a failed ingestion
     # leaves neither a row nor a new manifest.json behind.
     manifest = build_run_manifest(
-        folder,
-        engine_identity=str(engine.get("engine") or "unknown"),
-        runtime="docker" if engine.get("runtime") == "docker" else "local",
-        airflow_dag_id=ids.get("dag_id"),
-        airflow_run_id=ids.get("run_id"),
-        airflow_task_id=ids.get("task_id"),
-        airflow_try_number=int(ids["try_number"]) if ids.get("try_number") else None,
-        airflow_logical_date=ids.get("logical_date"),
-        write=False,
+        folder, config, engine_identity=engine.get("engine") or "unknown", runtime=runtime, airflow=airflow_ids
     )
-    db = _audit_engine()
+    db = audit_engine()
     try:
         # Events first: a failed ingestion rolls back its one transaction and leaves the DB
         # untouched (no run row either); the manifest is then stored on the run's row.
-        summary = ingest_order_events(
-            engine=db,
-            results_dir=results,
-            algorithm_id=run.algorithm_id,
-            intent=run.load_intent(),
-            dag_id=dag_id,
-            run_key=run_key,
-            mode="live" if mode == "live" else "backtest",
-            runtime="docker" if engine.get("runtime") == "docker" else "local",
-            holdings=run.starting_state().holdings,
-        )
+        summary = ingest_run_folder(db, folder, config)
         record_manifest(db, manifest)
     finally:
         db.dispose()
-    atomic_write_json(run.manifest_path, manifest.model_dump(mode="json"))
+    atomic_write_json(folder.manifest_path, manifest.model_dump(mode="json"))
     return summary.as_dict()
 
 
-def step_check(*, dag_id: str, run_key: str, run_dir: str, policy: str = "fail") -> dict[str, Any]:
-    """Check the run against its intent and params; saves report.json/.html and DB rows.
+def step_check(folder: RunFolder, *, policy: Policy = "fail") -> dict[str, Any]:
+    """Check the run against its intent and params; saves report.json/.html and the DB rows.
 
     Under the ``fail`` policy a hard inconsistency raises ``ConsistencyCheckFailed`` (after
     the report is saved); under ``warn`` it is only reported.
     """
-    from include.audit.consistency import check_run_dir
+    from include.audit.consistency import check_run_folder
+    from include.audit.db import audit_engine
 
-    folder = confine(run_dir)
-    if folder.name != run_key or folder.parent.name != dag_id:
-        raise SnapshotError([f"{folder}: is not the folder of {dag_id}/{run_key}"])
-    db = _audit_engine()
+    db = audit_engine()
     try:
-        report = check_run_dir(folder, engine=db, policy="warn" if policy == "warn" else "fail")
+        report = check_run_folder(folder, engine=db, policy=policy)
     finally:
         db.dispose()
     return {
         "verdict": report.verdict,
-        "report_json": str(folder / "report.json"),
-        "report_html": str(folder / "report.html"),
+        "report_json": str(folder.report_json_path),
+        "report_html": str(folder.report_html_path),
         "failures": len(report.failures),
     }
+
+
+# ---------------------------------------------------------------------------- the whole chain
+
+
+@dataclass(frozen=True)
+class ChainRequest:
+    """What one run of the chain asks for (the DAG form's fields, or the CLI's flags)."""
+
+    ref: RunRef
+    dates: tuple[dt.date, ...]
+    mode: Mode = "backtest"
+    provider: str = "trend_rotation"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    execution: Mapping[str, Any] | None = None  # None: the contract's defaults
+    starting_cash: float = DEFAULT_STARTING_CASH
+    policy: Policy = "fail"
+    continue_account: bool = False
+    data_folder: Path = field(default_factory=data_folder)
+    root: Path | None = None
+    # Other LeanJob fields, e.g. a test's own ``algorithm_path``.
+    launch_inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChainResult:
+    folder: RunFolder
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+Launch = Callable[[LeanJob], dict[str, str]]
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def run_chain(
+    request: ChainRequest,
+    *,
+    launch: Launch | None = None,
+    progress: Progress | None = None,
+    until: str | None = None,
+    timeout_s: float = DEFAULT_ENGINE_TIMEOUT_S,
+) -> ChainResult:
+    """The six steps in order, each as its DAG task runs it. ``launch`` runs Lean (default: the
+    local runtime); ``progress(step, {"output": ...})`` is called after each step, and
+    ``progress("run_lean", {"line": ...})`` for each line the local runtime prints; ``until`` stops
+    after the named step (tests prepare a folder with ``until="write_params"``)."""
+    if until is not None and until not in TASKS:
+        raise ValueError(f"until={until!r}: expected one of {', '.join(TASKS)}")
+
+    def done(step: str, output: Any) -> bool:
+        result.outputs[step] = output
+        if progress is not None:
+            progress(step, {"output": output})
+        return step == until
+
+    folder = step_snapshot(
+        request.ref,
+        request.dates,
+        provider=request.provider,
+        options=request.options,
+        data_folder=request.data_folder,
+        root=request.root,
+    )
+    result = ChainResult(folder=folder)
+    if done("snapshot", folder.snapshots_path) or done("write_intent", step_write_intent(folder)):
+        return result
+    previous = None
+    if request.continue_account:
+        previous = previous_run_folder(request.ref, request.dates[0], mode=request.mode, root=request.root)
+    if done("write_params", step_write_params(folder, request.execution, previous=previous)):
+        return result
+    job = lean_job(
+        folder,
+        mode=request.mode,
+        parameters={"starting-cash": request.starting_cash},
+        data_folder=request.data_folder,
+        **request.launch_inputs,
+    )
+    if launch is None:
+        from include.launch.local import run_lean_local
+
+        def on_line(line: str) -> None:
+            log.info("[lean] %s", line)
+            if progress is not None:
+                progress("run_lean", {"line": line})
+
+        def launch(job: LeanJob) -> dict[str, str]:
+            return run_lean_local(job, timeout_s=timeout_s, on_line=on_line)
+
+    if done("run_lean", launch(job)) or done("ingest_events", step_ingest(folder)):
+        return result
+    done("consistency_check", step_check(folder, policy=request.policy))
+    return result
+
+
+__all__ = [
+    "DEFAULT_STARTING_CASH",
+    "TASKS",
+    "ChainRequest",
+    "ChainResult",
+    "RunDateError",
+    "lean_job",
+    "previous_run_folder",
+    "resolve_run",
+    "run_chain",
+    "session_of",
+    "should_skip_order_build",
+    "step_check",
+    "step_ingest",
+    "step_snapshot",
+    "step_write_intent",
+    "step_write_params",
+]

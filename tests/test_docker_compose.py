@@ -355,6 +355,9 @@ def test_init_migrates_creates_the_admin_and_checks_folders(compose: dict[str, A
     assert 'mkdir -p /opt/airflow/logs "${LEAN_AIRFLOW_ARTIFACT_ROOT}"' in script
     assert 'ls -A "${LEAN_AIRFLOW_DATA_FOLDER}"' in script
     assert "[[ -f /opt/airflow/project/algorithms/lean_trend_rotation.py ]]" in script
+    # The audit DB is migrated once per deployment, after the checks and before Airflow starts.
+    migrate = script.index("python -m include.cli db upgrade")
+    assert script.index("mkdir -p /opt/airflow/logs") < migrate < script.index("exec /entrypoint airflow version")
     assert (REPO_ROOT / "algorithms" / "lean_trend_rotation.py").is_file()
     completed = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
@@ -383,13 +386,23 @@ def test_init_refuses_every_secret_placeholder(raw: dict[str, Any], env_example:
         ({"LEAN_AIRFLOW_ARTIFACT_ROOT": "relative/artifacts"}, "must be an absolute host path"),
         ({"LEAN_AIRFLOW_DATA_FOLDER": "{tmp}/missing"}, "is empty or missing on the host"),
         ({"algorithms": "{tmp}/empty"}, "LEAN_AIRFLOW_PROJECT_DIR does not point at this repo"),
+        ({"LEAN_AIRFLOW_DB_URL": "postgresql+psycopg://lean:filled@127.0.0.1:9/x"}, "the audit DB migration failed"),
     ],
 )
 def test_init_script_refuses_a_bad_env_before_migrating(
     compose: dict[str, Any], tmp_path: Path, change: dict[str, str], error: str | None
 ) -> None:
-    """airflow-init's script, run by bash with its container paths moved under tmp_path."""
+    """airflow-init's script, run by bash with its container paths moved under tmp_path. Its
+    ``python`` is this interpreter (logged), so the audit DB migration runs for real, on SQLite."""
+    import sys
+
+    from include.audit.db import current_revision, head_revision
+
     init = compose["services"]["airflow-init"]
+    calls = tmp_path / "python-calls.txt"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {sys.executable} "$@"\n')
+    (tmp_path / "bin" / "python").chmod(0o755)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "equity").mkdir()
     (tmp_path / "algorithms").mkdir()
@@ -407,20 +420,27 @@ def test_init_script_refuses_a_bad_env_before_migrating(
     filled = "postgresql+psycopg2://airflow:filled@postgres/airflow"
     env |= {"AIRFLOW__API_AUTH__JWT_SECRET": "filled", "AIRFLOW__CORE__FERNET_KEY": "filled"}
     env |= {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": filled, "_AIRFLOW_WWW_USER_PASSWORD": "filled"}
-    env |= {"LEAN_AIRFLOW_DB_URL": "postgresql+psycopg://lean:filled@audit-db/lean_audit"}
+    audit_db = f"sqlite:///{tmp_path / 'audit.db'}"
+    env |= {"LEAN_AIRFLOW_DB_URL": audit_db}
     env |= {
         "LEAN_AIRFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
         "LEAN_AIRFLOW_DATA_FOLDER": str(tmp_path / "data"),
     }
-    env |= {"PATH": "/usr/bin:/bin"} | change
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False, timeout=30)
+    # The image's PYTHONPATH names the project (mounted there); here it is this checkout.
+    env |= {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)} | change
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False, timeout=120)
+    migrated = calls.read_text().splitlines() if calls.exists() else []
     if error is None:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("entrypoint reached")
         assert (tmp_path / "artifacts").is_dir() and (tmp_path / "logs").is_dir()
+        assert migrated == ["-m include.cli db upgrade"]
+        assert current_revision(audit_db) == head_revision() is not None
     else:
         assert done.returncode == 1 and "entrypoint reached" not in done.stdout
         assert error in done.stderr, done.stderr
+        # A bad env is refused before anything is migrated; a failed migration stops the start.
+        assert migrated == (["-m include.cli db upgrade"] if "migration failed" in error else [])
 
 
 # --- Mounts --------------------------------------------------------------------------------------
@@ -457,8 +477,8 @@ def test_dags_plugins_and_project_are_where_airflow_and_python_look(
         assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] in rest  # lean_airflow imports from the task runner
         assert mounts[f"{project}/include"][0] == "./include"
         assert mounts[f"{project}/algorithms"] == (f"{env_example['LEAN_AIRFLOW_PROJECT_DIR']}/algorithms", True)
-        # include/artifacts.py derives REPO_ROOT (and so ALGORITHM_PATH) from its own location.
-        assert Path(f"{project}/include/artifacts.py").parents[1] == Path(project)
+        # include/run_folder.py derives REPO_ROOT (and so ALGORITHM_PATH) from its own location.
+        assert Path(f"{project}/include/run_folder.py").parents[1] == Path(project)
         assert not any(source in ("./logs", "logs") for source, _ in mounts.values())  # no logs/ in the repo
 
 
@@ -466,22 +486,27 @@ def test_every_bind_source_the_operator_hands_the_daemon_is_a_host_path(
     compose: dict[str, Any], env_example: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real container_spec, fed the paths Airflow sees in the scheduler, gives the daemon host paths."""
-    from include.lean_runtime import RunPaths, container_spec, host_path_map_from_env
+    from include.launch.config import LeanJob
+    from include.launch.docker import container_spec, host_path_map_from_env
+    from include.run_folder import RunFolder, RunRef
 
     env = compose["services"]["airflow-scheduler"]["environment"]
     project = env["PYTHONPATH"].split(":")[0]
     monkeypatch.setenv("LEAN_AIRFLOW_HOST_PATH_MAP", env["LEAN_AIRFLOW_HOST_PATH_MAP"])
-    run = Path(env["LEAN_AIRFLOW_ARTIFACT_ROOT"]) / "lean_backtest_daily" / "20240105"
-    paths = RunPaths(
-        run_dir=run,
-        intent_path=run / "intent.json",
-        params_path=run / "params.json",
-        initial_state_path=run / "initial-state.json",
+    # Every input a run can bind, the optional initial state included (it exists when an account continues).
+    monkeypatch.setattr(
+        RunFolder, "input_files", property(lambda f: (f.intent_path, f.params_path, f.initial_state_path))
+    )
+    folder = RunFolder.locate(RunRef("lean_backtest_daily", "20240105"), root=env["LEAN_AIRFLOW_ARTIFACT_ROOT"])
+    assert folder.path == Path(env["LEAN_AIRFLOW_ARTIFACT_ROOT"]) / "lean_backtest_daily" / "20240105"
+    job = LeanJob(
+        folder=folder,
+        mode="backtest",
         algorithm_path=Path(project) / "algorithms" / "lean_trend_rotation.py",
         data_folder=Path(env["LEAN_AIRFLOW_DATA_FOLDER"]),
-        algorithm_id="20240105",
     )
-    spec = container_spec(paths, image=LEAN_DIGEST, host_path_map=host_path_map_from_env())
+    spec = container_spec(job, image=LEAN_DIGEST, host_path_map=host_path_map_from_env())
+    assert len(spec.mounts) == 8  # algorithms, data, results, storage, config, intent, params, initial state
     host_roots = {
         env_example["LEAN_AIRFLOW_ARTIFACT_ROOT"],
         env_example["LEAN_AIRFLOW_DATA_FOLDER"],
@@ -558,12 +583,13 @@ def test_lean_image_is_set_once_and_only_a_digest_is_accepted(
     raw: dict[str, Any], env_example: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from include.errors import LeanConfigError
-    from include.lean_runtime import IMAGE_DIGEST_RE, resolve_image
+    from include.launch.docker import IMAGE_DIGEST_RE, resolve_image
 
     assert len(re.findall(r"^\s+LEAN_IMAGE:", COMPOSE.read_text(encoding="utf-8"), re.M)) == 1
     assert "LEAN_IMAGE" in raw["x-airflow-common"]["environment"]
     example = env_example["LEAN_IMAGE"]
-    assert example == "" or IMAGE_DIGEST_RE.match(example)  # no made-up digest to pull
+    assert example == "" or IMAGE_DIGEST_RE.fullmatch(example)  # no made-up digest to pull
+    assert IMAGE_DIGEST_RE.fullmatch(LEAN_DIGEST) and not IMAGE_DIGEST_RE.fullmatch(LEAN_DIGEST + "\n")
     resolved = interpolate(raw, {**env_example, "LEAN_IMAGE": LEAN_DIGEST})
     for name in AIRFLOW_SERVICES:
         image = resolved["services"][name]["environment"]["LEAN_IMAGE"]
@@ -575,6 +601,52 @@ def test_lean_image_is_set_once_and_only_a_digest_is_accepted(
         with pytest.raises(LeanConfigError, match="LEAN_IMAGE"):
             resolve_image(None)
     assert env_example["LEAN_AIRFLOW_RUNTIME"] in ("local", "docker")
+
+
+def _assert_runtime_requirements_cover_the_imports(requirements: set[str]) -> None:
+    """Every third-party module the production code imports is installed by ``requirements``
+    (directly or as a dependency); exchange_calendars only regenerates the stored calendar."""
+    import importlib.metadata as metadata
+    import sys
+
+    from packaging.requirements import Requirement
+
+    def key(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    installed: set[str] = set()
+    todo = list(requirements)
+    while todo:
+        name = todo.pop()
+        if key(name) in installed:
+            continue
+        installed.add(key(name))
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    ours = {"include", "algorithms", "lean_airflow", "AlgorithmImports", "execution_rules"}
+    distributions = metadata.packages_distributions()
+    for folder in ("include", "plugins", "dags", "algorithms"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for top in {m.split(".")[0] for m in modules} - ours - set(sys.stdlib_module_names):
+                    where = f"{path.relative_to(REPO_ROOT)}:{node.lineno} imports {top}"
+                    if top == "exchange_calendars":
+                        function = parents.get(node)
+                        while function is not None and not isinstance(function, ast.FunctionDef):
+                            function = parents.get(function)
+                        assert function is not None and function.name == "generate_calendar", where
+                        continue
+                    assert {key(d) for d in distributions.get(top, [])} & installed, where
 
 
 def test_airflow_image_matches_the_pinned_version(raw: dict[str, Any]) -> None:
@@ -590,7 +662,19 @@ def test_airflow_image_matches_the_pinned_version(raw: dict[str, Any]) -> None:
     sources, target = copy[1].split(), copy[2]
     assert sources == ["requirements.txt", ".ci/constraints.txt"]
     assert all((REPO_ROOT / source).is_file() for source in sources)
-    assert f"pip install --no-cache-dir -r {target}requirements.txt -c {target}constraints.txt" in text
+    # Only the run-time part of requirements.txt is installed: the lines above its tools marker.
+    run = re.search(r"^RUN (sed '(/\^# -- test and quality tools/,\$d)' (\S+) > (\S+)) \\\n && (.+)$", text, re.M)
+    assert run is not None, text
+    assert (run[3], run[4]) == (f"{target}requirements.txt", f"{target}runtime.txt")
+    assert run[5] == f"pip install --no-cache-dir -r {target}runtime.txt -c {target}constraints.txt"
+    runtime = subprocess.run(
+        ["sed", run[2], str(REPO_ROOT / "requirements.txt")], capture_output=True, text=True, check=True
+    ).stdout
+    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)$", runtime, re.M))
+    assert pins["apache-airflow"] == pinned[1] and "apache-airflow-providers-docker" in pins
+    tools = {"pytest", "hypothesis", "ruff", "mypy", "quantconnect-stubs", "playwright", "exchange-calendars"}
+    assert not tools & set(pins), tools & set(pins)
+    _assert_runtime_requirements_cover_the_imports(set(pins))
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in COMPOSE.read_text(encoding="utf-8")
     # The Dockerfile's own ignore file keeps the context to what it copies (.venv/, .git/, .env out).
     ignore = Path(f"{dockerfile}.dockerignore").read_text(encoding="utf-8").split("\n")

@@ -154,7 +154,7 @@ def default_database_url() -> str:
     url = os.environ.get(DB_URL_ENV, "").strip()
     if url:
         return url
-    from include.artifacts import artifact_root
+    from include.run_folder import artifact_root
 
     return f"sqlite:///{artifact_root() / AUDIT_DB_FILENAME}"
 
@@ -193,7 +193,9 @@ def _alembic_config(url: str) -> Any:
 # Alembic's ``context``/``op`` proxies are process globals: two threads migrating at once (two
 # tasks in one worker process) would trample each other's. Processes are serialised by a lock
 # the migration environment takes in the database (migrations/env.py).
-_UPGRADE_LOCK = threading.Lock()
+_UPGRADE_LOCK = threading.RLock()
+# URLs whose schema this process has found (or brought) at head.
+_MIGRATED: set[str] = set()
 
 
 def upgrade_database(url: str | None = None, revision: str = "head") -> str:
@@ -203,13 +205,40 @@ def upgrade_database(url: str | None = None, revision: str = "head") -> str:
     resolved = url or default_database_url()
     with _UPGRADE_LOCK:
         command.upgrade(_alembic_config(resolved), revision)
+        _MIGRATED.discard(resolved)
     return make_engine(resolved).url.render_as_string(hide_password=True)
+
+
+def audit_engine(url: str | None = None) -> Engine:
+    """The audit DB engine, its schema checked once per process and URL.
+
+    Migrations run once per deployment (``airflow-init`` in compose, ``include.cli db upgrade``);
+    a process that finds the schema behind (a fresh SQLite file, the first task after an upgrade)
+    migrates it on its first connection, never again on later ones.
+    """
+    resolved = url or default_database_url()
+    if resolved not in _MIGRATED:
+        with _UPGRADE_LOCK:
+            if resolved not in _MIGRATED:
+                if current_revision(resolved) != head_revision():
+                    upgrade_database(resolved)
+                _MIGRATED.add(resolved)
+    return make_engine(resolved)
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
 
 
 def downgrade_database(url: str | None = None, revision: str = "base") -> None:
     from alembic import command
 
-    command.downgrade(_alembic_config(url or default_database_url()), revision)
+    resolved = url or default_database_url()
+    with _UPGRADE_LOCK:
+        command.downgrade(_alembic_config(resolved), revision)
+        _MIGRATED.discard(resolved)
 
 
 def current_revision(url: str | None = None) -> str | None:

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
 
 import ijson
@@ -49,17 +49,20 @@ from include.errors import (
     OrderEventsFileError,
     OrderEventsMissingError,
 )
+from include.run_folder import RunFolder, order_event_files
+
+if TYPE_CHECKING:
+    from include.launch.config import LauncherConfig
 
 DEFAULT_DAG_ID = "manual"
 DEFAULT_BATCH_SIZE = 10_000
 READ_CHUNK = 1 << 20
 NEW_YORK = ZoneInfo("America/New_York")
-_LIVE_FILE_RE = re.compile(r"^(?P<id>.+)-(?P<day>\d{4}-\d{2}-\d{2})-order-events\.json$")
 
 
 @dataclass
 class IngestSummary:
-    run_id: int
+    audit_run_id: int  # rebalance_runs.id, the audit DB's row of the run
     dag_id: str
     run_key: str
     algorithm_id: str
@@ -74,38 +77,6 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def order_event_files(results_dir: str | os.PathLike[str], algorithm_id: str) -> list[Path]:
-    """The backtest file (if any) then the live per-day files sorted by date."""
-    folder = Path(results_dir)
-    files: list[Path] = []
-    backtest = folder / f"{algorithm_id}-order-events.json"
-    if backtest.is_file():
-        files.append(backtest)
-    if folder.is_dir():
-        daily = []
-        for path in folder.iterdir():
-            match = _LIVE_FILE_RE.match(path.name)
-            if match and match.group("id") == algorithm_id and path.is_file():
-                daily.append((match.group("day"), path))
-        files.extend(path for _, path in sorted(daily))
-    return files
-
-
-def detect_algorithm_id(results_dir: str | os.PathLike[str]) -> str | None:
-    """The algorithm id from the names of the event files, when exactly one id appears."""
-    ids: set[str] = set()
-    folder = Path(results_dir)
-    if not folder.is_dir():
-        return None
-    for path in folder.iterdir():
-        match = _LIVE_FILE_RE.match(path.name)
-        if match:
-            ids.add(match.group("id"))
-        elif path.name.endswith("-order-events.json"):
-            ids.add(path.name.removesuffix("-order-events.json"))
-    return ids.pop() if len(ids) == 1 else None
 
 
 def has_nonzero_target_delta(intent: OrderIntent | None, holdings: Mapping[str, float] | None = None) -> bool:
@@ -498,7 +469,7 @@ def ingest_order_events(
     results_dir: str | os.PathLike[str],
     algorithm_id: str,
     intent: OrderIntent | None = None,
-    run_id: int | None = None,
+    audit_run_id: int | None = None,
     dag_id: str | None = None,
     run_key: str | None = None,
     mode: Literal["backtest", "live"] = "backtest",
@@ -508,31 +479,31 @@ def ingest_order_events(
 ) -> IngestSummary:
     """Ingest every order-events file of ``algorithm_id`` in ``results_dir`` for one run.
 
-    The run is ``run_id`` or the (``dag_id``, ``run_key``) pair (created if absent; ``run_key``
-    defaults to the intent's ``run_id``). Re-ingesting the same files inserts nothing.
+    The run is the audit DB row ``audit_run_id`` or the (``dag_id``, ``run_key``) pair (created if
+    absent; ``run_key`` defaults to the intent's). Re-ingesting the same files inserts nothing.
     """
     files = order_event_files(results_dir, algorithm_id)
-    if run_id is None:
-        run_key = run_key or (intent.run_id if intent is not None else None)
+    if audit_run_id is None:
+        run_key = run_key or (intent.run_key if intent is not None else None)
         if not run_key:
-            raise AuditDatabaseError("ingest needs run_id, or run_key (or an intent to take it from)")
+            raise AuditDatabaseError("ingest needs audit_run_id, or run_key (or an intent to take it from)")
     dag = dag_id or DEFAULT_DAG_ID
     with engine.begin() as conn:
-        if run_id is None:
+        if audit_run_id is None:
             assert run_key is not None
-            run_id = ensure_run(
+            audit_run_id = ensure_run(
                 conn, dag_id=dag, run_key=run_key, mode=mode, runtime=runtime, algorithm_id=algorithm_id
             )
         else:
             found = conn.execute(
-                select(RebalanceRun.dag_id, RebalanceRun.run_key).where(RebalanceRun.id == run_id)
+                select(RebalanceRun.dag_id, RebalanceRun.run_key).where(RebalanceRun.id == audit_run_id)
             ).one_or_none()
             if found is None:
-                raise AuditDatabaseError(f"rebalance run id {run_id} does not exist")
+                raise AuditDatabaseError(f"audit run row {audit_run_id} does not exist")
             dag, run_key = found
         assert run_key is not None
-        summary = IngestSummary(run_id=run_id, dag_id=dag, run_key=run_key, algorithm_id=algorithm_id)
-        linker = IntentLinker(ensure_intent_orders(conn, run_id, intent))
+        summary = IngestSummary(audit_run_id=audit_run_id, dag_id=dag, run_key=run_key, algorithm_id=algorithm_id)
+        linker = IntentLinker(ensure_intent_orders(conn, audit_run_id, intent))
         if not files:
             if has_nonzero_target_delta(intent, holdings):
                 raise OrderEventsMissingError(
@@ -541,22 +512,43 @@ def ingest_order_events(
                 )
             summary.missing_file_ok = True
             return summary
-        before = _count_events(conn, run_id)
+        before = _count_events(conn, audit_run_id)
         writer = _BatchWriter(conn, fresh=before == 0)
         for path in files:
             summary.files.append(path.name)
             try:
-                _write_all(writer, _fast_row_batches(path, run_id, algorithm_id, linker.link), summary)
+                _write_all(writer, _fast_row_batches(path, audit_run_id, algorithm_id, linker.link), summary)
             except NotCanonicalError:
                 # Rows the fast path already wrote are re-sent and ignored (ON CONFLICT); a real
                 # error rolls the whole transaction back.
-                batches = _validated_row_batches(path, run_id, algorithm_id, linker.link, batch_size)
+                batches = _validated_row_batches(path, audit_run_id, algorithm_id, linker.link, batch_size)
                 _write_all(writer, batches, summary)
-        summary.inserted = _count_events(conn, run_id) - before
+        summary.inserted = _count_events(conn, audit_run_id) - before
         summary.already_present = summary.events - summary.inserted
         conn.execute(
             update(RebalanceRun)
-            .where(RebalanceRun.id == run_id)
+            .where(RebalanceRun.id == audit_run_id)
             .values(status="ingested", algorithm_id=algorithm_id, updated_at=dt.datetime.now(dt.UTC))
         )
     return summary
+
+
+def run_folder_ingest_inputs(folder: RunFolder, config: LauncherConfig | None = None) -> dict[str, Any]:
+    """``ingest_order_events`` keywords for a run folder: its results, intent, mode, runtime and the
+    holdings it started from (every file confined to the folder)."""
+    config = config or folder.read_config()
+    return {
+        "results_dir": folder.inside(folder.results_dir),
+        "algorithm_id": folder.algorithm_id,
+        "intent": folder.load_intent() if folder.intent_path.exists() else None,
+        "dag_id": folder.dag_id,
+        "run_key": folder.run_key,
+        "mode": config.mode,
+        "runtime": "docker" if folder.engine_identity().get("runtime") == "docker" else "local",
+        "holdings": folder.starting_state(config).holdings,
+    }
+
+
+def ingest_run_folder(engine: Engine, folder: RunFolder, config: LauncherConfig | None = None) -> IngestSummary:
+    """Ingest a run folder's order events (idempotent): what the DAG's ``ingest_events`` task does."""
+    return ingest_order_events(engine=engine, **run_folder_ingest_inputs(folder, config))

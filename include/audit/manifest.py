@@ -7,21 +7,23 @@ are relative (to the run folder, or ``data/...`` for data files), never machine-
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from include.atomic_io import atomic_write_json, dumps_canonical
-from include.audit.run_folder import open_run_folder
+from include.atomic_io import dumps_canonical
 from include.contracts.manifest import AirflowRunIds, FileDigest, RunManifest
 from include.errors import RunFolderError
+from include.launch.config import LauncherConfig
+from include.run_folder import RunFolder
 
 KEY_PACKAGES = ("apache-airflow", "pydantic", "SQLAlchemy", "alembic", "psycopg", "ijson", "numpy", "pandas", "pyarrow")
 _CHUNK = 1 << 20
@@ -40,13 +42,16 @@ def _digest(path: Path, shown_as: str) -> FileDigest:
 
 
 def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
-    versions: dict[str, str] = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return {name: _package_version(name) for name in names}
+
+
+@functools.cache
+def _package_version(name: str) -> str:
+    """Installed packages do not change under a running process; each lookup scans site-packages."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def combined_sha256(digests: Iterable[FileDigest]) -> str:
@@ -58,52 +63,48 @@ def combined_sha256(digests: Iterable[FileDigest]) -> str:
 
 
 def build_run_manifest(
-    run_dir: str | os.PathLike[str],
+    folder: RunFolder,
+    config: LauncherConfig,
     *,
     engine_identity: str,
     runtime: Literal["docker", "local"] = "local",
     algorithm_path: str | os.PathLike[str] | None = None,
     data_folder: str | os.PathLike[str] | None = None,
-    airflow_dag_id: str | None = None,
-    airflow_run_id: str | None = None,
-    airflow_task_id: str | None = None,
-    airflow_try_number: int | None = None,
-    airflow_logical_date: str | None = None,
-    write: bool = True,
+    airflow: Mapping[str, str] | None = None,
 ) -> RunManifest:
-    """Hash the run's inputs and write ``manifest.json`` (atomic) into the run folder."""
-    run = open_run_folder(run_dir)
+    """Hash the run's inputs (the caller writes ``manifest.json`` once the events are stored)."""
     files: dict[str, FileDigest] = {}
     for role, path in (
-        ("snapshot", run.snapshot_path),
-        ("intent", run.intent_path),
-        ("params", run.params_path),
-        ("config", run.config_path),
+        ("snapshot", folder.snapshots_path),
+        ("intent", folder.intent_path),
+        ("params", folder.params_path),
+        ("config", folder.config_path),
     ):
         if path.exists():
-            files[role] = _digest(path, path.name)
-    algorithm = Path(algorithm_path) if algorithm_path is not None else run.algorithm_path()
+            files[role] = _digest(folder.inside(path), path.name)
+    algorithm = Path(algorithm_path) if algorithm_path is not None else folder.algorithm_path(config)
     if algorithm is None or not algorithm.exists():
         raise RunFolderError(
-            [f"algorithm file not found (config algorithm-location {run.config.get('algorithm-location')!r})"]
+            [f"algorithm file not found (config algorithm-location {config.get('algorithm-location')!r})"]
         )
     files["algorithm"] = _digest(algorithm, algorithm.name)
-    folder = run.data_folder(data_folder)
+    data = Path(data_folder) if data_folder is not None else folder.data_folder(config)
     data_files: list[FileDigest] = []
-    for symbol in run.load_intent().symbols:
+    for symbol in folder.load_intent().symbols:
         for relative in (
             Path("equity/usa/daily") / f"{symbol.lower()}.zip",
             Path("equity/usa/factor_files") / f"{symbol.lower()}.csv",
             Path("equity/usa/map_files") / f"{symbol.lower()}.csv",
         ):
-            if (folder / relative).exists():
-                data_files.append(_digest(folder / relative, f"data/{relative.as_posix()}"))
-    manifest = RunManifest(
-        dag_id=run.dag_id,
-        run_key=run.run_key,
-        mode="live" if run.mode == "live" else "backtest",
+            if (data / relative).exists():
+                data_files.append(_digest(data / relative, f"data/{relative.as_posix()}"))
+    ids = dict(airflow or {})
+    return RunManifest(
+        dag_id=folder.dag_id,
+        run_key=folder.run_key,
+        mode=config.mode,
         runtime=runtime,
-        algorithm_id=run.algorithm_id,
+        algorithm_id=folder.algorithm_id,
         created_at=dt.datetime.now(dt.UTC),
         files=files,
         data_files=tuple(data_files),
@@ -112,16 +113,13 @@ def build_run_manifest(
         python_version=platform.python_version(),
         package_versions=package_versions(),
         airflow=AirflowRunIds(
-            dag_id=airflow_dag_id,
-            run_id=airflow_run_id,
-            task_id=airflow_task_id,
-            try_number=airflow_try_number,
-            logical_date=airflow_logical_date,
+            dag_id=ids.get("dag_id"),
+            run_id=ids.get("run_id"),
+            task_id=ids.get("task_id"),
+            try_number=int(ids["try_number"]) if ids.get("try_number") else None,
+            logical_date=ids.get("logical_date"),
         ),
     )
-    if write:
-        atomic_write_json(run.manifest_path, manifest.model_dump(mode="json"))
-    return manifest
 
 
 def manifest_sha256(manifest: RunManifest) -> str:

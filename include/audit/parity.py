@@ -1,7 +1,8 @@
 """Backtest vs live parity: the same date and intent should give the same orders.
 
-Orders of both runs are matched by (New York date of the order's first event, ticker), in
-order-id order when a key has several. Symbols, sides and quantities must agree (else the
+Orders of both runs (``include.audit.orders``: the aggregation the check and the report use,
+over the validated events files) are matched by (New York date of the order's first event,
+ticker), in order-id order when a key has several. Symbols, sides and quantities must agree (else the
 verdict is ``mismatch``). Price and time differences are listed with their likely cause:
 
 * ``fill_timing``: the order types differ (Lean turns daily-data market orders into
@@ -26,9 +27,10 @@ from typing import Any
 
 import ijson
 
-from include.audit.ingest import NEW_YORK, detect_algorithm_id, iter_order_events, order_event_files
+from include.audit.orders import LeanOrder, lean_orders, orders_from_files
 from include.contracts.report import Cause, OrderDiff, ParityReport
 from include.errors import ParityError
+from include.run_folder import detect_algorithm_id
 
 ORDER_TYPES = {
     0: "Market",
@@ -47,26 +49,13 @@ ORDER_TYPES = {
 PRICE_ADJUSTMENT = {0: "Raw", 1: "Adjusted", 2: "SplitAdjusted", 3: "TotalReturn", 4: "ForwardPanamaCanal"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Order:
-    order_id: int
-    symbol: str
-    direction: str
-    quantity: float
-    first_time: float
-    filled: float = 0.0
-    notional: float = 0.0
-    fill_time: float | None = None
+    """A Lean order (the one per-order aggregation) with its type and price mode from ``<id>.json``."""
+
+    lean: LeanOrder
     order_type: str | None = None
     price_adjustment: str | None = None
-
-    @property
-    def avg_fill_price(self) -> float | None:
-        return self.notional / abs(self.filled) if self.filled else None
-
-    @property
-    def day(self) -> dt.date:
-        return dt.datetime.fromtimestamp(self.first_time, NEW_YORK).date()
 
 
 def _results_dir(path: str | os.PathLike[str]) -> Path:
@@ -100,43 +89,27 @@ def load_orders(results_dir: str | os.PathLike[str], algorithm_id: str | None = 
     algo = algorithm_id or detect_algorithm_id(results)
     if not algo:
         raise ParityError(f"{results}: cannot tell the algorithm id (pass it explicitly)")
-    files = order_event_files(results, algo)
-    orders: dict[int, _Order] = {}
-    for path in files:
-        for event in iter_order_events(path):
-            order = orders.get(event.order_id)
-            if order is None:
-                order = orders[event.order_id] = _Order(
-                    order_id=event.order_id,
-                    symbol=event.symbol_value.upper(),
-                    direction=event.direction.value,
-                    quantity=event.quantity,
-                    first_time=event.time,
-                )
-            order.quantity = event.quantity
-            if event.fill_quantity:
-                order.filled += event.fill_quantity
-                order.notional += abs(event.fill_quantity) * event.fill_price
-                order.fill_time = event.time
-    for order_id, (kind, mode) in _order_metadata(results, algo).items():
-        if order_id in orders:
-            orders[order_id].order_type = kind
-            orders[order_id].price_adjustment = mode
-    return algo, sorted(orders.values(), key=lambda o: o.order_id)
+    metadata = _order_metadata(results, algo)
+    orders = lean_orders(orders_from_files(results, algo))
+    return algo, [_Order(order, *metadata.get(order.order_id, (None, None))) for order in orders]
 
 
 def _diff(b: _Order, live: _Order, price_tol_bps: float, time_tol: float) -> OrderDiff:
     causes: list[Cause] = []
     notes: list[str] = []
+    bo, lo = b.lean, live.lean
     same = (
-        b.direction == live.direction and abs(b.quantity - live.quantity) < 1e-9 and abs(b.filled - live.filled) < 1e-9
+        bo.direction == lo.direction
+        and abs(bo.quantity - lo.quantity) < 1e-9
+        and abs(bo.filled_quantity - lo.filled_quantity) < 1e-9
     )
     if not same:
-        notes.append(f"side/quantity differ: {b.direction} {b.quantity:g} vs {live.direction} {live.quantity:g}")
+        notes.append(f"side/quantity differ: {bo.direction} {bo.quantity:g} vs {lo.direction} {lo.quantity:g}")
     price_bps = None
-    if b.avg_fill_price and live.avg_fill_price:
-        price_bps = (live.avg_fill_price / b.avg_fill_price - 1.0) * 10_000.0
-    time_diff = live.fill_time - b.fill_time if b.fill_time is not None and live.fill_time is not None else None
+    if bo.average_fill_price and lo.average_fill_price:
+        price_bps = (lo.average_fill_price / bo.average_fill_price - 1.0) * 10_000.0
+    b_time, l_time = bo.last_fill_time, lo.last_fill_time
+    time_diff = l_time - b_time if b_time is not None and l_time is not None else None
     types_differ = b.order_type is not None and live.order_type is not None and b.order_type != live.order_type
     if types_differ or (time_diff is not None and abs(time_diff) > time_tol):
         causes.append("fill_timing")
@@ -150,38 +123,35 @@ def _diff(b: _Order, live: _Order, price_tol_bps: float, time_tol: float) -> Ord
             causes.append("slippage")
     status = "match" if same and not causes else "differs"
     return OrderDiff(
-        date=b.day,
-        symbol=b.symbol,
+        date=bo.date,
+        symbol=bo.symbol,
         status=status,
-        backtest_order_id=b.order_id,
-        live_order_id=live.order_id,
-        backtest_direction=b.direction,
-        live_direction=live.direction,
-        backtest_quantity=b.quantity,
-        live_quantity=live.quantity,
-        backtest_fill_price=b.avg_fill_price,
-        live_fill_price=live.avg_fill_price,
-        price_diff_bps=price_bps,
-        time_diff_seconds=time_diff,
-        backtest_order_type=b.order_type,
-        live_order_type=live.order_type,
-        backtest_price_adjustment=b.price_adjustment,
-        live_price_adjustment=live.price_adjustment,
         causes=tuple(causes) if causes else ("none",),
         notes=tuple(notes),
+        **_side_fields(b, "backtest"),
+        **_side_fields(live, "live"),
+        price_diff_bps=price_bps,
+        time_diff_seconds=time_diff,
     )
 
 
-def _single(order: _Order, which: str) -> OrderDiff:
-    fields: dict[str, Any] = {
-        f"{which}_order_id": order.order_id,
-        f"{which}_direction": order.direction,
-        f"{which}_quantity": order.quantity,
-        f"{which}_fill_price": order.avg_fill_price,
+def _side_fields(order: _Order, which: str) -> dict[str, Any]:
+    """The ``<which>_*`` fields of an OrderDiff for one run's order."""
+    lean = order.lean
+    return {
+        f"{which}_order_id": lean.order_id,
+        f"{which}_direction": lean.direction,
+        f"{which}_quantity": lean.quantity,
+        f"{which}_fill_price": lean.average_fill_price,
         f"{which}_order_type": order.order_type,
         f"{which}_price_adjustment": order.price_adjustment,
     }
-    return OrderDiff(date=order.day, symbol=order.symbol, status=f"only_{which}", **fields)
+
+
+def _single(order: _Order, which: str) -> OrderDiff:
+    return OrderDiff(
+        date=order.lean.date, symbol=order.lean.symbol, status=f"only_{which}", **_side_fields(order, which)
+    )
 
 
 def compare_runs(
@@ -199,9 +169,9 @@ def compare_runs(
     b_keyed: dict[tuple[dt.date, str], list[_Order]] = defaultdict(list)
     l_keyed: dict[tuple[dt.date, str], list[_Order]] = defaultdict(list)
     for order in b_orders:
-        b_keyed[(order.day, order.symbol)].append(order)
+        b_keyed[(order.lean.date, order.lean.symbol)].append(order)
     for order in l_orders:
-        l_keyed[(order.day, order.symbol)].append(order)
+        l_keyed[(order.lean.date, order.lean.symbol)].append(order)
     diffs: list[OrderDiff] = []
     for key in sorted(set(b_keyed) | set(l_keyed)):
         left, right = b_keyed.get(key, []), l_keyed.get(key, [])

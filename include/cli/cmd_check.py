@@ -1,4 +1,8 @@
-"""``check RUN_DIR``: ingest (idempotent) and run the consistency check; writes report.json/.html."""
+"""``check RUN_DIR``: ingest the run's events (idempotent), then check it; writes report.json/.html.
+
+The CLI ingests first so one command audits a run folder; the DAG's ``consistency_check`` task
+does not (its ``ingest_events`` task already did).
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,17 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from include.audit.consistency import check_run_dir
+    from include.audit.consistency import check_run_folder
     from include.audit.db import make_engine
+    from include.audit.ingest import ingest_run_folder
     from include.errors import ConsistencyCheckFailed
+    from include.run_folder import RunFolder
 
+    folder = RunFolder.open(args.run_dir)
     engine = make_engine(args.url)
     try:
-        report = check_run_dir(args.run_dir, engine=engine, policy=args.policy, data_folder=args.data_folder)
+        ingest_run_folder(engine, folder)
+        report = check_run_folder(folder, engine=engine, policy=args.policy, data_folder=args.data_folder)
     except ConsistencyCheckFailed as exc:
         print_json({"verdict": "fail", "report": exc.report_path, "failures": exc.failures})
         raise
@@ -34,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     print_json(
         {
             "verdict": report.verdict,
-            "report": str(args.run_dir / "report.json"),
+            "report": str(folder.report_json_path),
             "failures": report.failures,
             "events": report.events,
             "orders": report.orders,

@@ -68,15 +68,18 @@ def convert_csv(text: str, *, columns: dict[str, str], date_format: str) -> list
         if len(values) < 5:
             continue
         if values["high"] < max(values["open"], values["close"], values["low"]) or values["low"] > min(
-                values["open"], values["close"]):
+            values["open"], values["close"]
+        ):
             problems.append(f"line {line_no}: high/low inconsistent with open/close")
             continue
         key = f"{day:%Y%m%d}"
         if key in rows:
             problems.append(f"line {line_no}: duplicate date {day}")
             continue
-        rows[key] = (f"{key} 00:00,{round(values['open'] * 10000)},{round(values['high'] * 10000)},"
-                     f"{round(values['low'] * 10000)},{round(values['close'] * 10000)},{round(values['volume'])}")
+        rows[key] = (
+            f"{key} 00:00,{round(values['open'] * 10000)},{round(values['high'] * 10000)},"
+            f"{round(values['low'] * 10000)},{round(values['close'] * 10000)},{round(values['volume'])}"
+        )
     if problems:
         raise CsvImportError(problems)
     if not rows:
@@ -99,6 +102,7 @@ def _import_csv(args: argparse.Namespace) -> int:
         archive.writestr(info, "\n".join(lines) + "\n")
     target = args.data_folder / "equity" / "usa" / "daily" / f"{ticker.lower()}.zip"
     atomic_write_bytes(target, buffer.getvalue())
-    print_json({"ticker": ticker, "path": str(target), "rows": len(lines), "first": lines[0][:8],
-                "last": lines[-1][:8]})
+    print_json(
+        {"ticker": ticker, "path": str(target), "rows": len(lines), "first": lines[0][:8], "last": lines[-1][:8]}
+    )
     return 0

@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from include.cli import print_json
+from include.contracts.params import EXECUTION_PARAM_FIELDS, write_execution_params
 from include.errors import ExecutionParamsError
-from include.execution_params import write_execution_params
 
-_FIELDS = ("min_qty", "lot_size", "cash_buffer_ratio", "fee_bps", "slippage_open_bps", "slippage_close_bps")
+# Every param but risk_overrides is a scalar flag (--min-qty ...); risk_overrides is a JSON object.
+_SCALAR_FIELDS = tuple(name for name in EXECUTION_PARAM_FIELDS if name != "risk_overrides")
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("params", help="write the execution-params file")
     parser.add_argument("--output-dir", required=True, type=Path)
-    parser.add_argument("--run-id", required=True)
+    parser.add_argument(
+        "--run-key", "--run-id", dest="run_key", required=True, help="the run key: execution_params_run_<key>.json"
+    )
     parser.add_argument("--from-file", type=Path, help="JSON object of params (flags override it)")
     parser.add_argument("--min-qty", type=int)
     parser.add_argument("--lot-size", type=int)
@@ -47,12 +50,12 @@ def _run(args: argparse.Namespace) -> int:
         if not isinstance(loaded, dict):
             raise ExecutionParamsError([f"--from-file {args.from_file}: expected a JSON object"])
         params.update(loaded)
-    for field in _FIELDS:
+    for field in _SCALAR_FIELDS:
         value = getattr(args, field)
         if value is not None:
             params[field] = value
     if args.risk_overrides is not None:
         params["risk_overrides"] = _json_arg(args.risk_overrides, "--risk-overrides")
-    path = write_execution_params(output_dir=args.output_dir, run_id=args.run_id, params=params)
+    path = write_execution_params(output_dir=args.output_dir, run_id=args.run_key, params=params)
     print_json({"execution_params_path": path})
     return 0

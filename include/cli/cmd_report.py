@@ -1,4 +1,4 @@
-"""``report RUN_DIR``: render the run's standalone report and print (or open) it."""
+"""``report RUN_DIR``: render the run's standalone report (``include.reporting.run_view``) and print (or open) it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from include.cli import print_json
 from include.errors import ArtifactPathError
 from include.reporting.html import render_run_page
 from include.reporting.run_view import load_run_view
+from include.run_folder import RunFolder
 
 REPORT_BASE_URL_ENV = "LEAN_AIRFLOW_REPORT_BASE_URL"
 SUMMARY_STATISTICS = ("Total Orders", "Net Profit", "End Equity", "Total Fees", "Drawdown", "Sharpe Ratio")
@@ -27,25 +28,22 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_run)
 
 
-def write_report_html(run_dir: Path) -> Path:
-    path = run_dir / "report.html"
-    atomic_write_text(path, render_run_page(load_run_view(run_dir)))
-    return path
-
-
 def _run(args: argparse.Namespace) -> int:
-    run_dir = args.run_dir.resolve()
-    if not (run_dir / "config.json").exists() and not any(run_dir.glob("order_intent_run_*.json")):
-        raise ArtifactPathError(f"{run_dir} is not a run folder (no config.json or order intent); "
-                                "pass <artifact root>/<dag_id>/<run key>")
-    view = load_run_view(run_dir)
-    html_path = write_report_html(run_dir)
+    folder = RunFolder.open(args.run_dir)
+    if not folder.config_path.exists() and not folder.intent_path.exists():
+        raise ArtifactPathError(
+            f"{folder.path} is not a run folder (no config.json or order intent); "
+            "pass <artifact root>/<dag_id>/<run key>"
+        )
+    view = load_run_view(folder)
+    html_path = folder.report_html_path
+    atomic_write_text(html_path, render_run_page(view))
     base = os.environ.get(REPORT_BASE_URL_ENV, "http://localhost:8080").rstrip("/")
     verdict = (view.report or {}).get("verdict", "not checked")
     summary = {
-        "run_dir": str(run_dir),
+        "run_dir": str(folder.path),
         "report_html": str(html_path),
-        "report_json": str(run_dir / "report.json") if (run_dir / "report.json").exists() else None,
+        "report_json": str(folder.report_json_path) if folder.report_json_path.exists() else None,
         "ui_url": f"{base}/lean-airflow/runs/{view.dag_id}/{view.run_key}",
         "verdict": verdict,
         "orders": len(view.orders),

@@ -1,18 +1,7 @@
-"""File contracts between the tasks: one frozen pydantic model per file format."""
+"""File contracts between the tasks: one frozen pydantic model per file format, with its I/O.
 
-from include.contracts._base import SYMBOL_PATTERN, FrozenModel
-from include.contracts.intent import IntentOrder, OrderIntent, Rebalance
-from include.contracts.params import ExecutionParams, RiskOverrides
-from include.contracts.snapshot import DecisionSnapshot, WeightItem
-
-__all__ = [
-    "SYMBOL_PATTERN",
-    "DecisionSnapshot",
-    "ExecutionParams",
-    "FrozenModel",
-    "IntentOrder",
-    "OrderIntent",
-    "Rebalance",
-    "RiskOverrides",
-    "WeightItem",
-]
+``snapshot`` (DecisionSnapshot), ``intent`` (OrderIntent), ``params`` (ExecutionParams),
+``lean_events`` (LeanOrderEvent), ``manifest`` (RunManifest), ``report`` (ConsistencyReport,
+ParityReport). Import the module you need: this package imports none of them, so reading one
+contract does not build every model.
+"""

@@ -1,15 +1,19 @@
-"""`ConsistencyReport` (Lean's orders vs the intent) and `ParityReport` (backtest vs live)."""
+"""`ConsistencyReport` (Lean's orders vs the intent) and `ParityReport` (backtest vs live).
+
+Report versions: 1 had the verdicts only; 2 adds ``order_table``, Lean's orders one by one, so
+the report page never re-reads the events files of a checked run.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from include.contracts._base import FrozenModel
 
-REPORT_SCHEMA_VERSION: Final = 1
+REPORT_SCHEMA_VERSION: Final = 2
 PARITY_SCHEMA_VERSION: Final = 1
 
 Verdict = Literal["pass", "warn", "fail"]
@@ -53,8 +57,41 @@ class SymbolVerdict(FrozenModel):
     problems: tuple[str, ...] = ()
 
 
+class OrderTable(FrozenModel):
+    """Lean's orders of a run, the i-th entry of every column describing the i-th order.
+
+    Column-wise on purpose: a long backtest has 10^5+ orders, and one model per order would
+    cost seconds to build and to write; columns validate and serialise in pydantic-core.
+    """
+
+    order_id: tuple[int, ...] = ()
+    # The rebalance the check counts the order under: its intent order's, else the latest on or
+    # before its first event (None: before the first rebalance).
+    rebalance_date: tuple[dt.date | None, ...] = ()
+    symbol: tuple[str, ...] = ()
+    direction: tuple[str, ...] = ()
+    quantity: tuple[float, ...] = ()  # as last ordered (signed)
+    status: tuple[str, ...] = ()  # the status of its last event
+    filled_quantity: tuple[float, ...] = ()  # signed
+    average_fill_price: tuple[float | None, ...] = ()  # None when nothing filled
+    fees: tuple[float, ...] = ()
+    first_time: tuple[float, ...] = ()  # unix seconds of its first event
+    last_fill_time: tuple[float | None, ...] = ()
+    message: tuple[str, ...] = ()  # Lean's message on its last event ("" when none)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> OrderTable:
+        lengths = {name: len(getattr(self, name)) for name in type(self).model_fields}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"order_table columns differ in length: {lengths}")
+        return self
+
+    def __len__(self) -> int:
+        return len(self.order_id)
+
+
 class ConsistencyReport(FrozenModel):
-    schema_version: Literal[1] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[2] = REPORT_SCHEMA_VERSION
     dag_id: str
     run_key: str
     algorithm_id: str | None = None
@@ -68,6 +105,13 @@ class ConsistencyReport(FrozenModel):
     manifest_sha256: str | None = None
     manifest_files: dict[str, str] = Field(default_factory=dict)
     tolerances: dict[str, float] = Field(default_factory=dict)
+    order_table: OrderTable = Field(default_factory=OrderTable)
+
+    @model_validator(mode="after")
+    def _one_row_per_order(self) -> ConsistencyReport:
+        if len(self.order_table) != self.orders:
+            raise ValueError(f"order_table has {len(self.order_table)} rows for {self.orders} orders")
+        return self
 
     @property
     def failures(self) -> list[str]:

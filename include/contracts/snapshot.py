@@ -1,13 +1,22 @@
-"""`DecisionSnapshot`: the backend's decision of what to hold on one as-of date."""
+"""`DecisionSnapshot`: the backend's decision of what to hold on one as-of date, and its I/O.
+
+A run's snapshots are JSON lines, one snapshot per rebalance date (``snapshots_run_<key>.jsonl``);
+a single snapshot may also stand alone as a JSON file (the CLI's ``intent --snapshot``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Sequence
 from typing import Final, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from include.atomic_io import atomic_write_text
 from include.contracts._base import FiniteFloat, FrozenModel, Symbol
+from include.contracts.validation import check_file_size, describe_validation_error, load_json_model
+from include.errors import SnapshotError
 
 SNAPSHOT_SCHEMA_VERSION: Final = 1
 # Gross weight may exceed 1.0 only by float noise from normalisation.
@@ -41,3 +50,43 @@ class DecisionSnapshot(FrozenModel):
     def _unique_and_bounded(self) -> DecisionSnapshot:
         check_weight_items(self.items, f"snapshot {self.as_of.isoformat()}")
         return self
+
+
+def load_snapshot(path: str | os.PathLike[str]) -> DecisionSnapshot:
+    """One snapshot from a JSON file."""
+    return load_json_model(path, DecisionSnapshot, SnapshotError)
+
+
+def write_snapshots(path: str | os.PathLike[str], snapshots: Sequence[DecisionSnapshot]) -> str:
+    """The snapshots as JSON lines, written atomically. Returns the path."""
+    atomic_write_text(path, "".join(snap.model_dump_json() + "\n" for snap in snapshots))
+    return os.fspath(path)
+
+
+def load_snapshots(path: str | os.PathLike[str]) -> list[DecisionSnapshot]:
+    """The snapshots of a ``.jsonl`` file; SnapshotError naming the file (and line) when it is bad.
+
+    The size is checked first: a file without newlines would otherwise be read whole as one line.
+    """
+    snapshots: list[DecisionSnapshot] = []
+    try:
+        check_file_size(path, SnapshotError)
+    except OSError as exc:
+        raise SnapshotError([f"{path}: cannot read ({exc.strerror})"]) from None
+    offset = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SnapshotError([f"{path}:{number}: not UTF-8 text (byte offset {offset + exc.start})"]) from None
+            offset += len(raw)
+            if not line.strip():
+                continue
+            try:
+                snapshots.append(DecisionSnapshot.model_validate_json(line))
+            except ValidationError as exc:
+                raise SnapshotError([f"{path}:{number}: {p}" for p in describe_validation_error(exc)]) from None
+    if not snapshots:
+        raise SnapshotError([f"{path}: no snapshots"])
+    return snapshots

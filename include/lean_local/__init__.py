@@ -4,7 +4,7 @@ Run ``python -m include.lean_local --config PATH`` with the repo root on ``PYTHO
 config is Lean's launcher ``config.json`` (``//`` comments allowed, ``environments`` layering).
 
 Backtest (``environment`` not starting with ``live``): the algorithm runs over the NYSE
-sessions (``exchange_calendars`` XNYS) between its start and end dates; each daily bar ends
+sessions (``include/trading_calendar.py``, XNYS) between its start and end dates; each daily bar ends
 at the session close (Lean's ``daily-precise-end-time``), prices are factor-adjusted
 (``DataNormalizationMode.ADJUSTED``) and market orders on daily data become MarketOnOpen /
 MarketOnClose as in Lean.
@@ -21,6 +21,15 @@ run starts with ``live-cash-balance`` when set (else the algorithm's ``set_cash`
 
 Exit codes: 0 completed (also after ``quit()``), 1 algorithm error (traceback in ``log.txt``
 and ``<id>-log.txt``), 2 bad config.
+
+A run imports only the standard library: pandas when the algorithm calls ``history()`` or uses ``pd``/``np``,
+pyarrow (and numpy) when it reads long histories for a large universe (see ``data``).
+Modules, along Lean's own seams: ``engine`` (the time loop, Lean's AlgorithmManager), ``feed`` (data feed),
+``transactions`` (orders and fills), ``buying_power`` (margin model), ``portfolio`` (cash and holdings),
+``securities``, ``orders``, ``order_models`` (fee/slippage/fill models), ``market_data`` (bars, corporate
+events, the Slice), ``enums``, ``algorithm`` + ``algorithm_trading`` (QCAlgorithm), ``sessions``, ``data``
+(Lean's data files), ``corporate``, ``scheduling``, ``indicators``, ``live``, ``results``, ``statistics``,
+``runner``.
 """
 
 __version__ = "0.1.0"

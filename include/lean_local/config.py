@@ -1,7 +1,12 @@
-"""Lean launcher ``config.json`` reading: ``//`` comments, ``environments`` layering, typed keys."""
+"""The local runtime's view of Lean's launcher ``config.json``: the keys it runs on, checked.
+
+The file is read by the one reader, :func:`include.launch.config.read_launcher_config` (``//``
+comments, ``environments`` layering); this module only types and checks the keys the engine needs.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping
@@ -9,71 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from include.errors import LeanConfigError
+from include.launch.config import LauncherConfig, as_bool, read_launcher_config
 from include.lean_local.errors import LocalConfigError
-
-# A launcher config is a few KiB; a bigger file is a mistake. Refused before it is read, so a
-# huge file neither fills memory nor keeps the comment stripper busy.
-MAX_CONFIG_BYTES = 16 << 20
-
-
-def strip_json_comments(text: str) -> str:
-    """Remove ``//`` line comments (and ``/* */`` blocks) that are not inside JSON strings."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    in_string = False
-    while i < n:
-        ch = text[i]
-        if in_string:
-            out.append(ch)
-            if ch == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if ch == '"':
-                in_string = False
-            i += 1
-            continue
-        if ch == '"':
-            in_string = True
-            out.append(ch)
-            i += 1
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end == -1 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end == -1 else end + 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _lookup(raw: Mapping[str, Any], environment: str, key: str) -> Any:
-    """Lean's Config.GetToken: ``environments.<env>.<key>`` first (env names may nest with '.'), then top level."""
-    envs = raw.get("environments")
-    if environment and isinstance(envs, Mapping):
-        node: Any = envs
-        for part in environment.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if isinstance(node, Mapping) and key in node:
-            return node[key]
-    return raw.get(key)
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    return bool(value)
 
 
 @dataclass
 class RuntimeConfig:
     path: Path
-    raw: dict[str, Any]
-    environment: str
+    launcher: LauncherConfig
     algorithm_location: Path
     algorithm_type_name: str
     algorithm_id: str
@@ -87,92 +36,53 @@ class RuntimeConfig:
     live_cash_balance: float | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = _lookup(self.raw, self.environment, key)
-        return default if value is None else value
-
-
-def _param_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
+        return self.launcher.get(key, default)
 
 
 def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
     cfg_path = Path(path)
-    if not cfg_path.is_file():
-        raise LocalConfigError(f"config file not found: {cfg_path}")
-    size = cfg_path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise LocalConfigError(f"config file {cfg_path} is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit")
     try:
-        raw = json.loads(strip_json_comments(cfg_path.read_text(encoding="utf-8")))
-    except UnicodeDecodeError as exc:
-        raise LocalConfigError(f"config file {cfg_path} is not UTF-8 text (byte offset {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise LocalConfigError(f"config file {cfg_path} is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise LocalConfigError(f"config file {cfg_path}: top level must be a JSON object")
-    base = cfg_path.resolve().parent
-    environment = str(raw.get("environment") or "backtesting")
+        launcher = read_launcher_config(cfg_path)
+        parameters = launcher.parameters
+    except LeanConfigError as exc:
+        raise LocalConfigError(f"config file {'; '.join(exc.problems)}") from None
 
-    def req(key: str) -> Any:
-        value = _lookup(raw, environment, key)
-        if value is None or (isinstance(value, str) and not value.strip()):
+    def required_path(key: str) -> Path:
+        found = launcher.path_value(key)
+        if found is None:
             raise LocalConfigError(f"missing required config key '{key}' in {cfg_path}")
-        return value
+        return found
 
-    def as_path(value: Any) -> Path:
-        p = Path(str(value)).expanduser()
-        return p if p.is_absolute() else (base / p)
-
-    location = as_path(req("algorithm-location"))
+    location = required_path("algorithm-location")
     if location.suffix != ".py":
         raise LocalConfigError(f"config key 'algorithm-location' must name a .py file, got {location}")
     if not location.is_file():
         raise LocalConfigError(f"config key 'algorithm-location': algorithm file not found: {location}")
-    type_name = str(_lookup(raw, environment, "algorithm-type-name") or location.stem)
-    algorithm_id = str(_lookup(raw, environment, "algorithm-id") or type_name)
-    data_folder = as_path(req("data-folder"))
+    data_folder = required_path("data-folder")
     if not data_folder.is_dir():
         raise LocalConfigError(f"config key 'data-folder': folder not found: {data_folder}")
-    results = as_path(_lookup(raw, environment, "results-destination-folder") or ".")
-    store = as_path(_lookup(raw, environment, "object-store-root") or "./storage")
-    params_raw = _lookup(raw, environment, "parameters") or {}
-    if not isinstance(params_raw, Mapping):
-        raise LocalConfigError("config key 'parameters' must be a JSON object of name -> value")
-    parameters = {str(k): _param_str(v) for k, v in params_raw.items()}
-    live_value = _lookup(raw, environment, "live-mode")
-    live = _as_bool(live_value) if live_value is not None else False
-    live = live or environment.lower().startswith("live")
-    as_of = _lookup(raw, environment, "live-as-of")
+    as_of = launcher.get("live-as-of")
     if as_of is not None:
         as_of = str(as_of)
         try:
-            import datetime as _dt
-
-            _dt.date.fromisoformat(as_of)
+            dt.date.fromisoformat(as_of)
         except ValueError as exc:
             raise LocalConfigError(f"config key 'live-as-of' must be yyyy-MM-dd, got {as_of!r}") from exc
-    cash_raw = _lookup(raw, environment, "live-cash-balance")
-    cash = _parse_cash(cash_raw)
-    close_auto = _lookup(raw, environment, "close-automatically")
+    close_auto = launcher.get("close-automatically")
     return RuntimeConfig(
         path=cfg_path,
-        raw=raw,
-        environment=environment,
+        launcher=launcher,
         algorithm_location=location,
-        algorithm_type_name=type_name,
-        algorithm_id=algorithm_id,
+        algorithm_type_name=str(launcher.get("algorithm-type-name") or location.stem),
+        algorithm_id=launcher.algorithm_id,
         data_folder=data_folder,
-        results_folder=results,
-        object_store_root=store,
+        results_folder=launcher.path_value("results-destination-folder", ".") or cfg_path.parent,
+        object_store_root=launcher.path_value("object-store-root", "./storage") or cfg_path.parent / "storage",
         parameters=parameters,
-        live_mode=live,
-        close_automatically=True if close_auto is None else _as_bool(close_auto),
+        live_mode=launcher.live_mode,
+        close_automatically=True if close_auto is None else as_bool(close_auto),
         live_as_of=as_of,
-        live_cash_balance=cash,
+        live_cash_balance=_parse_cash(launcher.get("live-cash-balance")),
     )
 
 

@@ -13,15 +13,16 @@ Those events are a time slice of their own: ``on_data`` runs at midnight with no
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import numpy as np
-
-from include.lean_local.data import FactorFile, IntArray, from_yyyymmdd
+from include.lean_local.data import FactorFile
+from include.lean_local.enums import SplitType
 from include.lean_local.errors import DataFormatError
-from include.lean_local.model import Dividend, Split, SplitType
+from include.lean_local.market_data import Dividend, Split
+from include.lean_local.sessions import from_yyyymmdd
 from include.lean_local.symbols import Symbol
 
 CorporateEvent = Dividend | Split
@@ -43,7 +44,7 @@ def dividend_distribution(reference_price: float, price_factor_ratio: Decimal) -
 def corporate_events(
     symbol: Symbol,
     factors: FactorFile,
-    session_days: IntArray,
+    session_days: Sequence[int],
     *,
     data_range: tuple[int, int] | None,
     raw_close_before: Callable[[int], float],
@@ -54,19 +55,23 @@ def corporate_events(
     gives the raw close of the last bar before a session index (the price a split warning carries).
     """
     events: dict[int, list[CorporateEvent]] = {}
-    n = int(session_days.shape[0])
-    for i in range(int(factors.dates.shape[0]) - 1):
-        day = int(factors.dates[i])
-        k = int(np.searchsorted(session_days, day))
-        if k >= n or int(session_days[k]) != day or k + 1 >= n:
+    n = len(session_days)
+    for i in range(len(factors.dates) - 1):
+        day = factors.dates[i]
+        k = bisect.bisect_left(session_days, day)
+        if k >= n or session_days[k] != day or k + 1 >= n:
             continue  # Lean matches the row date against trading days exactly
-        effective = int(session_days[k + 1])
-        reference = float(factors.reference_price[i])
-        if reference == 0 and (factors.price_factor[i] != factors.price_factor[i + 1]
-                               or factors.split_factor[i] != factors.split_factor[i + 1]):
+        effective = session_days[k + 1]
+        reference = factors.reference_price[i]
+        if reference == 0 and (
+            factors.price_factor[i] != factors.price_factor[i + 1]
+            or factors.split_factor[i] != factors.split_factor[i + 1]
+        ):
             # Lean stops here too ("Zero reference price for ... at ..."): the event's cash cannot be computed
-            raise DataFormatError(f"factor file of {symbol.value}: row {day} starts a dividend or split but has "
-                                  "no reference price (4th column)")
+            raise DataFormatError(
+                f"factor file of {symbol.value}: row {day} starts a dividend or split but has "
+                "no reference price (4th column)"
+            )
         if factors.price_factor[i] != factors.price_factor[i + 1] and _has_data(data_range, effective):
             ratio = _decimal(factors.price_factor[i]) / _decimal(factors.price_factor[i + 1])
             events.setdefault(k + 1, []).append(

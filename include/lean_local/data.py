@@ -1,89 +1,74 @@
-"""Lean-format daily US-equity data: zips, map files, factor files, NYSE sessions. Columnar and cached."""
+"""Lean-format daily US-equity data: zips, map files, factor files. Read with the standard library, cached.
+
+The engine walks bars one by one as Python floats, so the columns are plain lists. The standard library
+parses a short file as fast as pyarrow's CSV reader, whose import (with numpy, about 0.1 s) every engine
+subprocess would pay; on long files pyarrow is about 2.5x faster per row. So a provider reads with the
+standard library, and once it has read ``COLUMNAR_AFTER_ROWS`` rows (a large universe with long
+histories) it reads each further long file with pyarrow. Both readers give the same numbers.
+"""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import io
 import threading
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
-
-import numpy as np
-import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from include.lean_local.errors import DataFormatError
+from include.lean_local.sessions import from_yyyymmdd
 from include.lean_local.symbols import SecurityIdentifier, Symbol
 
-NEW_YORK = ZoneInfo("America/New_York")
-UTC = dt.UTC
 FAR_FUTURE = 20501231
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-RawArrays = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
-
-
-def yyyymmdd(day: dt.date) -> int:
-    return day.year * 10000 + day.month * 100 + day.day
-
-
-def from_yyyymmdd(value: int) -> dt.date:
-    return dt.date(value // 10000, (value // 100) % 100, value % 100)
-
-
-@dataclass(frozen=True)
-class Sessions:
-    """NYSE sessions: day keys (yyyymmdd), open/close as naive New York datetimes and UTC epoch seconds."""
-
-    days: IntArray
-    opens: list[dt.datetime]
-    closes: list[dt.datetime]
-    close_epoch: FloatArray
-
-    def index_of(self, day: int) -> int:
-        """Index of the first session on or after ``day``."""
-        return int(np.searchsorted(self.days, day, side="left"))
-
-
-@lru_cache(maxsize=1)
-def nyse_sessions() -> Sessions:
-    import exchange_calendars as xcals
-
-    cal = xcals.get_calendar("XNYS", start="1990-01-02", end="2030-12-31")
-    sched = cal.schedule
-    opens_utc = sched["open"].dt.tz_convert("America/New_York").tolist()
-    closes_utc = sched["close"].dt.tz_convert("America/New_York").tolist()
-    days = np.array([d.year * 10000 + d.month * 100 + d.day for d in sched.index], dtype=np.int64)
-    opens = [t.to_pydatetime().replace(tzinfo=None) for t in opens_utc]
-    closes = [t.to_pydatetime().replace(tzinfo=None) for t in closes_utc]
-    close_epoch = np.array([t.timestamp() for t in sched["close"].tolist()], dtype=np.float64)
-    return Sessions(days=days, opens=opens, closes=closes, close_epoch=close_epoch)
-
-
-def local_to_utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=NEW_YORK).astimezone(UTC)
+PRICE_SCALE = 1.0 / 10000.0  # Lean stores equity prices x 10000
+COLUMNAR_AFTER_ROWS = 100_000  # about 0.15 s of standard-library parsing: pyarrow's import pays off past it
+COLUMNAR_MIN_FILE_ROWS = 2_000  # below, pyarrow's per-file overhead eats its per-row gain
+# The text a Lean daily CSV may hold for a missing number; read as NaN (the tokens pyarrow's reader took as null).
+NULL_TOKENS = frozenset(
+    {
+        b"",
+        b"#N/A",
+        b"#N/A N/A",
+        b"#NA",
+        b"-1.#IND",
+        b"-1.#QNAN",
+        b"-NaN",
+        b"-nan",
+        b"1.#IND",
+        b"1.#QNAN",
+        b"N/A",
+        b"NA",
+        b"NULL",
+        b"NaN",
+        b"n/a",
+        b"nan",
+        b"null",
+    }
+)
+# days, open, high, low, close, volume; prices in dollars
+DailyColumns = tuple[list[int], list[float], list[float], list[float], list[float], list[float]]
 
 
 @dataclass
 class DailyBars:
-    """One ticker's daily bars (prices adjusted per the normalization mode), aligned on session keys."""
+    """One ticker's daily bars (prices adjusted per the normalization mode), sorted by day key (yyyymmdd).
+
+    The lists may be shared with the provider's cache: read them, never change them."""
 
     ticker: str
-    days: IntArray
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    volume: FloatArray
+    days: list[int]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
     source: Path | None
 
     def __len__(self) -> int:
-        return int(self.days.shape[0])
+        return len(self.days)
 
 
 @dataclass(frozen=True)
@@ -92,10 +77,10 @@ class FactorFile:
     of price factor (split factor) between a row and the next is a dividend (split) on the trading day
     after the row's date, and the row's reference price is the raw close before it."""
 
-    dates: IntArray
-    price_factor: FloatArray
-    split_factor: FloatArray
-    reference_price: FloatArray
+    dates: tuple[int, ...]
+    price_factor: tuple[float, ...]
+    split_factor: tuple[float, ...]
+    reference_price: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -128,8 +113,9 @@ class DataProvider:
     def __init__(self, data_folder: Path) -> None:
         self.root = Path(data_folder)
         self._lock = threading.Lock()
-        self._raw: dict[Path, tuple[float, RawArrays]] = {}
+        self._raw: dict[Path, tuple[float, DailyColumns]] = {}
         self._symbols: dict[str, Symbol] = {}
+        self._rows_read = 0
 
     # --- auxiliary files -------------------------------------------------
     def _aux_path(self, kind: str, ticker: str) -> Path:
@@ -168,22 +154,18 @@ class DataProvider:
             except (ValueError, IndexError) as exc:
                 raise DataFormatError(f"{path}:{n}: bad factor file row {line!r}") from exc
         rows.sort(key=lambda row: row[0])
-        columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
-        return FactorFile(
-            dates=np.array(columns[0], dtype=np.int64),
-            price_factor=np.array(columns[1], dtype=np.float64),
-            split_factor=np.array(columns[2], dtype=np.float64),
-            reference_price=np.array(columns[3], dtype=np.float64),
-        )
+        dates, price_factor, split_factor, reference_price = zip(*rows, strict=True) if rows else ((), (), (), ())
+        return FactorFile(dates, price_factor, split_factor, reference_price)
 
-    def factor_rows(self, ticker: str, *, include_dividends: bool = True) -> tuple[IntArray, FloatArray] | None:
+    def factor_rows(self, ticker: str, *, include_dividends: bool = True) -> tuple[tuple[int, ...], list[float]] | None:
         """Row dates and price scale (priceFactor x splitFactor, or splitFactor alone for split-adjusted
         prices), sorted by date; None without a file."""
         factors = self.factor_file(ticker)
         if factors is None:
             return None
-        scale = factors.price_factor * factors.split_factor if include_dividends else factors.split_factor
-        return factors.dates, scale
+        if include_dividends:
+            return factors.dates, [p * s for p, s in zip(factors.price_factor, factors.split_factor, strict=True)]
+        return factors.dates, list(factors.split_factor)
 
     def symbol_for(self, ticker: str) -> Symbol:
         key = ticker.upper()
@@ -204,19 +186,23 @@ class DataProvider:
         data_ticker = mf.ticker_on(start_day or 0) if mf else ticker
         return self.root / "equity" / "usa" / "daily" / f"{data_ticker.lower()}.zip"
 
-    def _read_raw(self, path: Path) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    def _read_raw(self, path: Path) -> DailyColumns:
         mtime = path.stat().st_mtime
         with self._lock:
             hit = self._raw.get(path)
         if hit is not None and hit[0] == mtime:
             return hit[1]
-        arrays = read_daily_zip(path)
+        columns = read_daily_zip(
+            path, columnar_from_rows=COLUMNAR_MIN_FILE_ROWS if self._rows_read >= COLUMNAR_AFTER_ROWS else None
+        )
         with self._lock:
-            self._raw[path] = (mtime, arrays)
-        return arrays
+            self._raw[path] = (mtime, columns)
+            self._rows_read += len(columns[0])
+        return columns
 
-    def load_daily(self, ticker: str, adjusted: bool = True, start_day: int | None = None,
-                   *, split_adjusted_only: bool = False) -> DailyBars | None:
+    def load_daily(
+        self, ticker: str, adjusted: bool = True, start_day: int | None = None, *, split_adjusted_only: bool = False
+    ) -> DailyBars | None:
         """Bars of ``ticker`` (None when the zip is missing). Adjusted: price x factor of the first
         factor-file row dated on/after the bar date (Lean's default mode); ``split_adjusted_only`` uses the
         split factor alone (``DataNormalizationMode.SPLIT_ADJUSTED``)."""
@@ -225,22 +211,53 @@ class DataProvider:
             return None
         days, o, h, lo, c, v = self._read_raw(path)
         mf = self.map_file(ticker)
-        if mf is not None:
-            keep = (days >= mf.rows[0][0]) & (days <= mf.rows[-1][0])
-            if not keep.all():
-                days, o, h, lo, c, v = days[keep], o[keep], h[keep], lo[keep], c[keep], v[keep]
+        if mf is not None:  # only the map file's date range (the days are sorted: a slice)
+            first, last = bisect.bisect_left(days, mf.rows[0][0]), bisect.bisect_right(days, mf.rows[-1][0])
+            if first > 0 or last < len(days):
+                days, o, h, lo, c, v = (
+                    days[first:last],
+                    o[first:last],
+                    h[first:last],
+                    lo[first:last],
+                    c[first:last],
+                    v[first:last],
+                )
         if adjusted:
             factors = self.factor_rows(ticker, include_dividends=not split_adjusted_only)
             if factors is not None:
-                fdates, fscale = factors
-                idx = np.searchsorted(fdates, days, side="left")
-                scale = np.where(idx < fdates.shape[0], fscale[np.minimum(idx, fdates.shape[0] - 1)], 1.0)
-                o, h, lo, c = o * scale, h * scale, lo * scale, c * scale
+                if days and not factors[0]:  # nothing to scale by: a run on such data has always stopped here
+                    raise DataFormatError(f"{self._aux_path('factor_files', ticker)}: factor file has no rows")
+                segments = _factor_segments(days, *factors)
+                o, h, lo, c = (_scaled(column, segments) for column in (o, h, lo, c))
         return DailyBars(ticker.upper(), days, o, h, lo, c, v, path)
 
 
-def read_daily_zip(path: Path) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Columnar read of a Lean daily zip (``yyyyMMdd HH:mm,o,h,l,c,v``, prices x 10000)."""
+def _factor_segments(
+    days: Sequence[int], dates: Sequence[int], scales: Sequence[float]
+) -> list[tuple[int, int, float]]:
+    """(first, end, scale) runs of bar positions: a bar takes the scale of the first factor row dated on or
+    after its day; bars after the last row keep their price."""
+    segments: list[tuple[int, int, float]] = []
+    first = 0
+    for date, scale in zip(dates, scales, strict=True):
+        end = bisect.bisect_right(days, date, lo=first)
+        if end > first:
+            segments.append((first, end, scale))
+        first = end
+    return segments
+
+
+def _scaled(column: list[float], segments: list[tuple[int, int, float]]) -> list[float]:
+    out = column.copy()  # the column may be the provider's cached one
+    for first, end, scale in segments:
+        out[first:end] = [value * scale for value in column[first:end]]
+    return out
+
+
+def read_daily_zip(path: Path, *, columnar_from_rows: int | None = None) -> DailyColumns:
+    """A Lean daily zip (``yyyyMMdd HH:mm,o,h,l,c,v``, prices x 10000) as columns sorted by day.
+
+    ``columnar_from_rows``: parse a file of at least that many rows with pyarrow when it is installed."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if not n.endswith("/")]
@@ -250,36 +267,76 @@ def read_daily_zip(path: Path) -> tuple[IntArray, FloatArray, FloatArray, FloatA
     except zipfile.BadZipFile as exc:
         raise DataFormatError(f"{path}: not a zip file") from exc
     if not payload.strip():
-        empty_i: IntArray = np.zeros(0, dtype=np.int64)
-        empty_f: FloatArray = np.zeros(0, dtype=np.float64)
-        return empty_i, empty_f, empty_f, empty_f, empty_f, empty_f
+        return [], [], [], [], [], []
+    if columnar_from_rows is not None and payload.count(b"\n") >= columnar_from_rows:
+        columns = _parse_columnar(payload)
+        if columns is not None:
+            return columns
+    return _parse_text(path, payload)
+
+
+def _parse_text(path: Path, payload: bytes) -> DailyColumns:
+    lines = [line for line in payload.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n") if line]
+    for number, line in enumerate(lines, 1):
+        if line.count(b",") != 5:
+            raise DataFormatError(
+                f"{path}: malformed daily CSV: row {number} has {line.count(b',') + 1} "
+                f"columns, expected 6: {line[:80]!r}"
+            )
+    fields = b",".join(lines).split(b",")
+    try:
+        days = [int(stamp[:8]) for stamp in fields[0::6]]
+    except ValueError as exc:
+        raise DataFormatError(f"{path}: malformed date column: {exc}") from exc
+    o, h, lo, c, v = (_numbers(path, fields[k::6]) for k in range(1, 6))
+    if any(days[i] > days[i + 1] for i in range(len(days) - 1)):
+        order = sorted(range(len(days)), key=days.__getitem__)  # stable: the file's order breaks ties
+        days = [days[i] for i in order]
+        o, h, lo, c, v = ([column[i] for i in order] for column in (o, h, lo, c, v))
+    scale = PRICE_SCALE
+    return days, [x * scale for x in o], [x * scale for x in h], [x * scale for x in lo], [x * scale for x in c], v
+
+
+def _parse_columnar(payload: bytes) -> DailyColumns | None:
+    """pyarrow's parse of a daily CSV; None without pyarrow, or for text it rejects (the standard library
+    reader then reads it, or names what is wrong)."""
+    try:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return None
+    float64 = pa.float64()
     try:
         table = pacsv.read_csv(
             io.BytesIO(payload),
             read_options=pacsv.ReadOptions(column_names=["t", "o", "h", "l", "c", "v"]),
             convert_options=pacsv.ConvertOptions(
-                column_types={"t": pa.string(), "o": pa.float64(), "h": pa.float64(), "l": pa.float64(),
-                              "c": pa.float64(), "v": pa.float64()}
+                column_types={"t": pa.string(), "o": float64, "h": float64, "l": float64, "c": float64, "v": float64}
             ),
         )
-    except pa.ArrowInvalid as exc:
-        raise DataFormatError(f"{path}: malformed daily CSV: {exc}") from exc
-    stamps = table.column("t").to_numpy(zero_copy_only=False).astype("U8")
-    try:
-        days = stamps.astype(np.int64)
-    except ValueError as exc:
-        raise DataFormatError(f"{path}: malformed date column: {exc}") from exc
-    scale = 1.0 / 10000.0
-    cols: list[Any] = [table.column(k).to_numpy() for k in ("o", "h", "l", "c", "v")]
+        days = table.column("t").to_numpy(zero_copy_only=False).astype("U8").astype(np.int64)
+    except (pa.ArrowInvalid, ValueError):
+        return None
     order = np.argsort(days, kind="stable")
-    return (
-        days[order],
-        cols[0][order] * scale,
-        cols[1][order] * scale,
-        cols[2][order] * scale,
-        cols[3][order] * scale,
-        cols[4][order].astype(np.float64),
-    )
+    o, h, lo, c = ((table.column(k).to_numpy()[order] * PRICE_SCALE).tolist() for k in ("o", "h", "l", "c"))
+    return days[order].tolist(), o, h, lo, c, table.column("v").to_numpy()[order].astype(np.float64).tolist()
+
+
+def _numbers(path: Path, texts: list[bytes]) -> list[float]:
+    try:
+        return list(map(float, texts))
+    except ValueError:
+        pass
+    values: list[float] = []
+    for text in texts:  # the slow path: missing values, or a bad one to name
+        try:
+            values.append(float(text))
+        except ValueError as exc:
+            if text.strip() not in NULL_TOKENS:
+                raise DataFormatError(f"{path}: malformed daily CSV: {exc}") from exc
+            values.append(float("nan"))
+    return values
 
 
 _DEFAULT: list[DataProvider] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from include.errors import LeanAirflowError
 
 
@@ -24,3 +26,13 @@ class LocalConfigError(LocalRuntimeError, ValueError):
 
 class DataFormatError(LocalRuntimeError, ValueError):
     """A Lean data file is malformed: names the file and line."""
+
+
+class SupportedSubset:
+    """Base of Lean objects the runtime implements in part: an unknown public attribute raises
+    NotSupportedByLocalRuntime naming it, instead of a bare AttributeError."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotSupportedByLocalRuntime(f"{type(self).__name__}.{name}")

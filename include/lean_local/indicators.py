@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import deque
 from collections.abc import Callable
+from enum import IntEnum
 from typing import Any
+
+from include.lean_local.errors import NotSupportedByLocalRuntime
+
+
+class MovingAverageType(IntEnum):
+    SIMPLE = 0
+    EXPONENTIAL = 1
 
 
 class IndicatorDataPoint:
@@ -119,7 +127,21 @@ class Identity(IndicatorBase):
         return value
 
 
-class SimpleMovingAverage(IndicatorBase):
+class _PeriodIndicator(IndicatorBase):
+    """Ready once ``period`` samples are in (Lean's ``WindowIndicator`` readiness for averages)."""
+
+    period: int
+
+    @property
+    def is_ready(self) -> bool:
+        return self.samples >= self.period
+
+    @property
+    def warm_up_period(self) -> int:
+        return self.period
+
+
+class SimpleMovingAverage(_PeriodIndicator):
     def __init__(self, name_or_period: Any, period: int | None = None) -> None:
         if period is None:
             period, name = int(name_or_period), f"SMA({name_or_period})"
@@ -129,14 +151,6 @@ class SimpleMovingAverage(IndicatorBase):
         self.period = int(period)
         self._window: deque[float] = deque(maxlen=self.period)
         self._sum = 0.0
-
-    @property
-    def is_ready(self) -> bool:
-        return self.samples >= self.period
-
-    @property
-    def warm_up_period(self) -> int:
-        return self.period
 
     def _compute(self, time: dt.datetime, value: float) -> float:
         if len(self._window) == self.period:
@@ -151,7 +165,7 @@ class SimpleMovingAverage(IndicatorBase):
         self._sum = 0.0
 
 
-class ExponentialMovingAverage(IndicatorBase):
+class ExponentialMovingAverage(_PeriodIndicator):
     def __init__(self, name_or_period: Any, period: int | None = None, smoothing_factor: float | None = None) -> None:
         if period is None or isinstance(name_or_period, int):
             if period is not None and smoothing_factor is None:
@@ -163,14 +177,6 @@ class ExponentialMovingAverage(IndicatorBase):
         self.period = int(period)
         self._k = smoothing_factor if smoothing_factor is not None else 2.0 / (1 + self.period)
         self._sma = SimpleMovingAverage(self.period)
-
-    @property
-    def is_ready(self) -> bool:
-        return self.samples >= self.period
-
-    @property
-    def warm_up_period(self) -> int:
-        return self.period
 
     def _compute(self, time: dt.datetime, value: float) -> float:
         if self.samples <= self.period:
@@ -279,8 +285,6 @@ def _moving_average_factory(kind: int) -> Callable[[int], IndicatorBase]:
         return SimpleMovingAverage
     if kind == 1:
         return ExponentialMovingAverage
-    from include.lean_local.errors import NotSupportedByLocalRuntime
-
     raise NotSupportedByLocalRuntime(f"MovingAverageType {kind}")
 
 

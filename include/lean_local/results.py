@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from include.atomic_io import atomic_write_bytes
-from include.lean_local.model import ORDER_STATUS_JSON, Order, OrderDirection, OrderEvent, OrderType
+from include.lean_local.orders import ORDER_STATUS_JSON, Order, OrderDirection, OrderEvent, OrderType
 
 _DIRECTION = {OrderDirection.BUY: "buy", OrderDirection.SELL: "sell", OrderDirection.HOLD: "hold"}
 
@@ -91,8 +91,11 @@ def serialize_order(order: Order) -> dict[str, Any]:
     row["securityType"] = 1
     row["direction"] = int(order.direction)
     row["value"] = _num(order.quantity * order.price)
-    row["orderSubmissionData"] = {"bidPrice": _num(order.submission_price), "askPrice": _num(order.submission_price),
-                                  "lastPrice": _num(order.submission_price)}
+    row["orderSubmissionData"] = {
+        "bidPrice": _num(order.submission_price),
+        "askPrice": _num(order.submission_price),
+        "lastPrice": _num(order.submission_price),
+    }
     row["isMarketable"] = order.type in (OrderType.MARKET, OrderType.MARKET_ON_OPEN, OrderType.MARKET_ON_CLOSE)
     row["priceAdjustmentMode"] = int(order.price_adjustment_mode)
     if order.type == OrderType.LIMIT and order.limit_price is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import inspect
-import json
 import sys
 import time
 import traceback
@@ -14,14 +13,16 @@ from types import ModuleType
 from typing import Any
 
 from include.atomic_io import atomic_write_bytes, atomic_write_text
-from include.lean_local import __version__
-from include.lean_local.algorithm import ObjectStore, QCAlgorithm
+from include.lean_local import __version__, live
+from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.config import RuntimeConfig, load_config
-from include.lean_local.data import DataProvider, nyse_sessions, set_default_provider, yyyymmdd
+from include.lean_local.data import DataProvider, set_default_provider
 from include.lean_local.engine import Engine
 from include.lean_local.errors import LocalConfigError
+from include.lean_local.object_store import ObjectStore
 from include.lean_local.results import serialize_order, write_json, write_order_events
-from include.lean_local.statistics import compute, risk_free_rate
+from include.lean_local.sessions import from_yyyymmdd
+from include.lean_local.statistics import calendar_samples, compute, risk_free_rate
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 _PROVIDERS: dict[Path, DataProvider] = {}
@@ -59,12 +60,18 @@ def load_algorithm_class(cfg: RuntimeConfig) -> type[QCAlgorithm]:
     name = cfg.algorithm_location.stem
     sys.modules.pop(name, None)
     module: ModuleType = importlib.import_module(name)
-    candidates = [obj for obj in vars(module).values()
-                  if inspect.isclass(obj) and issubclass(obj, QCAlgorithm) and obj is not QCAlgorithm
-                  and obj.__module__ == module.__name__]
+    candidates = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, QCAlgorithm)
+        and obj is not QCAlgorithm
+        and obj.__module__ == module.__name__
+    ]
     if not candidates:
-        raise LocalConfigError(f"no QCAlgorithm subclass defined in {cfg.algorithm_location} "
-                               "(config key 'algorithm-location')")
+        raise LocalConfigError(
+            f"no QCAlgorithm subclass defined in {cfg.algorithm_location} (config key 'algorithm-location')"
+        )
     for cls in candidates:
         if cls.__name__ == cfg.algorithm_type_name:
             return cls
@@ -78,7 +85,7 @@ def provider_for(folder: Path) -> DataProvider:
     return _PROVIDERS[key]
 
 
-def run(config_path: str, progress: Any = None) -> int:
+def run(config_path: str) -> int:
     try:
         cfg = load_config(config_path)
     except LocalConfigError as exc:
@@ -87,17 +94,21 @@ def run(config_path: str, progress: Any = None) -> int:
     # In-process runs (tests, the CLI) must not leave the algorithm's folder importable afterwards: a later
     # ``import sched`` would find a user's sched.py. Restore sys.path and forget the modules loaded from there.
     saved_path = list(sys.path)
+    modules_before = dict(sys.modules)
     try:
-        return _run(cfg, progress)
+        return _run(cfg)
     finally:
         sys.path[:] = saved_path
-        _forget_modules_under(cfg.algorithm_location.parent)
+        # The modules the run loaded or replaced (the algorithm's module name may shadow one loaded before).
+        loaded = {name for name, module in sys.modules.items() if modules_before.get(name) is not module}
+        _forget_modules_under(cfg.algorithm_location.parent, loaded)
 
 
-def _forget_modules_under(folder: Path) -> None:
+def _forget_modules_under(folder: Path, names: set[str]) -> None:
+    """Forget the modules among ``names`` (those the run loaded) whose file lies under ``folder``."""
     root = folder.resolve()
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
+    for name in names:
+        file = getattr(sys.modules.get(name), "__file__", None)
         if file and root in Path(file).resolve().parents:
             del sys.modules[name]
 
@@ -107,18 +118,26 @@ def _describe(exc: BaseException, cfg: RuntimeConfig) -> str:
     often a Lean name outside the local AlgorithmImports subset."""
     text = str(exc)
     tb = traceback.extract_tb(exc.__traceback__)
-    if isinstance(exc, NameError) and exc.name and tb \
-            and Path(tb[-1].filename).resolve() == cfg.algorithm_location.resolve():
-        text += (f" - not supported by the local runtime: {exc.name} (not in the local AlgorithmImports subset; "
-                 "if it is not a Lean name, check its spelling)")
+    if (
+        isinstance(exc, NameError)
+        and exc.name
+        and tb
+        and Path(tb[-1].filename).resolve() == cfg.algorithm_location.resolve()
+    ):
+        text += (
+            f" - not supported by the local runtime: {exc.name} (not in the local AlgorithmImports subset; "
+            "if it is not a Lean name, check its spelling)"
+        )
     return text
 
 
-def _run(cfg: RuntimeConfig, progress: Any) -> int:
+def _run(cfg: RuntimeConfig) -> int:
     logs = RunLogs()
     cfg.results_folder.mkdir(parents=True, exist_ok=True)
-    logs.engine_line(f"Engine.Main(): LEAN ALGORITHMIC TRADING ENGINE (lean_local {__version__}) "
-                     f"Mode: {'LIVE' if cfg.live_mode else 'BACKTESTING'}")
+    logs.engine_line(
+        f"Engine.Main(): LEAN ALGORITHMIC TRADING ENGINE (lean_local {__version__}) "
+        f"Mode: {'LIVE' if cfg.live_mode else 'BACKTESTING'}"
+    )
     logs.engine_line(f"JobQueue.NextJob(): Selected {cfg.algorithm_location}")
     try:
         cls = load_algorithm_class(cfg)
@@ -134,7 +153,7 @@ def _run(cfg: RuntimeConfig, progress: Any) -> int:
         sys.stderr.write(tb)
         return 1
     started = time.perf_counter()
-    code = _run_algorithm(cfg, cls, logs, progress)
+    code = _run_algorithm(cfg, cls, logs)
     logs.engine_line(f"Engine.Run(): Exiting with code {code} after {time.perf_counter() - started:.2f}s")
     logs.engine_line("Engine.Main(): Analysis Complete.")
     logs.engine_line("Program.Main(): Exiting Lean...")
@@ -148,9 +167,7 @@ def _write_logs(cfg: RuntimeConfig, logs: RunLogs) -> None:
         atomic_write_text(cfg.results_folder / f"{cfg.algorithm_id}-log.txt", "\n".join(logs.algorithm) + "\n")
 
 
-def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs, progress: Any) -> int:
-    from include.lean_local import live as live_mod
-
+def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) -> int:
     provider = provider_for(cfg.data_folder)
     set_default_provider(provider)
     algorithm = cls()
@@ -172,10 +189,12 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs, pr
         engine.initialized = True
         start_cash = algorithm.portfolio.cash
         if cfg.live_mode:
-            state = live_mod.prepare(cfg, engine, algorithm)
+            state = live.prepare(cfg, engine)
             start_cash = state.start_equity
-        logs.engine_line(f"BacktestingSetupHandler.Setup(): {algorithm.start_date:%Y-%m-%d} to "
-                         f"{algorithm.end_date:%Y-%m-%d}, cash {algorithm.portfolio.cash}")
+        logs.engine_line(
+            f"BacktestingSetupHandler.Setup(): {algorithm.start_date:%Y-%m-%d} to "
+            f"{algorithm.end_date:%Y-%m-%d}, cash {algorithm.portfolio.cash}"
+        )
         phase = "OnData"
         if not engine.stopped:
             engine.run()
@@ -191,102 +210,162 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs, pr
     if error is None and engine.stopped:
         logs.engine_line("AlgorithmManager.Run(): Stopping algorithm... Algorithm Stopped")
     if cfg.live_mode and state is not None and error is None:
-        live_mod.save(cfg, engine, algorithm, state)
+        live.save(cfg, engine, state)
     try:
-        _write_results(cfg, engine, algorithm, start_cash if engine.initialized else algorithm.portfolio.cash,
-                       error, logs)
+        _write_results(cfg, engine, algorithm, start_cash if engine.initialized else algorithm.portfolio.cash, error)
     except Exception:  # results must never hide the algorithm outcome
         logs.engine_line("Results: failed to store results\n" + traceback.format_exc())
         return 1
     return 1 if error is not None else 0
 
 
-def _write_results(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm, start_cash: float,
-                   error: BaseException | None, logs: RunLogs) -> None:
+def _write_results(
+    cfg: RuntimeConfig,
+    engine: Engine,
+    algorithm: QCAlgorithm,
+    start_cash: float,
+    error: BaseException | None,
+) -> None:
     out = cfg.results_folder
     aid = cfg.algorithm_id
-    if cfg.live_mode:
-        from include.lean_local.live import live_events_filename
-
-        write_order_events(out / live_events_filename(cfg, engine), engine.events, aid)
-    else:
-        write_order_events(out / f"{aid}-order-events.json", engine.events, aid)
+    events_file = live.live_events_filename(cfg, engine) if cfg.live_mode else f"{aid}-order-events.json"
+    write_order_events(out / events_file, engine.transactions.events, aid)
     daily = engine.daily_values
-    turnover = engine.daily_turnover
-    sessions = nyse_sessions()
-    rf = risk_free_rate(cfg.data_folder, [d for d, _ in daily])
-    traded = sorted({str(o.symbol.id) for o in engine.orders.values()})
-    from include.lean_local.statistics import calendar_samples
-
-    last_day = algorithm.end_date.date()
-    if daily:
-        last_day = min(last_day, dt.date(daily[-1][0] // 10000, daily[-1][0] // 100 % 100, daily[-1][0] % 100))
-    cal_values, cal_turnover = calendar_samples(algorithm.start_date.date(), last_day, daily, start_cash,
-                                                engine.daily_sales)
-    years = None
-    if daily:
-        i = sessions.index_of(daily[-1][0])
-        years = (sessions.closes[i] - algorithm.start_date).total_seconds() / 86400 / 365
-    stats = compute(start_cash, daily, len(engine.orders), algorithm.portfolio.total_fees, cal_turnover,
-                    engine.trades, rf, algorithm.start_date.date(), traded[0] if len(traded) == 1 else "",
-                    years=years, calendar_values=cal_values)
-    _ = turnover
-    if not daily:
-        stats["End Equity"] = stats["Start Equity"]
-    equity_values: list[list[float]] = []
-    for day, value in daily:
-        i = sessions.index_of(day)
-        stamp = int(sessions.close_epoch[i]) if i < len(sessions.days) else 0
-        equity_values.append([stamp, round(value, 2), round(value, 2), round(value, 2), round(value, 2)])
-    charts: dict[str, Any] = {
-        "Strategy Equity": {"name": "Strategy Equity", "chartType": 0, "series": {
-            "Equity": {"name": "Equity", "unit": "$", "index": 0, "seriesType": 2, "values": equity_values}}},
+    stats = _statistics(cfg, engine, algorithm, start_cash)
+    charts = _charts(engine, algorithm)
+    state = _state(engine, algorithm, aid, error)
+    runtime = _runtime_statistics(engine, algorithm, start_cash)
+    total_performance = {
+        "portfolioStatistics": {
+            "startEquity": start_cash,
+            "endEquity": round(daily[-1][1] if daily else start_cash, 2),
+        },
+        "tradeStatistics": {"totalNumberOfTrades": len(engine.portfolio.trades)},
+        "closedTrades": [],
     }
-    for chart, series in algorithm._charts.items():
-        charts[chart] = {"name": chart, "chartType": 0, "series": {
-            name: {"name": name, "unit": "$", "index": 0, "seriesType": 0, "values": [[t, v] for t, v in points]}
-            for name, points in series.items()}}
-    status = "RuntimeError" if error is not None else ("Stopped" if engine.stopped else "Completed")
-    state = {"Status": status, "Name": aid, "StartTime": algorithm.start_date.strftime("%Y-%m-%d %H:%M:%S"),
-             "EndTime": algorithm.end_date.strftime("%Y-%m-%d %H:%M:%S"), "RuntimeError": str(error or ""),
-             "StackTrace": "".join(traceback.format_exception(error)) if error else "", "Hostname": "lean_local"}
-    if engine.missing_data:
-        state["FailedDataRequests"] = "; ".join(engine.missing_data)
-    holdings_value = algorithm.portfolio.total_holdings_value
-    runtime = {
-        "Equity": f"${engine.total_portfolio_value():,.2f}",
-        "Fees": f"-${algorithm.portfolio.total_fees:,.2f}",
-        "Holdings": f"${holdings_value:,.2f}",
-        "Net Profit": f"${algorithm.portfolio.total_net_profit:,.2f}",
-        "Return": f"{(engine.total_portfolio_value() / start_cash - 1) * 100 if start_cash else 0:.2f} %",
-        "Unrealized": f"${algorithm.portfolio.total_unrealized_profit:,.2f}",
-        "Volume": f"${engine.sales_volume:,.2f}",
-    }
-    total_performance = {"portfolioStatistics": {"startEquity": start_cash, "endEquity": round(
-        daily[-1][1] if daily else start_cash, 2)}, "tradeStatistics": {"totalNumberOfTrades": len(engine.trades)},
-        "closedTrades": []}
     result = {
         "rollingWindow": {},
         "totalPerformance": total_performance,
         "charts": charts,
-        "orders": {str(o.id): serialize_order(o) for o in engine.orders.values()},
+        "orders": {str(o.id): serialize_order(o) for o in engine.transactions.orders.values()},
         "profitLoss": {},
         "statistics": stats,
         "runtimeStatistics": runtime,
         "state": state,
-        "algorithmConfiguration": {"name": aid, "parameters": cfg.parameters, "startDate": algorithm.start_date
-                                   .strftime("%Y-%m-%d %H:%M:%S"), "endDate": algorithm.end_date
-                                   .strftime("%Y-%m-%d %H:%M:%S"), "accountCurrency": "USD"},
+        "algorithmConfiguration": {
+            "name": aid,
+            "parameters": cfg.parameters,
+            "startDate": algorithm.start_date.strftime("%Y-%m-%d %H:%M:%S"),
+            "endDate": algorithm.end_date.strftime("%Y-%m-%d %H:%M:%S"),
+            "accountCurrency": "USD",
+        },
     }
     write_json(out / f"{aid}.json", result)
-    summary = {"statistics": stats, "totalPerformance": total_performance, "state": state,
-               "runtimeStatistics": runtime, "algorithmConfiguration": result["algorithmConfiguration"],
-               "charts": {"Strategy Equity": charts["Strategy Equity"]}}
+    summary = {
+        "statistics": stats,
+        "totalPerformance": total_performance,
+        "state": state,
+        "runtimeStatistics": runtime,
+        "algorithmConfiguration": result["algorithmConfiguration"],
+        "charts": {"Strategy Equity": charts["Strategy Equity"]},
+    }
     write_json(out / f"{aid}-summary.json", summary)
-    if engine.missing_data:
-        atomic_write_bytes(out / f"failed-data-requests-{cfg.algorithm_id}.txt",
-                           ("\n".join(engine.missing_data) + "\n").encode())
-    _ = json, yyyymmdd
+    missing = engine.feed.missing_data
+    if missing:
+        atomic_write_bytes(out / f"failed-data-requests-{cfg.algorithm_id}.txt", ("\n".join(missing) + "\n").encode())
+
+
+def _statistics(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm, start_cash: float) -> dict[str, str]:
+    """Lean's statistics: equity sampled per calendar day from the start date to the last session run."""
+    daily = engine.daily_values
+    sessions = engine.sessions
+    orders = engine.transactions.orders
+    rf = risk_free_rate(cfg.data_folder, [d for d, _ in daily])
+    traded = sorted({str(o.symbol.id) for o in orders.values()})
+    last_day = algorithm.end_date.date()
+    if daily:
+        last_day = min(last_day, from_yyyymmdd(daily[-1][0]))
+    cal_values, cal_turnover = calendar_samples(
+        algorithm.start_date.date(), last_day, daily, start_cash, engine.daily_sales
+    )
+    years = None
+    if daily:
+        i = sessions.index_of(daily[-1][0])
+        years = (sessions.closes[i] - algorithm.start_date).total_seconds() / 86400 / 365
+    stats = compute(
+        start_cash,
+        daily,
+        len(orders),
+        algorithm.portfolio.total_fees,
+        cal_turnover,
+        engine.portfolio.trades,
+        rf,
+        algorithm.start_date.date(),
+        traded[0] if len(traded) == 1 else "",
+        years=years,
+        calendar_values=cal_values,
+    )
+    if not daily:
+        stats["End Equity"] = stats["Start Equity"]
+    return stats
+
+
+def _charts(engine: Engine, algorithm: QCAlgorithm) -> dict[str, Any]:
+    """Strategy Equity (the close of each session run) and the algorithm's own plots."""
+    sessions = engine.sessions
+    equity_values: list[list[float]] = []
+    for day, value in engine.daily_values:
+        i = sessions.index_of(day)
+        stamp = int(sessions.close_epoch(i)) if i < len(sessions.days) else 0
+        equity_values.append([stamp, round(value, 2), round(value, 2), round(value, 2), round(value, 2)])
+    charts: dict[str, Any] = {
+        "Strategy Equity": {
+            "name": "Strategy Equity",
+            "chartType": 0,
+            "series": {"Equity": {"name": "Equity", "unit": "$", "index": 0, "seriesType": 2, "values": equity_values}},
+        },
+    }
+    for chart, series in algorithm._charts.items():
+        charts[chart] = {
+            "name": chart,
+            "chartType": 0,
+            "series": {
+                name: {"name": name, "unit": "$", "index": 0, "seriesType": 0, "values": [[t, v] for t, v in points]}
+                for name, points in series.items()
+            },
+        }
+    return charts
+
+
+def _state(engine: Engine, algorithm: QCAlgorithm, aid: str, error: BaseException | None) -> dict[str, str]:
+    status = "RuntimeError" if error is not None else ("Stopped" if engine.stopped else "Completed")
+    state = {
+        "Status": status,
+        "Name": aid,
+        "StartTime": algorithm.start_date.strftime("%Y-%m-%d %H:%M:%S"),
+        "EndTime": algorithm.end_date.strftime("%Y-%m-%d %H:%M:%S"),
+        "RuntimeError": str(error or ""),
+        "StackTrace": "".join(traceback.format_exception(error)) if error else "",
+        "Hostname": "lean_local",
+    }
+    if engine.feed.missing_data:
+        state["FailedDataRequests"] = "; ".join(engine.feed.missing_data)
+    return state
+
+
+def _runtime_statistics(engine: Engine, algorithm: QCAlgorithm, start_cash: float) -> dict[str, str]:
+    portfolio = algorithm.portfolio
+    holdings_value = portfolio.total_holdings_value
+    equity = engine.portfolio.total_portfolio_value
+    return {
+        "Equity": f"${equity():,.2f}",
+        "Fees": f"-${portfolio.total_fees:,.2f}",
+        "Holdings": f"${holdings_value:,.2f}",
+        "Net Profit": f"${portfolio.total_net_profit:,.2f}",
+        "Return": f"{(equity() / start_cash - 1) * 100 if start_cash else 0:.2f} %",
+        "Unrealized": f"${portfolio.total_unrealized_profit:,.2f}",
+        "Volume": f"${engine.portfolio.sales_volume:,.2f}",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

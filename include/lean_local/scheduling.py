@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from include.lean_local.data import from_yyyymmdd, nyse_sessions
 from include.lean_local.errors import NotSupportedByLocalRuntime
-
-if TYPE_CHECKING:
-    from include.lean_local.engine import Engine
+from include.lean_local.sessions import nyse_sessions, yyyymmdd
 
 DateFn = Callable[[dt.date, dt.date], list[dt.date]]
 
 
+class ScheduleHost(Protocol):
+    """What scheduling asks of the engine."""
+
+    def schedule_range(self) -> tuple[dt.date, dt.date]: ...
+
+    def clock_floor(self) -> dt.datetime | None: ...
+
+
 def _session_dates(start: dt.date, end: dt.date) -> list[dt.date]:
     s = nyse_sessions()
-    lo = s.index_of(start.year * 10000 + start.month * 100 + start.day)
-    hi = s.index_of(end.year * 10000 + end.month * 100 + end.day + 1)
-    return [from_yyyymmdd(int(d)) for d in s.days[lo:hi]]
+    lo = s.index_of(yyyymmdd(start))
+    hi = s.index_of(yyyymmdd(end) + 1)
+    return list(s.dates[lo:hi])
 
 
 class DateRule:
@@ -43,6 +48,7 @@ class TimeRule:
 class DateRules:
     def every_day(self, symbol: Any = None) -> DateRule:
         if symbol is None:
+
             def all_days(a: dt.date, b: dt.date) -> list[dt.date]:
                 return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
 
@@ -138,9 +144,8 @@ def _period_end(symbol: Any, offset: int, key: Callable[[dt.date], Any]) -> Date
 
 def _session_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
     s = nyse_sessions()
-    key = day.year * 10000 + day.month * 100 + day.day
-    i = s.index_of(key)
-    if i >= len(s.days) or int(s.days[i]) != key:
+    i = s.positions.get(yyyymmdd(day))
+    if i is None:
         return None
     return s.opens[i], s.closes[i]
 
@@ -158,16 +163,18 @@ class TimeRules:
     def noon(self) -> TimeRule:
         return TimeRule("Noon", lambda day: [dt.datetime.combine(day, dt.time(12))])
 
-    def after_market_open(self, symbol: Any = None, minutes_after_open: float = 0,
-                          extended_market_open: bool = False) -> TimeRule:
+    def after_market_open(
+        self, symbol: Any = None, minutes_after_open: float = 0, extended_market_open: bool = False
+    ) -> TimeRule:
         def fn(day: dt.date) -> list[dt.datetime]:
             bounds = _session_bounds(day)
             return [] if bounds is None else [bounds[0] + dt.timedelta(minutes=minutes_after_open)]
 
         return TimeRule("AfterMarketOpen", fn)
 
-    def before_market_close(self, symbol: Any = None, minutes_before_close: float = 0,
-                            extended_market_close: bool = False) -> TimeRule:
+    def before_market_close(
+        self, symbol: Any = None, minutes_before_close: float = 0, extended_market_close: bool = False
+    ) -> TimeRule:
         def fn(day: dt.date) -> list[dt.datetime]:
             bounds = _session_bounds(day)
             return [] if bounds is None else [bounds[1] - dt.timedelta(minutes=minutes_before_close)]
@@ -201,12 +208,13 @@ class ScheduledEvent:
 
 
 class ScheduleManager:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: ScheduleHost) -> None:
         self._engine = engine
         self.events: list[ScheduledEvent] = []
 
-    def on(self, date_rule: DateRule, time_rule: TimeRule, callback: Callable[..., Any],
-           name: str | None = None) -> ScheduledEvent:
+    def on(
+        self, date_rule: DateRule, time_rule: TimeRule, callback: Callable[..., Any], name: str | None = None
+    ) -> ScheduledEvent:
         if not isinstance(date_rule, DateRule) or not isinstance(time_rule, TimeRule):
             raise NotSupportedByLocalRuntime("schedule.on with custom rules")
         if isinstance(callback, str):  # schedule.on(name, date_rule, time_rule, callback) is not this overload

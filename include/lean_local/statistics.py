@@ -7,7 +7,7 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from include.lean_local.data import from_yyyymmdd
+from include.lean_local.sessions import from_yyyymmdd
 
 TRADING_DAYS = 252
 
@@ -50,8 +50,9 @@ def risk_free_rate(data_folder: Path, days: list[int]) -> float:
     return total / len(days)
 
 
-def calendar_samples(start: dt.date, end: dt.date, daily: list[tuple[int, float]], start_equity: float,
-                     sales: list[tuple[int, float]]) -> tuple[list[float], list[float]]:
+def calendar_samples(
+    start: dt.date, end: dt.date, daily: list[tuple[int, float]], start_equity: float, sales: list[tuple[int, float]]
+) -> tuple[list[float], list[float]]:
     """Lean samples equity once per calendar day (midnight): the value and the sale volume at the end of each
     calendar day from the start date to the end date, carried over weekends and holidays."""
     values: list[float] = []
@@ -73,10 +74,19 @@ def calendar_samples(start: dt.date, end: dt.date, daily: list[tuple[int, float]
     return values, turnover
 
 
-def compute(start_equity: float, daily: list[tuple[int, float]], total_orders: int, total_fees: float,
-            daily_turnover: list[float], trades: list[float], rf: float, start: dt.date,
-            lowest_capacity_asset: str = "", years: float | None = None,
-            calendar_values: list[float] | None = None) -> dict[str, str]:
+def compute(
+    start_equity: float,
+    daily: list[tuple[int, float]],
+    total_orders: int,
+    total_fees: float,
+    daily_turnover: list[float],
+    trades: list[float],
+    rf: float,
+    start: dt.date,
+    lowest_capacity_asset: str = "",
+    years: float | None = None,
+    calendar_values: list[float] | None = None,
+) -> dict[str, str]:
     end_equity = daily[-1][1] if daily else start_equity
     stats: dict[str, str] = {"Total Orders": str(total_orders)}
     values = [start_equity] + (calendar_values if calendar_values is not None else [v for _, v in daily])

@@ -8,9 +8,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from html import escape
+from pathlib import Path
 from typing import Any
 
-from include.reporting.run_view import RunView
+from include.atomic_io import atomic_write_text
+from include.contracts.intent import OrderIntent
+from include.contracts.report import ConsistencyReport
+from include.reporting.run_view import OrderRow, RunView, load_run_view
+from include.run_folder import RunFolder
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2733}
@@ -33,17 +38,19 @@ def _num(value: Any, digits: int = 4) -> str:
     if value is None:
         return '<span class="muted">–</span>'
     if isinstance(value, float):
-        return escape(f"{value:,.{digits}f}")
+        # Digits, sign, "," and "." (or nan/inf): nothing to escape. Skipped, as a page can list
+        # 10^5+ orders of eleven cells each.
+        return f"{value:,.{digits}f}"
     return escape(str(value))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, css_id: str, left: int = 1) -> str:
     head = "".join(f'<th class="{"l" if i < left else ""}">{escape(h)}</th>' for i, h in enumerate(headers))
+    opening = ('<td class="">', '<td class="l">')
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="{"l" if i < left else ""}">{cell if isinstance(cell, Markup) else _num(cell)}</td>'
-            for i, cell in enumerate(row)
+            f"{opening[i < left]}{cell if isinstance(cell, Markup) else _num(cell)}</td>" for i, cell in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
     return f'<table id="{css_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
@@ -110,18 +117,16 @@ def _latest_rows(symbols: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in symbols if latest is None or str(s.get("rebalance_date")) == latest]
 
 
-def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
-    """The whole report of a run: verdicts, intent -> orders -> fills, charts, manifest, parity."""
-    report = view.report or {}
-    symbols: list[dict[str, Any]] = [s for s in report.get("symbols") or [] if isinstance(s, dict)]
-    checks: list[dict[str, Any]] = [c for c in report.get("checks") or [] if isinstance(c, dict)]
+def _summary(view: RunView, report: dict[str, Any], symbols: list[dict[str, Any]], title_prefix: str) -> list[str]:
+    """Title, overall verdict, and the charts of weights and equity."""
     latest = _latest_rows(symbols)
-    sections = [
+    return [
         f"<h1>{escape(title_prefix)} {escape(view.dag_id)} / {escape(view.run_key)}</h1>",
         f'<p>Overall verdict: {verdict_badge(report.get("verdict"))} <span class="muted">'
         f"policy {escape(str(report.get('policy', '–')))}, {view.intent_rebalances} rebalance(s), "
         f"{len(view.orders)} order(s), {escape(str(report.get('events', 0)))} event(s)</span></p>",
-        "<h2>Target vs achieved weights" + (f" ({escape(str(latest[0].get('rebalance_date')))})" if latest else "")
+        "<h2>Target vs achieved weights"
+        + (f" ({escape(str(latest[0].get('rebalance_date')))})" if latest else "")
         + "</h2>",
         bar_chart(
             [
@@ -132,22 +137,68 @@ def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
         ),
         "<h2>Equity</h2>",
         line_chart(view.equity_curve, css_id="equity-chart"),
+    ]
+
+
+def _order_cells(row: OrderRow) -> tuple[Any, ...]:
+    o = row.order
+    return (
+        o.order_id,
+        o.date,
+        o.symbol,
+        row.intent_side or "–",
+        row.target_weight,
+        o.quantity,
+        o.filled_quantity,
+        o.average_fill_price,
+        o.fees,
+        o.status,
+        o.message,
+    )
+
+
+def _orders(view: RunView) -> list[str]:
+    return [
         "<h2>Intent → orders → fills</h2>",
         table(
-            ["order", "date", "symbol", "intent side", "target weight", "order qty", "filled qty", "avg fill price",
-             "fees", "status", "message"],
-            (
-                (o.order_id, o.date, o.symbol, o.intent_side or "–", o.target_weight, o.quantity, o.filled_quantity,
-                 o.average_fill_price, o.fees, o.status, o.message)
-                for o in view.orders
-            ),
+            [
+                "order",
+                "date",
+                "symbol",
+                "intent side",
+                "target weight",
+                "order qty",
+                "filled qty",
+                "avg fill price",
+                "fees",
+                "status",
+                "message",
+            ],
+            (_order_cells(row) for row in view.orders),
             css_id="orders",
             left=4,
         ),
+    ]
+
+
+def _verdicts(symbols: list[dict[str, Any]], checks: list[dict[str, Any]]) -> list[str]:
+    """Per-symbol verdicts, and the checks' findings (passing checks are counted, not listed)."""
+    sections = [
         "<h2>Per-symbol verdicts</h2>",
         table(
-            ["date", "symbol", "verdict", "target weight", "achieved weight", "tolerance", "expected qty",
-             "ordered qty", "filled qty", "fees", "problems"],
+            [
+                "date",
+                "symbol",
+                "verdict",
+                "target weight",
+                "achieved weight",
+                "tolerance",
+                "expected qty",
+                "ordered qty",
+                "filled qty",
+                "fees",
+                "problems",
+            ],
             (
                 (
                     s.get("rebalance_date") or "–",
@@ -175,65 +226,107 @@ def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
             f"<h2>Checks ({len(findings)} finding(s), {len(checks) - len(findings)} passed)</h2>",
             table(
                 ["check", "symbol", "verdict", "message"],
-                ((c.get("check"), c.get("symbol") or "*", Markup(verdict_badge(c.get("verdict"))), c.get("message"))
-                 for c in findings),
+                (
+                    (c.get("check"), c.get("symbol") or "*", Markup(verdict_badge(c.get("verdict"))), c.get("message"))
+                    for c in findings
+                ),
                 css_id="checks",
                 left=4,
             ),
         ]
-    if view.statistics:
-        sections += ["<h2>Lean statistics</h2>", table(["statistic", "value"], sorted(view.statistics.items()),
-                                                      css_id="statistics")]
-    if view.manifest:
-        files = view.manifest.get("files") or {}
-        rows = [
-            (role, Markup(f"<code>{escape(str((d or {}).get('sha256', d)))}</code>"))
-            for role, d in sorted(files.items())
-        ]
-        if report.get("manifest_sha256"):
-            rows.insert(0, ("manifest.json", Markup(f"<code>{escape(str(report['manifest_sha256']))}</code>")))
-        if view.manifest.get("data_sha256"):
-            rows.append(("data files (combined)", Markup(f"<code>{escape(str(view.manifest['data_sha256']))}</code>")))
-        engine = view.manifest.get("engine_identity")
-        sections += ["<h2>Manifest</h2>", f"<p>Engine: <code>{escape(str(engine))}</code></p>",
-                     table(["input", "sha256"], rows, css_id="manifest")]
-    if view.parity:
-        diffs = [d for d in view.parity.get("orders") or [] if isinstance(d, dict)]
-        sections += [
-            "<h2>Backtest ↔ live parity</h2>",
-            f"<p>Verdict: {verdict_badge(view.parity.get('verdict'))}</p>",
-            table(
-                ["date", "symbol", "status", "backtest qty", "live qty", "price diff (bps)", "likely causes", "notes"],
+    return sections
+
+
+def _manifest(view: RunView, report: dict[str, Any]) -> list[str]:
+    if not view.manifest:
+        return []
+    files = view.manifest.get("files") or {}
+    rows = [
+        (role, Markup(f"<code>{escape(str((d or {}).get('sha256', d)))}</code>")) for role, d in sorted(files.items())
+    ]
+    if report.get("manifest_sha256"):
+        rows.insert(0, ("manifest.json", Markup(f"<code>{escape(str(report['manifest_sha256']))}</code>")))
+    if view.manifest.get("data_sha256"):
+        rows.append(("data files (combined)", Markup(f"<code>{escape(str(view.manifest['data_sha256']))}</code>")))
+    engine = view.manifest.get("engine_identity")
+    return [
+        "<h2>Manifest</h2>",
+        f"<p>Engine: <code>{escape(str(engine))}</code></p>",
+        table(["input", "sha256"], rows, css_id="manifest"),
+    ]
+
+
+def _parity(view: RunView) -> list[str]:
+    if not view.parity:
+        return []
+    diffs = [d for d in view.parity.get("orders") or [] if isinstance(d, dict)]
+    return [
+        "<h2>Backtest ↔ live parity</h2>",
+        f"<p>Verdict: {verdict_badge(view.parity.get('verdict'))}</p>",
+        table(
+            ["date", "symbol", "status", "backtest qty", "live qty", "price diff (bps)", "likely causes", "notes"],
+            (
                 (
-                    (d.get("date"), d.get("symbol"), d.get("status"), d.get("backtest_quantity"),
-                     d.get("live_quantity"), d.get("price_diff_bps"), ", ".join(d.get("causes") or []),
-                     "; ".join(d.get("notes") or []))
-                    for d in diffs
-                ),
-                css_id="parity",
-                left=3,
+                    d.get("date"),
+                    d.get("symbol"),
+                    d.get("status"),
+                    d.get("backtest_quantity"),
+                    d.get("live_quantity"),
+                    d.get("price_diff_bps"),
+                    ", ".join(d.get("causes") or []),
+                    "; ".join(d.get("notes") or []),
+                )
+                for d in diffs
             ),
+            css_id="parity",
+            left=3,
+        ),
+    ]
+
+
+def render_run_page(view: RunView, *, title_prefix: str = "Lean run") -> str:
+    """The whole report of a run: verdicts, intent -> orders -> fills, charts, manifest, parity."""
+    report = view.report or {}
+    symbols: list[dict[str, Any]] = [s for s in report.get("symbols") or [] if isinstance(s, dict)]
+    checks: list[dict[str, Any]] = [c for c in report.get("checks") or [] if isinstance(c, dict)]
+    sections = [*_summary(view, report, symbols, title_prefix), *_orders(view), *_verdicts(symbols, checks)]
+    if view.statistics:
+        sections += [
+            "<h2>Lean statistics</h2>",
+            table(["statistic", "value"], sorted(view.statistics.items()), css_id="statistics"),
         ]
+    sections += [*_manifest(view, report), *_parity(view)]
     body = "\n".join(sections)
     return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(view.dag_id)} {escape(view.run_key)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     )
 
 
+def write_report_html(
+    folder: RunFolder, *, report: ConsistencyReport | None = None, intent: OrderIntent | None = None
+) -> Path:
+    """Render the run's page into ``report.html`` (atomic); ``report``/``intent`` as for load_run_view."""
+    path = folder.report_html_path
+    atomic_write_text(path, render_run_page(load_run_view(folder, report=report, intent=intent)))
+    return path
+
+
 def render_runs_list(runs: Sequence[dict[str, Any]], *, link_prefix: str) -> str:
     rows = (
         (
-            Markup(f'<a href="{escape(link_prefix)}/runs/{escape(r["dag_id"])}/{escape(r["run_key"])}">'
-                   f'{escape(r["dag_id"])}</a>'),
+            Markup(
+                f'<a href="{escape(link_prefix)}/runs/{escape(r["dag_id"])}/{escape(r["run_key"])}">'
+                f"{escape(r['dag_id'])}</a>"
+            ),
             r["run_key"],
             Markup(verdict_badge(r.get("verdict"))),
         )
         for r in runs
     )
     return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Lean runs</title>"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Lean runs</title>'
         f"<style>{_STYLE}</style></head><body><h1>Lean runs</h1>"
         f"{table(['DAG', 'run key', 'verdict'], rows, css_id='runs', left=2)}</body></html>\n"
     )

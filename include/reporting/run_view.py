@@ -1,8 +1,10 @@
 """Everything a run's report page shows, read from its run folder.
 
-The page is built from files only (intent, params, events, Lean's result JSON, report.json,
-manifest.json, parity.json), so it renders the same in the Airflow UI plugin, in the
-standalone ``report.html`` and from the CLI.
+The page is built from files only (intent, report.json, manifest.json, parity.json, Lean's result
+JSON), so it renders the same in the Airflow UI plugin, in the standalone ``report.html`` and from
+the CLI. Lean's orders come from report.json once the run is checked (the report carries every
+order); before that, from the one per-order aggregation over the events files
+(``include.audit.orders``), the one the check runs.
 """
 
 from __future__ import annotations
@@ -12,32 +14,23 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, NamedTuple
 
 import ijson
 
-from include.intent import load_order_intent
+from include.audit.orders import LeanOrder, lean_orders, orders_from_files
+from include.contracts.intent import OrderIntent
+from include.contracts.report import ConsistencyReport, OrderTable
+from include.errors import ArtifactPathError, RunFolderError
+from include.run_folder import RunFolder
 
 
-@dataclass
-class OrderRow:
-    order_id: int
-    date: str
-    symbol: str
-    intent_side: str | None
-    target_weight: float | None
-    quantity: float = 0.0
-    filled_quantity: float = 0.0
-    fill_notional: float = 0.0
-    fees: float = 0.0
-    status: str = "none"
-    message: str = ""
-    first_time: float | None = None
+class OrderRow(NamedTuple):
+    """One order as the page lists it, with the intent item it answers (None when none)."""
 
-    @property
-    def average_fill_price(self) -> float | None:
-        return self.fill_notional / self.filled_quantity if self.filled_quantity else None
+    order: LeanOrder
+    intent_side: str | None = None
+    target_weight: float | None = None
 
 
 @dataclass
@@ -47,12 +40,11 @@ class RunView:
     run_dir: Path
     orders: list[OrderRow] = field(default_factory=list)
     intent_rebalances: int = 0
-    report: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None  # report.json as saved (any version), without its order table
     manifest: dict[str, Any] | None = None
     parity: dict[str, Any] | None = None
     equity_curve: list[tuple[float, float]] = field(default_factory=list)
     statistics: dict[str, str] = field(default_factory=dict)
-    params: dict[str, Any] | None = None
 
 
 def _read_json(path: Path) -> Any:
@@ -60,54 +52,6 @@ def _read_json(path: Path) -> Any:
         return None
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
-
-
-def _algorithm_id(run_dir: Path) -> str:
-    config = _read_json(run_dir / "config.json") or {}
-    return str(config.get("algorithm-id") or run_dir.name)
-
-
-def event_files(results_dir: Path, algorithm_id: str) -> list[Path]:
-    """The finished run's events file, or a live run's per-day files, in date order."""
-    single = results_dir / f"{algorithm_id}-order-events.json"
-    if single.exists():
-        return [single]
-    return sorted(results_dir.glob(f"{algorithm_id}-????-??-??-order-events.json"))
-
-
-def _new_york_date(unix_seconds: float) -> dt.date:
-    return dt.datetime.fromtimestamp(unix_seconds, ZoneInfo("America/New_York")).date()
-
-
-def _orders_from_events(
-    paths: list[Path], intent_sides: dict[tuple[dt.date, str], tuple[str, float]]
-) -> list[OrderRow]:
-    """One row per order, matched to the intent of the latest rebalance on or before its date."""
-    dates = sorted({d for d, _ in intent_sides})
-    rows: dict[int, OrderRow] = {}
-    for path in paths:
-        with open(path, "rb") as handle:
-            for event in ijson.items(handle, "item", use_float=True):
-                order_id = int(event.get("orderId", event.get("order-id", 0)))
-                symbol = str(event.get("symbolValue", event.get("symbol-value", "")))
-                if order_id not in rows:
-                    day = _new_york_date(float(event.get("time", 0.0)))
-                    rebalance = max((d for d in dates if d <= day), default=None)
-                    side, weight = intent_sides.get((rebalance, symbol), (None, None)) if rebalance else (None, None)
-                    rows[order_id] = OrderRow(order_id, day.isoformat(), symbol, side, weight)
-                row = rows[order_id]
-                row.quantity = float(event.get("quantity", row.quantity))
-                fill_qty = float(event.get("fillQuantity", event.get("fill-quantity", 0.0)))
-                fill_price = float(event.get("fillPrice", event.get("fill-price", 0.0)))
-                row.filled_quantity += fill_qty
-                row.fill_notional += fill_qty * fill_price
-                row.fees += float(event.get("orderFeeAmount", event.get("order-fee-amount", 0.0)) or 0.0)
-                row.status = str(event.get("status", row.status))
-                if event.get("message"):
-                    row.message = str(event["message"])
-                if row.first_time is None:
-                    row.first_time = float(event.get("time", 0.0))
-    return [rows[k] for k in sorted(rows)]
 
 
 def _equity_curve(result: dict[str, Any] | None) -> list[tuple[float, float]]:
@@ -127,29 +71,64 @@ def _equity_curve(result: dict[str, Any] | None) -> list[tuple[float, float]]:
     return points
 
 
-def load_run_view(run_dir: str | os.PathLike[str]) -> RunView:
-    folder = Path(run_dir)
-    view = RunView(dag_id=folder.parent.name, run_key=folder.name, run_dir=folder)
-    algorithm_id = _algorithm_id(folder)
-    intents = sorted(folder.glob("order_intent_run_*.json"))
-    intent_sides: dict[tuple[dt.date, str], tuple[str, float]] = {}
-    if intents:
-        intent = load_order_intent(intents[0])
-        view.intent_rebalances = len(intent.rebalances)
-        for order in intent.intent_orders:
-            intent_sides[(order.rebalance_date, order.symbol)] = (order.side, order.weight)
-    results = folder / "results"
-    view.orders = _orders_from_events(event_files(results, algorithm_id), intent_sides)
-    result = _read_json(results / f"{algorithm_id}.json")
+def _saved_order_table(report: dict[str, Any] | None) -> OrderTable | None:
+    """The order table of a saved report (version 2 on), taken out of the report's dict."""
+    if not isinstance(report, dict) or report.get("schema_version", 1) < 2 or "order_table" not in report:
+        return None
+    return OrderTable.model_validate(report.pop("order_table"))
+
+
+def _order_rows(table: OrderTable, intent: OrderIntent | None) -> list[OrderRow]:
+    sides: dict[tuple[dt.date | None, str], tuple[str | None, float | None]] = {}
+    if intent is not None:
+        sides = {(o.rebalance_date, o.symbol): (o.side, o.weight) for o in intent.intent_orders}
+    return [
+        OrderRow(order, *sides.get((order.rebalance_date, order.symbol), (None, None))) for order in lean_orders(table)
+    ]
+
+
+def _lean_results(view: RunView, folder: RunFolder) -> None:
+    """Equity curve and statistics from Lean's ``<id>.json`` (or its ``-summary.json``)."""
+    result = _read_json(folder.results_dir / f"{folder.algorithm_id}.json")
     view.equity_curve = _equity_curve(result)
-    summary = _read_json(results / f"{algorithm_id}-summary.json") or result or {}
+    summary = _read_json(folder.results_dir / f"{folder.algorithm_id}-summary.json") or result or {}
     view.statistics = {str(k): str(v) for k, v in (summary.get("statistics") or {}).items()}
-    view.report = _read_json(folder / "report.json")
-    view.manifest = _read_json(folder / "manifest.json")
-    view.parity = _read_json(folder / "parity.json")
-    params = sorted(folder.glob("execution_params_run_*.json"))
-    view.params = _read_json(params[0]) if params else None
+
+
+def load_run_view(
+    run_dir: str | os.PathLike[str] | RunFolder,
+    *,
+    report: ConsistencyReport | None = None,
+    intent: OrderIntent | None = None,
+) -> RunView:
+    """The run's page data. ``report`` and ``intent``: already in hand (the check), not re-read."""
+    folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder.open(run_dir)
+    if intent is None and folder.intent_path.exists():
+        intent = folder.load_intent()
+    view = RunView(dag_id=folder.dag_id, run_key=folder.run_key, run_dir=folder.path)
+    view.intent_rebalances = len(intent.rebalances) if intent is not None else 0
+    if report is not None:
+        view.report = report.model_dump(mode="json", exclude={"order_table"})
+        table: OrderTable | None = report.order_table
+    else:
+        view.report = _read_json(folder.report_json_path)
+        table = _saved_order_table(view.report)
+    if table is None:  # not checked yet (or checked before reports carried the orders)
+        table = orders_from_files(folder.results_dir, folder.algorithm_id, intent)
+    view.orders = _order_rows(table, intent)
+    _lean_results(view, folder)
+    view.manifest = _read_json(folder.manifest_path)
+    view.parity = _read_json(folder.parity_path)
     return view
+
+
+def _report_verdict(path: Path) -> str | None:
+    """The verdict of a report.json, streamed: it comes before the (possibly huge) order table."""
+    with open(path, "rb") as handle:
+        for prefix, event, value in ijson.parse(handle):
+            if prefix in ("verdict", "overall_verdict") and event == "string" and value:
+                return str(value)
+    return None
 
 
 def list_runs(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -159,15 +138,13 @@ def list_runs(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not base.exists():
         return runs
     for dag_dir in sorted(p for p in base.iterdir() if p.is_dir()):
-        for run in sorted((p for p in dag_dir.iterdir() if p.is_dir()), reverse=True):
-            if not (run / "config.json").exists() and not any(run.glob("order_intent_run_*.json")):
+        for path in sorted((p for p in dag_dir.iterdir() if p.is_dir()), reverse=True):
+            try:
+                folder = RunFolder.open(path)
+            except (ArtifactPathError, RunFolderError):
+                continue  # not a run folder name
+            if not folder.config_path.exists() and not folder.intent_path.exists():
                 continue
-            report = _read_json(run / "report.json") or {}
-            runs.append(
-                {
-                    "dag_id": dag_dir.name,
-                    "run_key": run.name,
-                    "verdict": report.get("overall_verdict") or report.get("verdict") or "not checked",
-                }
-            )
+            verdict = _report_verdict(folder.report_json_path) if folder.report_json_path.exists() else None
+            runs.append({"dag_id": dag_dir.name, "run_key": path.name, "verdict": verdict or "not checked"})
     return runs

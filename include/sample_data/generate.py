@@ -1,7 +1,7 @@
 """Deterministic generator of the bundled SYNTHETIC sample data (Lean daily format).
 
 ``python -m include.sample_data.generate [--out include/sample_data/lean]`` rewrites the files byte for byte
-(fixed seed, pure numpy; NYSE sessions from exchange_calendars). The tickers (ZZSA..ZZSH) are invented.
+(fixed seed, pure numpy; NYSE sessions from include.trading_calendar). The tickers (ZZSA..ZZSH) are invented.
 ZZSC has a synthetic 2:1 split on 2020-06-15: its zip holds raw prices (halved from that day) and its
 factor file carries split factor 0.5 up to 2020-06-12, so Lean-style adjustment is exercised.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from include.lean_local.data import nyse_sessions
+from include.lean_local.sessions import nyse_sessions
 
 SEED = 20190102
 START, END = 20190102, 20211231
@@ -44,8 +44,8 @@ def _zip_bytes(name: str, text: str) -> bytes:
 
 
 def generate(out: Path = DEFAULT_OUT) -> list[Path]:
-    sessions = nyse_sessions()
-    days = sessions.days[(sessions.days >= START) & (sessions.days <= END)]
+    sessions = np.asarray(nyse_sessions().days, dtype=np.int64)
+    days = sessions[(sessions >= START) & (sessions <= END)]
     rng = np.random.default_rng(SEED)
     written: list[Path] = []
     daily = out / "equity" / "usa" / "daily"

@@ -32,8 +32,8 @@ def trend_rotation_snapshot(
     as_of: dt.date,
     data_folder: str | os.PathLike[str],
     universe: Sequence[str] | None = None,
-    top_n: int = 3,
-    lookback_days: int = 60,
+    top_n: int,
+    lookback_days: int,
 ) -> DecisionSnapshot:
     """Equal weights over the ``top_n`` symbols with the best positive momentum.
 

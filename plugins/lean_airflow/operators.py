@@ -1,7 +1,8 @@
 """``LeanRunOperator``: one operator for backtest and live, on Docker or the local runtime.
 
-Both runtimes get the same generated launcher config (``include.lean_config``); only the
-paths differ. The operator returns the results folder path, which is all XCom carries.
+It only wires ``include.launch`` to Airflow: both runtimes get the same launcher config for the
+same run folder; only the paths differ. The operator returns the results folder's path, which
+is all XCom carries; the engine's identity goes to the run folder's ``engine.json``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink
@@ -23,13 +23,14 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
-    from include.lean_runtime import RunPaths
+    from include.launch.config import LeanJob, Mode
 
 # include/ (pydantic contracts, the runtime) is imported inside the methods that run tasks: the
 # DAG processor parses this module on every DAG-file parse and must not pay for it.
 
 REPORT_BASE_URL_ENV = "LEAN_AIRFLOW_REPORT_BASE_URL"
 REPORT_URL_PREFIX = "/lean-airflow"
+DEFAULT_ENGINE_TIMEOUT = dt.timedelta(hours=2)
 
 
 def report_url(dag_id: str, run_key: str) -> str:
@@ -46,7 +47,7 @@ class LeanReportLink(BaseOperatorLink):
         run_dir = str(getattr(operator, "run_dir", "") or "")
         if not run_dir or "{{" in run_dir:
             return report_url(ti_key.dag_id, "").rstrip("/")
-        return report_url(ti_key.dag_id, Path(run_dir).name)
+        return report_url(ti_key.dag_id, os.path.basename(run_dir.rstrip("/")))
 
 
 def broker_secret_config(conn_id: str | None) -> dict[str, str]:
@@ -74,25 +75,15 @@ class LeanRunOperator(BaseOperator):
     """Run Lean on one run folder.
 
     :param mode: ``backtest`` or ``live`` (selects Lean's environment block).
-    :param runtime: ``docker`` (the quantconnect/lean image through DockerOperator) or
-        ``local`` (``python -m include.lean_local`` in a subprocess).
-    :param run_dir: the run folder; intent, params and config live there (templated).
-    :param broker_conn_id: Airflow connection with broker credentials (Docker only; they
-        reach Lean through ``private_environment``, never a file).
-    :param live_as_of: live mode on the local runtime: the session its paper broker trades at
-        (templated; the DAGs pass the run's date). Lean itself ignores it.
+    :param run_dir: the run folder (templated); intent, params and config live there.
+    :param runtime: ``docker`` (the quantconnect/lean image through the Docker provider) or
+        ``local`` (``python -m include.lean_local`` in a subprocess); templated.
+    :param parameters: extra Lean ``parameters`` (templated), e.g. ``{"starting-cash": ...}``.
+    :param broker_conn_id: Airflow connection with broker credentials; they reach Lean through
+        the container's (or subprocess's) environment, never a file.
     """
 
-    template_fields: Sequence[str] = (
-        "run_dir",
-        "intent_path",
-        "params_path",
-        "initial_state_path",
-        "parameters",
-        "runtime",
-        "image",
-        "live_as_of",
-    )
+    template_fields: Sequence[str] = ("run_dir", "runtime", "parameters", "image")
     template_fields_renderers = {"parameters": "json"}
     operator_extra_links = (LeanReportLink(),)
     ui_color = "#d8e7f5"
@@ -100,12 +91,9 @@ class LeanRunOperator(BaseOperator):
     def __init__(
         self,
         *,
-        mode: str,
+        mode: Mode,
         run_dir: str,
-        intent_path: str,
-        params_path: str,
         runtime: str = "local",
-        initial_state_path: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         algorithm_path: str | None = None,
         data_path: str | None = None,
@@ -114,19 +102,15 @@ class LeanRunOperator(BaseOperator):
         network_mode: str | None = None,
         host_path_map: Mapping[str, str] | None = None,
         broker_conn_id: str | None = None,
-        live_as_of: str | None = None,
-        engine_timeout: dt.timedelta = dt.timedelta(hours=2),
+        engine_timeout: dt.timedelta = DEFAULT_ENGINE_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if mode not in ("backtest", "live"):
             raise ValueError(f"LeanRunOperator mode={mode!r}: expected 'backtest' or 'live'")
-        self.mode = mode
-        self.runtime = runtime
+        self.mode: Mode = mode
         self.run_dir = run_dir
-        self.intent_path = intent_path
-        self.params_path = params_path
-        self.initial_state_path = initial_state_path
+        self.runtime = runtime
         self.parameters = dict(parameters or {})
         self.algorithm_path = algorithm_path
         self.data_path = data_path
@@ -135,80 +119,67 @@ class LeanRunOperator(BaseOperator):
         self.network_mode = network_mode
         self.host_path_map = dict(host_path_map) if host_path_map is not None else None
         self.broker_conn_id = broker_conn_id
-        self.live_as_of = live_as_of
         self.engine_timeout = engine_timeout
 
-    def _paths(self) -> RunPaths:
-        from include.artifacts import ALGORITHM_PATH, confine, data_folder
-        from include.lean_runtime import RunPaths
+    def _job(self) -> LeanJob:
+        from pathlib import Path
 
-        folder = confine(self.run_dir)
-        return RunPaths(
-            run_dir=folder,
-            intent_path=confine(self.intent_path, folder),
-            params_path=confine(self.params_path, folder),
-            initial_state_path=confine(self.initial_state_path, folder) if self.initial_state_path else None,
-            algorithm_path=Path(self.algorithm_path or ALGORITHM_PATH).resolve(),
-            data_folder=Path(self.data_path).resolve() if self.data_path else data_folder(),
-            algorithm_id=folder.name,
-        )
+        from include.pipeline import lean_job
+        from include.run_folder import RunFolder, artifact_root
+
+        inputs: dict[str, Any] = {}
+        if self.algorithm_path:
+            inputs["algorithm_path"] = Path(self.algorithm_path).resolve()
+        if self.data_path:
+            inputs["data_folder"] = Path(self.data_path).resolve()
+        folder = RunFolder.open(self.run_dir, root=artifact_root())
+        return lean_job(folder, mode=self.mode, parameters=self.parameters, **inputs)
 
     def execute(self, context: Context) -> str:
         runtime = str(self.runtime).strip().lower()
         if runtime not in ("docker", "local"):
             raise AirflowException(f"LeanRunOperator runtime={self.runtime!r}: expected 'docker' or 'local'")
-        paths = self._paths()
+        job = self._job()
         secrets = broker_secret_config(self.broker_conn_id)
-        run = self._run_docker if runtime == "docker" else self._run_local
-        engine = run(paths, context, secrets)
-        context["ti"].xcom_push(key="engine", value=engine)
-        return str(paths.results_dir)
+        if runtime == "docker":
+            self._run_docker(job, context, secrets)
+        else:
+            self._run_local(job, secrets)
+        return str(job.folder.results_dir)
 
-    def _run_local(self, paths: RunPaths, context: Context, secrets: Mapping[str, str]) -> dict[str, str]:
-        from include.lean_runtime import SECRET_CONFIG_ENV, LeanRunError, lean_log_tail, run_lean_local
+    def _run_local(self, job: LeanJob, secrets: Mapping[str, str]) -> None:
+        from include.errors import LeanRunError
+        from include.launch.docker import SECRET_CONFIG_ENV
+        from include.launch.local import run_lean_local
 
-        self.log.info("Running the local Lean runtime on %s", paths.config_path)
+        self.log.info("Running the local Lean runtime on %s", job.folder.config_path)
         try:
-            return run_lean_local(
-                paths,
-                mode=self.mode,  # type: ignore[arg-type]
-                parameters=self.parameters,
+            run_lean_local(
+                job,
                 timeout_s=self.engine_timeout.total_seconds(),
                 on_line=lambda line: self.log.info("[lean] %s", line),
                 env={SECRET_CONFIG_ENV: json.dumps(secrets)} if secrets else None,
-                live_as_of=self.live_as_of or None,
             )
         except LeanRunError as exc:
             raise AirflowException(str(exc)) from None
         except subprocess.TimeoutExpired:
-            tail = lean_log_tail(paths.results_dir, paths.algorithm_id)
             raise AirflowException(
-                f"local Lean runtime exceeded {self.engine_timeout} and was killed. Last log lines:\n{tail}"
+                f"local Lean runtime exceeded {self.engine_timeout} and was killed. "
+                f"Last log lines:\n{job.folder.log_tail()}"
             ) from None
 
-    def _run_docker(self, paths: RunPaths, context: Context, secrets: Mapping[str, str]) -> dict[str, str]:
+    def _run_docker(self, job: LeanJob, context: Context, secrets: Mapping[str, str]) -> None:
         from airflow.providers.docker.exceptions import DockerContainerFailedException
         from airflow.providers.docker.operators.docker import DockerOperator
 
-        from include.lean_runtime import (
-            SECRET_CONFIG_ENV,
-            LeanRunError,
-            container_spec,
-            host_path_map_from_env,
-            lean_log_tail,
-            resolve_image,
-            write_engine_config,
-        )
+        from include.errors import LeanRunError
+        from include.launch.config import write_launcher_config
+        from include.launch.docker import SECRET_CONFIG_ENV, container_spec, host_path_map_from_env
+        from include.run_folder import NO_LOG_TAIL
 
         host_map = self.host_path_map if self.host_path_map is not None else host_path_map_from_env()
-        spec = container_spec(paths, image=resolve_image(self.image), host_path_map=host_map)
-        write_engine_config(
-            paths,
-            mode=self.mode,
-            runtime="docker",
-            parameters=self.parameters,  # type: ignore[arg-type]
-            live_as_of=self.live_as_of or None,
-        )
+        spec = container_spec(job, image=self.image, host_path_map=host_map)
+        write_launcher_config(job, "docker")
         container = DockerOperator(
             task_id=f"{self.task_id}__container",
             image=spec.image,
@@ -227,12 +198,11 @@ class LeanRunOperator(BaseOperator):
         try:
             container.execute(context)
         except DockerContainerFailedException as exc:
-            tail = lean_log_tail(paths.results_dir, paths.algorithm_id)
-            if tail.startswith("(no Lean log") and exc.logs:
+            tail = job.folder.log_tail()
+            if tail == NO_LOG_TAIL and exc.logs:
                 tail = "\n".join(str(line) for line in list(exc.logs)[-40:])
-            code = _status_code(str(exc))
-            raise AirflowException(str(LeanRunError("docker", code, tail))) from None
-        return {"runtime": "docker", "engine": spec.image}
+            raise AirflowException(str(LeanRunError("docker", _status_code(str(exc)), tail))) from None
+        job.folder.record_engine_identity({"runtime": "docker", "engine": spec.image})
 
 
 def _status_code(message: str) -> int:

@@ -15,10 +15,10 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from include.artifacts import artifact_root, run_dir
 from include.errors import ArtifactPathError
 from include.reporting.html import render_run_page, render_runs_list
 from include.reporting.run_view import list_runs, load_run_view
+from include.run_folder import RunFolder, RunRef, artifact_root
 
 URL_PREFIX = "/lean-airflow"
 
@@ -38,7 +38,7 @@ async def _refuse(request: Request, exc: HTTPException) -> Response:
 
 def _run_folder(dag_id: str, run_key: str) -> Path:
     try:
-        folder = run_dir(dag_id, run_key, create=False)
+        folder = RunFolder.locate(RunRef(dag_id, run_key)).path
     except ArtifactPathError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     if not folder.is_dir():

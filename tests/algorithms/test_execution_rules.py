@@ -174,8 +174,8 @@ def test_trim_drops_a_buy_below_the_minimum() -> None:
 
 
 GOOD_INTENT = {
-    "schema_version": 1,
-    "run_id": "k",
+    "schema_version": 2,
+    "run_key": "k",
     "source": "test",
     "rebalances": [{"date": "2024-03-05", "items": [{"symbol": "SPY", "weight": 0.5}]}],
     "intent_orders": [
@@ -242,7 +242,8 @@ def _intent(**changes: Any) -> dict[str, Any]:
 
 
 BAD_INTENTS = [
-    _intent(schema_version=2),
+    _intent(schema_version=1),
+    _intent(schema_version=3),
     _intent(rebalances=[]),
     _intent(extra=1),
     _intent(rebalances=[{"date": "2024-13-01", "items": []}]),

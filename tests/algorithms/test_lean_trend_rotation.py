@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from include.artifacts import ALGORITHM_PATH, DEFAULT_DATA_FOLDER
-from include.execution_params import write_execution_params
-from include.intent import write_order_intent
-from include.lean_runtime import RunPaths, run_lean_local
+from include.contracts.intent import write_order_intent
+from include.contracts.params import write_execution_params
+from include.launch.config import LeanJob
+from include.launch.local import run_lean_local
+from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder, RunRef
 
 GOLDEN = Path(__file__).with_name("golden") / "lean_trend_rotation-order-events.json"
 PARAMS = {
@@ -45,20 +46,13 @@ REBALANCES = {
 }
 
 
-def _run(run_dir: Path) -> Path:
-    run_dir.mkdir(parents=True)
-    intent = write_order_intent(output_dir=run_dir, run_id="golden", rebalances=REBALANCES, source="golden-test")
-    params = write_execution_params(output_dir=run_dir, run_id="golden", params=PARAMS)
-    paths = RunPaths(
-        run_dir=run_dir,
-        intent_path=Path(intent),
-        params_path=Path(params),
-        algorithm_path=ALGORITHM_PATH,
-        data_folder=DEFAULT_DATA_FOLDER,
-        algorithm_id="golden",
-    )
-    run_lean_local(paths, mode="backtest", parameters={"starting-cash": 100000}, timeout_s=300, on_line=lambda _: None)
-    return paths.results_dir
+def _run(root: Path) -> Path:
+    folder = RunFolder.create(RunRef("golden_test", "golden"), root=root)
+    write_order_intent(output_dir=folder.path, run_key="golden", rebalances=REBALANCES, source="golden-test")
+    write_execution_params(output_dir=folder.path, run_id="golden", params=PARAMS)
+    job = LeanJob(folder=folder, mode="backtest", parameters={"starting-cash": 100000}, data_folder=DEFAULT_DATA_FOLDER)
+    run_lean_local(job, timeout_s=300, on_line=lambda _: None)
+    return folder.results_dir
 
 
 def test_orders_follow_the_intent_and_the_params(tmp_path: Path) -> None:

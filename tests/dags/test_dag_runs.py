@@ -11,9 +11,10 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
-pytestmark = pytest.mark.slow
+from include.contracts.params import build_execution_params_payload
+from include.pipeline import TASKS
 
-TASKS = ["snapshot", "write_intent", "write_params", "run_lean", "ingest_events", "consistency_check"]
+pytestmark = pytest.mark.slow
 
 
 def _task_states(dag_run: Any) -> dict[str, str]:
@@ -27,6 +28,18 @@ def _count(db_url: str, table: str) -> int:
             return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
     finally:
         engine.dispose()
+
+
+def _return_values(dag_run: Any) -> dict[str, Any]:
+    """task id -> the XCom return value of each task of the run."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.execute(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, key="return_value")
+        ).scalars()
+        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
 
 
 def _assert_success(dag_run: Any) -> None:
@@ -54,6 +67,29 @@ def test_range_backtest_end_to_end_and_rerun_duplicates_nothing(dagbag, lean_env
         assert (run_dir / name).exists(), name
     report = json.loads((run_dir / "report.json").read_text())
     assert report["verdict"] in ("pass", "warn"), report
+    # XCom carries the run folder's paths only: no payloads, no engine identity.
+    folder = str(run_dir.resolve())
+    assert _return_values(first) == {
+        "snapshot": {"run_dir": folder, "snapshots": f"{folder}/snapshots_run_{key}.jsonl"},
+        "write_intent": {"run_dir": folder, "intent": f"{folder}/order_intent_run_{key}.json"},
+        "write_params": {"run_dir": folder, "params": f"{folder}/execution_params_run_{key}.json"},
+        "run_lean": f"{folder}/results",
+        "ingest_events": {"run_dir": folder, "manifest": f"{folder}/manifest.json"},
+        "consistency_check": {
+            "run_dir": folder,
+            "report_json": f"{folder}/report.json",
+            "report_html": f"{folder}/report.html",
+        },
+    }
+    engine = json.loads((run_dir / "engine.json").read_text())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert engine["runtime"] == manifest["runtime"] == "local"
+    assert manifest["engine_identity"] == engine["engine"]
+    assert manifest["airflow"]["dag_id"] == "lean_backtest_range" and manifest["airflow"]["task_id"] == "ingest_events"
+    assert manifest["airflow"]["run_id"] == first.run_id
+    # The form's execution defaults are the contract's: the params file holds exactly them.
+    params = json.loads((run_dir / f"execution_params_run_{key}.json").read_text())
+    assert params == build_execution_params_payload(None)
     events = _count(lean_env["db_url"], "order_events")
     runs = _count(lean_env["db_url"], "rebalance_runs")
     assert events > 0 and runs == 1

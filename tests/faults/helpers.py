@@ -3,7 +3,6 @@ engine, and exact comparisons of the audit DB with the events Lean wrote."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import textwrap
 from collections.abc import Callable, Iterator
@@ -13,25 +12,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.artifacts import ALGORITHM_PATH, DEFAULT_DATA_FOLDER
-from include.audit.ingest import order_event_files
-from include.intent import load_order_intent
-from include.lean_runtime import RunPaths, run_lean_local
-from include.pipeline import (
-    resolve_run_dates,
-    step_check,
-    step_ingest,
-    step_snapshot,
-    step_write_intent,
-    step_write_params,
-)
+from include.launch.local import run_lean_local
+from include.pipeline import ChainRequest, lean_job, resolve_run, run_chain, step_check, step_ingest
+from include.run_folder import ALGORITHM_PATH, DEFAULT_DATA_FOLDER, RunFolder, RunRef, order_event_files
 
 DAG_ID = "lean_backtest_range"
 START, END = "2021-02-01", "2021-02-26"
 OPTIONS: dict[str, Any] = {"top_n": 2, "lookback_days": 10, "universe": []}
-EXECUTION: dict[str, Any] = {"lot_size": 1, "min_qty": 1, "fee_bps": 1.0}
+# Every execution param given: the suite was built on no slippage and no cash buffer (the
+# contract's defaults are now 2/1 bp slippage and a 2% buffer).
+EXECUTION: dict[str, Any] = {
+    "lot_size": 1,
+    "min_qty": 1,
+    "fee_bps": 1.0,
+    "slippage_open_bps": 0.0,
+    "slippage_close_bps": 0.0,
+    "cash_buffer_ratio": 0.0,
+}
 STARTING_CASH = 100_000
-LOCAL_ENGINE = {"runtime": "local", "engine": "lean_local 0.1.0"}
 
 # An algorithm that trades once and then raises: Lean exits 1 (and writes the partial events).
 RAISING_ALGORITHM = """
@@ -76,84 +74,62 @@ class StallsMidRun(LeanTrendRotation):
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
-    dag_id: str
-    run_key: str
-    run_dir: Path
-    intent_path: Path
-    params_path: Path
-
-    @property
-    def results_dir(self) -> Path:
-        return self.run_dir / "results"
-
-    def paths(self, algorithm_path: Path = ALGORITHM_PATH) -> RunPaths:
-        return RunPaths(
-            run_dir=self.run_dir,
-            intent_path=self.intent_path,
-            params_path=self.params_path,
-            algorithm_path=algorithm_path,
-            data_folder=DEFAULT_DATA_FOLDER,
-            algorithm_id=self.run_key,
-        )
-
-    def intent_orders(self) -> int:
-        return len(load_order_intent(self.intent_path).intent_orders)
+def intent_orders(folder: RunFolder) -> int:
+    return len(folder.load_intent().intent_orders)
 
 
 def prepare_run(
     *, dag_id: str = DAG_ID, start: str = START, end: str = END, root: Path | None = None, run_key: str | None = None
-) -> Run:
-    """snapshot -> write_intent -> write_params, exactly as the DAG's first three tasks."""
-    key, dates = resolve_run_dates(
-        kind="range", run_type="manual", interval_end_session=None, params={"start_date": start, "end_date": end}
-    )
-    key = run_key or key
-    snap = step_snapshot(
+) -> RunFolder:
+    """snapshot -> write_intent -> write_params, exactly as the DAG's first three tasks (the chain)."""
+    ref, dates = resolve_run(
         dag_id=dag_id,
-        run_key=key,
-        dates=dates,
-        provider="trend_rotation",
+        kind="range",
+        run_type="manual",
+        interval_end_session=None,
+        params={"start_date": start, "end_date": end},
+    )
+    if run_key is not None:
+        ref = RunRef(dag_id, run_key)
+    request = ChainRequest(
+        ref=ref,
+        dates=tuple(dates),
         options=OPTIONS,
+        execution=EXECUTION,
+        starting_cash=STARTING_CASH,
         data_folder=DEFAULT_DATA_FOLDER,
         root=root,
     )
-    intent = step_write_intent(run_dir=snap["run_dir"], run_key=key, snapshots_path=snap["snapshots_path"])
-    params = step_write_params(run_dir=snap["run_dir"], run_key=key, params=EXECUTION)
-    return Run(dag_id, key, Path(snap["run_dir"]), Path(intent["intent_path"]), Path(params["params_path"]))
+    return run_chain(request, until="write_params").folder
 
 
 def run_engine(
-    run: Run,
+    folder: RunFolder,
     *,
     algorithm_path: Path = ALGORITHM_PATH,
     on_line: Callable[[str], None] | None = None,
     timeout_s: float = 300,
 ) -> dict[str, str]:
-    """The local runtime through ``run_lean_local`` (what LeanRunOperator calls)."""
-    return run_lean_local(
-        run.paths(algorithm_path),
+    """The local runtime through ``run_lean_local`` (what LeanRunOperator calls); returns the engine
+    identity it recorded in the run folder's engine.json."""
+    job = lean_job(
+        folder,
         mode="backtest",
         parameters={"starting-cash": STARTING_CASH},
-        timeout_s=timeout_s,
-        on_line=on_line or (lambda _line: None),
+        algorithm_path=algorithm_path,
+        data_folder=DEFAULT_DATA_FOLDER,
     )
+    return run_lean_local(job, timeout_s=timeout_s, on_line=on_line or (lambda _line: None))
 
 
-def ingest(run: Run, engine: dict[str, str] | None = None) -> dict[str, Any]:
-    return step_ingest(
-        dag_id=run.dag_id,
-        run_key=run.run_key,
-        run_dir=str(run.run_dir),
-        results_dir=str(run.results_dir),
-        mode="backtest",
-        engine=engine or LOCAL_ENGINE,
-    )
+def ingest(folder: RunFolder) -> dict[str, Any]:
+    """The ingest_events task (the engine identity comes from the folder's engine.json)."""
+    return step_ingest(folder)
 
 
-def check(run: Run) -> dict[str, Any]:
-    return step_check(dag_id=run.dag_id, run_key=run.run_key, run_dir=str(run.run_dir))
+def check(folder: RunFolder) -> dict[str, Any]:
+    """The consistency_check task (it does not ingest: ingest first)."""
+    return step_check(folder)
 
 
 def write_algorithm(folder: Path, name: str, source: str) -> Path:
@@ -234,17 +210,17 @@ def run_status(db_url: str, dag_id: str, run_key: str) -> str | None:
     return None if found is None else str(found)
 
 
-def assert_db_matches_run(db_url: str, run: Run, *, checked: bool) -> dict[str, int]:
+def assert_db_matches_run(db_url: str, run: RunFolder, *, checked: bool) -> dict[str, int]:
     """The DB holds exactly the run: one run row, its intent orders, every event once, and (after
     the check) one consistency row per check of report.json."""
-    expected_events = file_events(run.results_dir, run.run_key)
+    expected_events = file_events(run.results_dir, run.algorithm_id)
     assert expected_events, "the run wrote no events: the comparison would prove nothing"
     assert db_events(db_url, run.dag_id, run.run_key) == expected_events
     counts = table_counts(db_url)
-    checks = len(json.loads((run.run_dir / "report.json").read_text())["checks"]) if checked else 0
+    checks = len(json.loads(run.report_json_path.read_text())["checks"]) if checked else 0
     assert counts == {
         "rebalance_runs": 1,
-        "intent_orders": run.intent_orders(),
+        "intent_orders": intent_orders(run),
         "order_events": len(expected_events),
         "consistency_results": checks,
     }, counts

@@ -32,12 +32,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from include.artifacts import ALGORITHM_PATH, DEFAULT_DATA_FOLDER, confine, run_dir
 from include.atomic_io import atomic_write_text
 from include.audit.db import Base
 from include.audit.ingest import ingest_order_events
-from include.audit.run_folder import open_run_folder, read_starting_state
-from include.contracts.snapshot import DecisionSnapshot
+from include.contracts.intent import load_order_intent, write_order_intent
+from include.contracts.params import load_execution_params, write_execution_params
+from include.contracts.snapshot import DecisionSnapshot, load_snapshot, load_snapshots
 from include.errors import (
     ArtifactPathError,
     ExecutionParamsError,
@@ -47,16 +47,20 @@ from include.errors import (
     RunFolderError,
     SnapshotError,
 )
-from include.execution_params import load_execution_params, write_execution_params
-from include.intent import load_order_intent, write_order_intent
-from include.lean_config import build_execution_config
+from include.launch.config import build_launcher_config, write_launcher_config
 from include.lean_local.config import LocalConfigError, load_config
 from include.lean_local.runner import load_algorithm_class
-from include.lean_runtime import write_engine_config
-from include.pipeline import load_snapshots, step_check, step_ingest, step_write_intent, step_write_params
-from include.snapshot import load_snapshot
+from include.pipeline import lean_job, step_check, step_ingest, step_write_intent, step_write_params
+from include.run_folder import (
+    ALGORITHM_PATH,
+    DEFAULT_DATA_FOLDER,
+    RunFolder,
+    RunRef,
+    confine,
+    read_starting_state,
+)
 from tests.conftest import REPO_ROOT
-from tests.faults.helpers import Run, prepare_run
+from tests.faults.helpers import STARTING_CASH, prepare_run
 
 DAY = dt.date(2021, 3, 1)
 ALGO = "1234567890"
@@ -91,8 +95,8 @@ def _params(**bad: Any) -> Callable[[Ctx], object]:
     return lambda c: write_execution_params(output_dir=c.root / "run", run_id="k", params=bad)
 
 
-def _intent(rows: list[dict[str, Any]], run_id: str = "k") -> Callable[[Ctx], object]:
-    return lambda c: write_order_intent(output_dir=c.root / "run", run_id=run_id, rebalances={DAY: rows})
+def _intent(rows: list[dict[str, Any]], run_key: str = "k") -> Callable[[Ctx], object]:
+    return lambda c: write_order_intent(output_dir=c.root / "run", run_key=run_key, rebalances={DAY: rows})
 
 
 def _file(name: str, text: str, loader: Callable[[Path], object]) -> Callable[[Ctx], object]:
@@ -127,8 +131,8 @@ def _intent_doc(items: list[dict[str, Any]]) -> str:
         {"rebalance_date": DAY.isoformat(), "symbol": i["symbol"], "side": "BUY", "weight": i["weight"]} for i in items
     ]
     doc = {
-        "schema_version": 1,
-        "run_id": "k",
+        "schema_version": 2,
+        "run_key": "k",
         "source": "test",
         "rebalances": [{"date": DAY.isoformat(), "items": items}],
         "intent_orders": orders,
@@ -194,7 +198,7 @@ def _huge_run_folder_config(c: Ctx) -> object:
     (folder / "order_intent_run_k.json").write_text("{}", encoding="utf-8")
     with (folder / "config.json").open("wb") as handle:
         handle.truncate(ONE_GIB)
-    return open_run_folder(folder)
+    return RunFolder.open(folder).read_config()
 
 
 def _config(doc: dict[str, Any] | str | bytes) -> Callable[[Ctx], object]:
@@ -247,16 +251,21 @@ def _launcher(**changes: Any) -> Callable[[Ctx], object]:
             "object_store_root": "/Storage",
         }
         kwargs.update(changes)
-        return build_execution_config(**kwargs)
+        return build_launcher_config(**kwargs)
 
     return case
+
+
+def _create(dag_id: str, run_key: str) -> Callable[[Ctx], object]:
+    """The run folder of ``dag_id``/``run_key`` made under the root (``RunRef`` checks both names)."""
+    return lambda c: RunFolder.create(RunRef(dag_id, run_key), root=c.root)
 
 
 def _symlinked_run_dir(c: Ctx) -> object:
     (c.root / "d").mkdir()
     (c.root / "d" / "k").symlink_to(c.inputs, target_is_directory=True)
     try:
-        return run_dir("d", "k", root=c.root)
+        return RunFolder.create(RunRef("d", "k"), root=c.root)
     finally:
         (c.root / "d" / "k").unlink()
         (c.root / "d").rmdir()
@@ -265,7 +274,7 @@ def _symlinked_run_dir(c: Ctx) -> object:
 def _symlinked_dag_dir(c: Ctx) -> object:
     (c.root / "d").symlink_to(c.inputs, target_is_directory=True)
     try:
-        return run_dir("d", "k", root=c.root)
+        return RunFolder.create(RunRef("d", "k"), root=c.root)
     finally:
         (c.root / "d").unlink()
 
@@ -284,40 +293,59 @@ def _symlinked_file(c: Ctx) -> object:
 # -- staged cases: a run folder inside the artifact root, then a step that must fail cleanly
 
 
-def _folder(c: Ctx) -> Path:
-    return run_dir("d", "k", root=c.root)
+def _folder(c: Ctx) -> RunFolder:
+    return RunFolder.create(RunRef("d", "k"), root=c.root)
 
 
-def _snapshots_outside(c: Ctx) -> Path:
-    """A valid snapshots file outside the root."""
-    path = c.inputs / "snapshots_run_k.jsonl"
+def _snapshots_outside(c: Ctx, folder: Path | None = None) -> Path:
+    """A valid snapshots file outside the root (in ``folder``, default the inputs folder)."""
+    folder = folder or c.inputs
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "snapshots_run_k.jsonl"
     snap = DecisionSnapshot.model_validate(json.loads(_snapshot_doc([{"symbol": "SPY", "weight": 0.5}])))
     path.write_text(snap.model_dump_json() + "\n", encoding="utf-8")
     return path
 
 
+def _write_intent_outside(c: Ctx) -> object:
+    """The write_intent task handed a run folder (with its snapshots) that lies outside the root."""
+    outside = _snapshots_outside(c, c.inputs / "d" / "k").parent
+    return step_write_intent(RunFolder.open(outside, root=c.root))
+
+
 def _prepare_symlinked_run_folder(c: Ctx) -> Path:
     (c.root / "d").mkdir()
     (c.root / "d" / "k").symlink_to(c.inputs, target_is_directory=True)
-    return _snapshots_outside(c)
+    _snapshots_outside(c)
+    return c.root / "d" / "k"
 
 
-def _prepare_symlinked_snapshots(c: Ctx) -> Path:
+def _prepare_symlinked_snapshots(c: Ctx) -> RunFolder:
     folder = _folder(c)
-    link = folder / "snapshots_run_k.jsonl"
-    link.symlink_to(_snapshots_outside(c))
-    return link
+    folder.snapshots_path.symlink_to(_snapshots_outside(c))
+    return folder
 
 
-def _ready_run(c: Ctx) -> Run:
-    """snapshot -> intent -> params and the launcher config, inside the root (no engine run)."""
+def _prepare_previous_run_outside(c: Ctx) -> tuple[RunFolder, Path]:
+    """A run folder in the root, and a "previous run" with a final state outside it."""
+    previous = c.inputs / "d" / "20210226"
+    (previous / "results").mkdir(parents=True)
+    (previous / "results" / "final-state.json").write_text('{"cash": 1.0, "holdings": {}}', encoding="utf-8")
+    return _folder(c), previous
+
+
+def _ready_run(c: Ctx) -> RunFolder:
+    """snapshot -> intent -> params, the launcher config and the engine identity, inside the root
+    (no engine run)."""
     run = prepare_run(root=c.root)
-    write_engine_config(run.paths(), mode="backtest", runtime="local", parameters={"starting-cash": 100_000})
+    job = lean_job(run, mode="backtest", parameters={"starting-cash": STARTING_CASH}, data_folder=DEFAULT_DATA_FOLDER)
+    write_launcher_config(job, "local")
+    run.record_engine_identity({"runtime": "local", "engine": "lean_local"})
     return run
 
 
-def _run_with_events(text: str) -> Callable[[Ctx], Run]:
-    def prepare(c: Ctx) -> Run:
+def _run_with_events(text: str) -> Callable[[Ctx], RunFolder]:
+    def prepare(c: Ctx) -> RunFolder:
         run = _ready_run(c)
         (run.results_dir / f"{run.run_key}-order-events.json").write_text(text, encoding="utf-8")
         return run
@@ -325,22 +353,36 @@ def _run_with_events(text: str) -> Callable[[Ctx], Run]:
     return prepare
 
 
-def _ingest(run: Run, **overrides: Any) -> object:
-    kwargs: dict[str, Any] = {
-        "dag_id": run.dag_id,
-        "run_key": run.run_key,
-        "run_dir": str(run.run_dir),
-        "results_dir": str(run.results_dir),
-        "mode": "backtest",
-        "engine": {"runtime": "local", "engine": "lean_local"},
-    }
-    kwargs.update(overrides)
-    return step_ingest(**kwargs)
+def _ingest(run: RunFolder) -> object:
+    return step_ingest(run)
 
 
-def _huge_run_config(c: Ctx) -> Run:
+def _results_symlinked_out(c: Ctx) -> RunFolder:
+    """A ready run whose results/ is a symlink to a folder outside the root holding a valid-looking
+    events file of this run."""
     run = _ready_run(c)
-    with run.paths().config_path.open("wb") as handle:
+    key = run.run_key
+    (c.inputs / f"{key}-order-events.json").write_text(
+        json.dumps([_event(id=f"{key}-1-1", algorithmId=key)]), encoding="utf-8"
+    )
+    run.results_dir.rmdir()
+    run.results_dir.symlink_to(c.inputs, target_is_directory=True)
+    return run
+
+
+def _folder_of_another_run(c: Ctx) -> RunFolder:
+    """A ready run's files copied into the folder of another run key (its config names the first run)."""
+    import shutil
+
+    run = _ready_run(c)
+    other = run.path.parent / "20210301"
+    shutil.copytree(run.path, other)
+    return RunFolder.open(other, root=c.root)
+
+
+def _huge_run_config(c: Ctx) -> RunFolder:
+    run = _ready_run(c)
+    with run.config_path.open("wb") as handle:
         handle.truncate(ONE_GIB)
     return run
 
@@ -388,7 +430,7 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
         "params path traversal run_id",
         lambda c: write_execution_params(output_dir=c.root, run_id="../x", params={}),
         ArtifactPathError,
-        r"run_id '\.\./x'",
+        r"run key '\.\./x' is not a safe path component",
     ),
     # -- symbols and weights, built into an intent
     ("intent NaN weight", _intent([{"symbol": "SPY", "weight": NAN}]), OrderIntentError, r"items\[0\]\.weight=nan"),
@@ -411,7 +453,12 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
         OrderIntentError,
         r"gross weight 1\.2",
     ),
-    ("intent traversal run_id", _intent([W], run_id="../../x"), ArtifactPathError, r"run_id '\.\./\.\./x'"),
+    (
+        "intent traversal run_key",
+        _intent([W], run_key="../../x"),
+        ArtifactPathError,
+        r"run key '\.\./\.\./x' is not a safe path component",
+    ),
     # -- symbols and weights in intent files
     (
         "intent file NaN weight",
@@ -433,7 +480,7 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
     ),
     (
         "intent file truncated",
-        _file("intent.json", '{"schema_version": 1, "run', load_order_intent),
+        _file("intent.json", '{"schema_version": 2, "run', load_order_intent),
         OrderIntentError,
         r"intent\.json: cannot read JSON \(Unterminated string .*\(char 22\)",
     ),
@@ -492,32 +539,35 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
         rf"s\.jsonl:2: not UTF-8 text \(byte offset {len(_snapshot_doc([W])) + 1}\)",
     ),
     # -- paths: traversal, absolute, nested, symlinks out of the root
-    ("run key traversal", lambda c: run_dir("d", "../escape", root=c.root), ArtifactPathError, r"'\.\./escape'"),
-    ("run key absolute", lambda c: run_dir("d", "/etc", root=c.root), ArtifactPathError, r"run key '/etc'"),
-    ("run key nested", lambda c: run_dir("d", "a/b", root=c.root), ArtifactPathError, r"run key 'a/b'"),
-    ("run key empty", lambda c: run_dir("d", "", root=c.root), ArtifactPathError, r"run key ''"),
-    ("run key dot-dot", lambda c: run_dir("d", "..", root=c.root), ArtifactPathError, r"run key '\.\.'"),
-    ("dag id traversal", lambda c: run_dir("..", "k", root=c.root), ArtifactPathError, r"dag_id '\.\.'"),
-    ("dag id nested", lambda c: run_dir("a/b", "k", root=c.root), ArtifactPathError, r"dag_id 'a/b'"),
+    ("run key traversal", _create("d", "../escape"), ArtifactPathError, r"'\.\./escape'"),
+    ("run key absolute", _create("d", "/etc"), ArtifactPathError, r"run key '/etc'"),
+    ("run key nested", _create("d", "a/b"), ArtifactPathError, r"run key 'a/b'"),
+    ("run key empty", _create("d", ""), ArtifactPathError, r"run key ''"),
+    ("run key dot-dot", _create("d", ".."), ArtifactPathError, r"run key '\.\.'"),
+    ("run key trailing newline", _create("d", "k\n"), ArtifactPathError, r"run key 'k\\n'"),
+    ("dag id traversal", _create("..", "k"), ArtifactPathError, r"dag_id '\.\.'"),
+    ("dag id nested", _create("a/b", "k"), ArtifactPathError, r"dag_id 'a/b'"),
+    ("dag id trailing newline", _create("d\n", "k"), ArtifactPathError, r"dag_id 'd\\n'"),
     ("path outside the root", lambda c: confine(c.root / ".." / "elsewhere", c.root), ArtifactPathError, r"outside"),
     ("symlinked run folder out of the root", _symlinked_run_dir, ArtifactPathError, r"d/k.*outside the artifact root"),
     ("symlinked dag folder out of the root", _symlinked_dag_dir, ArtifactPathError, r"d/k.*outside the artifact root"),
     ("symlinked file out of the root", _symlinked_file, ArtifactPathError, r"intent\.json.*outside"),
+    # The tasks open their run folder with RunFolder.open(path, root=artifact_root()): confined.
     (
         "step_write_intent run folder outside the root",
-        lambda c: step_write_intent(run_dir=str(c.inputs), run_key="k", snapshots_path=str(_snapshots_outside(c))),
+        _write_intent_outside,
         ArtifactPathError,
-        r"inputs.*outside the artifact root",
+        r"inputs/d/k'.*outside the artifact root",
     ),
     (
         "step_write_params run folder traversal",
-        lambda c: step_write_params(run_dir=str(c.root / "d" / "k" / ".." / ".." / ".." / "x"), run_key="k", params={}),
+        lambda c: step_write_params(RunFolder.open(c.root / "d" / "k" / ".." / ".." / ".." / "x", root=c.root), {}),
         ArtifactPathError,
         r"\.\./\.\./\.\./x'.*outside",
     ),
     (
         "step_check run folder outside the root",
-        lambda c: step_check(dag_id="d", run_key="k", run_dir=str(c.inputs)),
+        lambda c: step_check(RunFolder.open(c.inputs, root=c.root)),
         ArtifactPathError,
         r"inputs.*outside",
     ),
@@ -525,37 +575,37 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
         "step_write_intent run folder symlinked out of the root",
         Staged(
             _prepare_symlinked_run_folder,
-            lambda c, snaps: step_write_intent(run_dir=str(c.root / "d" / "k"), run_key="k", snapshots_path=str(snaps)),
+            lambda c, path: step_write_intent(RunFolder.open(path, root=c.root)),
         ),
         ArtifactPathError,
         r"d/k'.*outside the artifact root",
     ),
     (
         "step_write_intent snapshots file symlinked out of the root",
-        Staged(
-            _prepare_symlinked_snapshots,
-            lambda c, link: step_write_intent(run_dir=str(link.parent), run_key="k", snapshots_path=str(link)),
-        ),
+        Staged(_prepare_symlinked_snapshots, lambda c, folder: step_write_intent(folder)),
         ArtifactPathError,
         r"snapshots_run_k\.jsonl'.*outside",
     ),
     (
         "step_write_params previous run outside the root",
         Staged(
-            _folder,
-            lambda c, folder: step_write_params(
-                run_dir=str(folder), run_key="k", params={}, previous_run_dir=str(c.inputs)
-            ),
+            _prepare_previous_run_outside,
+            lambda c, staged: step_write_params(staged[0], {}, previous=RunFolder.open(staged[1], root=c.root)),
         ),
         ArtifactPathError,
-        r"inputs'.*outside",
+        r"inputs/d/20210226'.*outside",
     ),
     # -- huge files are refused by size before parsing
     ("1 GiB intent file", _huge(load_order_intent, "intent.json"), OrderIntentError, r"intent\.json: .*1073741824 by"),
     ("1 GiB params file", _huge(load_execution_params, "params.json"), ExecutionParamsError, r"params\.json: .*107374"),
     ("1 GiB snapshot file", _huge(load_snapshot, "snapshot.json"), SnapshotError, r"snapshot\.json: .*-byte limit"),
     ("1 GiB snapshots jsonl", _huge(load_snapshots, "snaps.jsonl"), SnapshotError, r"snaps\.jsonl: .*-byte limit"),
-    ("1 GiB launcher config", _huge(load_config, "config.json"), LocalConfigError, r"config\.json is 1073741824 by"),
+    (
+        "1 GiB launcher config",
+        _huge(load_config, "config.json"),
+        LocalConfigError,
+        r"config\.json: file is 1073741824 bytes",
+    ),
     ("1 GiB run folder config", _huge_run_folder_config, RunFolderError, r"config\.json: .*-byte limit"),
     (
         "1 GiB initial state",
@@ -563,7 +613,7 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
         RunFolderError,
         r"initial_state\.json: file is 1073741824 bytes",
     ),
-    # -- launcher config (include.lean_config) and the local runtime's reading of it
+    # -- launcher config (include.launch.config) and the local runtime's reading of it
     ("launcher config empty intent path", _launcher(intent_path=""), LeanConfigError, r"intent_path='': a non-empty"),
     ("launcher config blank data folder", _launcher(data_folder=" "), LeanConfigError, r"data_folder=' '"),
     ("launcher config algorithm not .py", _launcher(algorithm_location="/LeanCLI/a.cs"), LeanConfigError, r"\.py"),
@@ -599,9 +649,14 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
         LocalConfigError,
         r"'live-as-of' must be yyyy-MM-dd, got 'yesterday'",
     ),
-    ("config file missing", lambda c: load_config(c.inputs / "nope.json"), LocalConfigError, r"not found: .*nope\.js"),
-    ("config not JSON", _config("{not json"), LocalConfigError, r"config\.json is not valid JSON"),
-    ("config not UTF-8", _config(b'{"a": "\xff"}'), LocalConfigError, r"config\.json is not UTF-8 .*byte offset 7"),
+    (
+        "config file missing",
+        lambda c: load_config(c.inputs / "nope.json"),
+        LocalConfigError,
+        r"nope\.json: cannot read \(No such file or directory\)",
+    ),
+    ("config not JSON", _config("{not json"), LocalConfigError, r"config\.json: not valid JSON"),
+    ("config not UTF-8", _config(b'{"a": "\xff"}'), LocalConfigError, r"config\.json: not UTF-8 .*byte offset 7"),
     ("config of the wrong type", _config("[]"), LocalConfigError, r"config\.json: top level must be a JSON object"),
     (
         "algorithm file missing",
@@ -683,16 +738,16 @@ PIPELINE_DB_CASES: list[tuple[str, Case, type[Exception], str]] = [
         r"order-events\.json at byte offset \d+: truncated",
     ),
     (
-        "step_ingest results folder outside the run folder",
-        Staged(_ready_run, lambda c, run: _ingest(run, results_dir=str(c.inputs))),
+        "step_ingest results folder symlinked out of the run folder",
+        Staged(_results_symlinked_out, lambda c, run: _ingest(run)),
         ArtifactPathError,
-        r"inputs'.*outside",
+        r"results'.*inputs.*outside",
     ),
     (
         "step_ingest run folder of another run",
-        Staged(_ready_run, lambda c, run: _ingest(run, run_key="20210301")),
-        SnapshotError,
-        r"holds run lean_backtest_range/20210201_20210226, expected lean_backtest_range/20210301",
+        Staged(_folder_of_another_run, lambda c, run: _ingest(run)),
+        RunFolderError,
+        r"lean_backtest_range/20210301/config\.json: algorithm-id '20210201_20210226', expected the run key '20210301'",
     ),
     (
         "step_ingest 1 GiB launcher config",
@@ -830,8 +885,8 @@ def test_a_writer_replaces_a_symlink_in_the_run_folder_and_never_writes_through_
     folder = tmp_path / "artifacts" / "d" / "k"
     folder.mkdir(parents=True)
     (folder / "order_intent_run_k.json").symlink_to(outside)
-    path = Path(write_order_intent(output_dir=folder, run_id="k", rebalances={DAY: [W]}))
-    assert not path.is_symlink() and load_order_intent(path).run_id == "k"
+    path = Path(write_order_intent(output_dir=folder, run_key="k", rebalances={DAY: [W]}))
+    assert not path.is_symlink() and load_order_intent(path).run_key == "k"
     assert outside.read_text(encoding="utf-8") == "precious"
     atomic_write_text(folder / "order_intent_run_k.json", "x")
     assert outside.read_text(encoding="utf-8") == "precious"

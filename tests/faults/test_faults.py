@@ -21,19 +21,17 @@ import pytest
 import sqlalchemy as sa
 
 from bench.bench_ingest import ALGORITHM_ID, write_events_file
-from include.artifacts import DEFAULT_DATA_FOLDER
 from include.audit import ingest as ingest_module
 from include.audit.db import make_engine
 from include.audit.ingest import ingest_order_events
-from include.errors import OrderEventsFileError, OrderEventsMissingError
-from include.lean_runtime import LeanRunError
+from include.errors import LeanRunError, OrderEventsFileError, OrderEventsMissingError
+from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder
 from tests.airflow_fixtures import RecordingTI
 from tests.db_fixtures import _pg_admin_url
 from tests.faults.helpers import (
     RAISING_ALGORITHM,
     STALLING_ALGORITHM,
     STARTING_CASH,
-    Run,
     assert_db_matches_run,
     check,
     db_events,
@@ -51,16 +49,17 @@ from tests.plugins.fake_docker_api import ContainerScript, FakeDockerAPI
 TEST_IMAGE = "quantconnect/lean@sha256:" + "cd" * 32
 
 
-def _operator(run: Run, **overrides: Any) -> Any:
+LOCAL_RUNTIME = "local"
+
+
+def _operator(run: RunFolder, **overrides: Any) -> Any:
     from lean_airflow.operators import LeanRunOperator
 
     kwargs: dict[str, Any] = {
         "task_id": "run_lean",
         "mode": "backtest",
         "runtime": "local",
-        "run_dir": str(run.run_dir),
-        "intent_path": str(run.intent_path),
-        "params_path": str(run.params_path),
+        "run_dir": str(run.path),
         "data_path": str(DEFAULT_DATA_FOLDER),
         "parameters": {"starting-cash": STARTING_CASH},
     }
@@ -68,12 +67,17 @@ def _operator(run: Run, **overrides: Any) -> Any:
     return LeanRunOperator(**kwargs)
 
 
-def _rerun_and_assert_exact(run: Run, db_url: str, engine: dict[str, str] | None = None) -> dict[str, Any]:
-    """ingest + check after a good engine run; the DB then holds exactly this run."""
-    summary = ingest(run, engine)
+def _rerun_and_assert_exact(run: RunFolder, db_url: str, runtime: str = LOCAL_RUNTIME) -> dict[str, Any]:
+    """ingest + check after a good engine run; the DB then holds exactly this run, and the manifest
+    names the engine the launch recorded in engine.json."""
+    engine = run.engine_identity()
+    assert engine["runtime"] == runtime, engine
+    summary = ingest(run)
     expected = file_events(run.results_dir, run.run_key)
     assert summary["events"] == summary["inserted"] == len(expected) > 0, summary
     assert summary["already_present"] == 0
+    manifest = json.loads(run.manifest_path.read_text())
+    assert (manifest["runtime"], manifest["engine_identity"]) == (engine["runtime"], engine["engine"])
     assert check(run)["verdict"] in ("pass", "warn")
     assert_db_matches_run(db_url, run, checked=True)
     assert run_status(db_url, run.dag_id, run.run_key) in ("checked:pass", "checked:warn")
@@ -107,6 +111,7 @@ def test_local_lean_failure_fails_the_task_with_the_log_tail_and_a_rerun_succeed
     assert f"Lean (local) exited with code {code}. Last log lines:" in message
     assert needle in message, message
     assert "(no Lean log file was written)" not in message
+    assert not run.engine_path.exists(), "a failed launch must not record an engine identity"
     if kind == "raises_in_on_data":
         # Lean still wrote the events of the failed attempt: the re-run must not keep any of them.
         assert file_events(run.results_dir, run.run_key)
@@ -114,9 +119,9 @@ def test_local_lean_failure_fails_the_task_with_the_log_tail_and_a_rerun_succeed
 
     ti = RecordingTI()
     assert _operator(run).execute({"ti": ti}) == str(run.results_dir)
-    assert ti.xcom["engine"]["runtime"] == "local"
+    assert run.engine_identity()["runtime"] == "local"
     assert needle not in (run.results_dir / "log.txt").read_text()
-    _rerun_and_assert_exact(run, lean_env["db_url"], ti.xcom["engine"])
+    _rerun_and_assert_exact(run, lean_env["db_url"])
 
 
 def _mount(request: dict[str, Any], target: str) -> Path:
@@ -131,15 +136,12 @@ def test_docker_lean_exit_one_fails_with_the_log_tail_and_a_rerun_succeeds(
     run = prepare_run()
     # What the container writes on success: the results of the same run (key, intent, params) by
     # the local runtime, made in a folder of its own.
-    reference_dir = tmp_path / "reference" / run.run_key
+    reference_dir = tmp_path / "reference" / run.dag_id / run.run_key
     reference_dir.mkdir(parents=True)
-    reference = Run(
-        run.dag_id,
-        run.run_key,
-        reference_dir,
-        Path(shutil.copy(run.intent_path, reference_dir)),
-        Path(shutil.copy(run.params_path, reference_dir)),
-    )
+    shutil.copy(run.intent_path, reference_dir)
+    shutil.copy(run.params_path, reference_dir)
+    reference = RunFolder.open(reference_dir)
+    assert reference.ref == run.ref
     run_engine(reference)
 
     def lean_fails(request: dict[str, Any]) -> None:
@@ -153,6 +155,7 @@ def test_docker_lean_exit_one_fails_with_the_log_tail_and_a_rerun_succeeds(
     message = str(info.value)
     assert "Lean (docker) exited with code 1. Last log lines:" in message
     assert "Runtime Error: 'ZZSA' has no data in OnData" in message
+    assert not run.engine_path.exists(), "a failed launch must not record an engine identity"
     assert table_counts(lean_env["db_url"]) == empty_counts()
 
     def lean_succeeds(request: dict[str, Any]) -> None:
@@ -164,10 +167,10 @@ def test_docker_lean_exit_one_fails_with_the_log_tail_and_a_rerun_succeeds(
     ti = RecordingTI()
     with FakeDockerAPI(ContainerScript(on_run=lean_succeeds)) as fake:
         _operator(run, runtime="docker", image=TEST_IMAGE, docker_url=fake.url).execute({"ti": ti})
-    assert ti.xcom["engine"] == {"runtime": "docker", "engine": TEST_IMAGE}
+    assert run.engine_identity() == {"runtime": "docker", "engine": TEST_IMAGE}
     assert fake.state.removed == ["fakecontainer"]
-    _rerun_and_assert_exact(run, lean_env["db_url"], ti.xcom["engine"])
-    manifest = json.loads((run.run_dir / "manifest.json").read_text())
+    _rerun_and_assert_exact(run, lean_env["db_url"], "docker")
+    manifest = json.loads(run.manifest_path.read_text())
     assert manifest["runtime"] == "docker" and manifest["engine_identity"] == TEST_IMAGE
 
 
@@ -221,7 +224,7 @@ def test_engine_killed_with_sigkill_mid_run_fails_clearly_and_nothing_half_writt
 # ------------------------------------------------------------------ broken events files
 
 
-def _events_path(run: Run) -> Path:
+def _events_path(run: RunFolder) -> Path:
     return run.results_dir / f"{run.run_key}-order-events.json"
 
 

@@ -1,8 +1,9 @@
 """1,000 runs of the core chain in one process: memory and open file descriptors must not grow.
 
-Each run is snapshot -> write_intent -> write_params -> (the engine's result files, copied from one
-real run with the run's own algorithm id) -> ingest_events -> consistency_check, for distinct run
-keys. The engine itself runs in a subprocess (its own leaks die with it), so it runs once.
+Each run is snapshot -> write_intent -> write_params -> (the engine's config, identity and result
+files, copied from one real run with the run's own algorithm id) -> ingest_events -> consistency_check,
+for distinct run keys. The engine itself runs in a subprocess (its own leaks die with it), so it runs
+once.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def test_a_thousand_runs_grow_neither_memory_nor_file_descriptors(lean_env: dict
     started = time.perf_counter()
     for i in range(1, RUNS + 1):
         run = prepare_run(run_key=f"r{i:04d}")
-        config = (template.run_dir / "config.json").read_text(encoding="utf-8")
-        (run.run_dir / "config.json").write_text(config.replace(template.run_key, run.run_key), encoding="utf-8")
+        config = template.config_path.read_text(encoding="utf-8")
+        run.config_path.write_text(config.replace(template.run_key, run.run_key), encoding="utf-8")
+        run.engine_path.write_bytes(template.engine_path.read_bytes())  # what the launch records
         _copy_results(template.run_key, template.results_dir, run.run_key, run.results_dir)
         summary = ingest(run)
         assert summary["inserted"] > 0 and summary["already_present"] == 0, summary

@@ -70,32 +70,33 @@ def test_retried_steps_rewrite_identical_files_and_duplicate_no_row(lean_env: di
     db_url = lean_env["db_url"]
     run = prepare_run()
     engine = run_engine(run)
-    first_ingest = ingest(run, engine)
+    assert run.engine_identity() == engine
+    first_ingest = ingest(run)
     check(run)
     counts = assert_db_matches_run(db_url, run, checked=True)
-    files = _snapshot_files(run.run_dir, run.run_key)
-    report = _report_without_timestamps(run.run_dir)
-    manifest = _manifest_without_timestamps(run.run_dir)
+    files = _snapshot_files(run.path, run.run_key)
+    report = _report_without_timestamps(run.path)
+    manifest = _manifest_without_timestamps(run.path)
     assert first_ingest["inserted"] == counts["order_events"]
 
     # Every step again, for the same run key (what Airflow's retries or a re-run do).
     again = prepare_run()
     assert again == run
-    second_engine = run_engine(again)
-    second_ingest = ingest(again, second_engine)
+    assert run_engine(again) == engine
+    second_ingest = ingest(again)
     check(again)
     n = counts["order_events"]
     assert (second_ingest["events"], second_ingest["inserted"], second_ingest["already_present"]) == (n, 0, n)
     assert {k: v for k, v in second_ingest.items() if k not in ("inserted", "already_present")} == {
         k: v for k, v in first_ingest.items() if k not in ("inserted", "already_present")
     }
-    assert _snapshot_files(run.run_dir, run.run_key) == files
-    assert _report_without_timestamps(run.run_dir) == report
-    assert _manifest_without_timestamps(run.run_dir) == manifest
+    assert _snapshot_files(run.path, run.run_key) == files
+    assert _report_without_timestamps(run.path) == report
+    assert _manifest_without_timestamps(run.path) == manifest
     assert assert_db_matches_run(db_url, run, checked=True) == counts
 
     # Only the ingestion retried (its first try's rows are there): nothing new, same summary.
-    third = ingest(run, engine)
+    third = ingest(run)
     assert (third["inserted"], third["already_present"]) == (0, n)
     assert assert_db_matches_run(db_url, run, checked=True) == counts
 
@@ -114,13 +115,25 @@ def _assert_success(dag_run: Any) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["cleared", "new_run"])
 def test_dag_run_cleared_or_run_again_reuses_the_folder_and_duplicates_nothing(  # type: ignore[no-untyped-def]
-    how: str, dagbag, lean_env: dict[str, str]
+    how: str, dagbag, lean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``cleared``: the same DAG run again (same logical date and run_after, so the same run_id);
     dag.test() clears its task instances and replaces the run, as a clear of the whole run does.
     ``new_run``: another manual run with the same params (a new run_id)."""
     import pendulum
 
+    import include.pipeline as pipeline
+
+    # The ingest_events task's XCom holds paths only: its summary is taken from step_ingest itself.
+    summaries: list[dict[str, Any]] = []
+    real_step_ingest = pipeline.step_ingest
+
+    def recording_step_ingest(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        summary = real_step_ingest(*args, **kwargs)
+        summaries.append(summary)
+        return summary
+
+    monkeypatch.setattr(pipeline, "step_ingest", recording_step_ingest)
     dag = dagbag.dags[DAG_ID]
     conf = {"start_date": START, "end_date": END, **OPTIONS, **EXECUTION}
     logical = pendulum.now("UTC")  # this test's own: the Airflow metadata DB is shared by the session
@@ -137,6 +150,7 @@ def test_dag_run_cleared_or_run_again_reuses_the_folder_and_duplicates_nothing( 
     assert counts["order_events"] == len(events) > 0 and counts["rebalance_runs"] == 1
     first_airflow = json.loads((folder / "manifest.json").read_text())["airflow"]
     assert (first_airflow["run_id"], first_airflow["try_number"]) == (first.run_id, 1)
+    assert len(summaries) == 1 and (summaries[0]["inserted"], summaries[0]["already_present"]) == (len(events), 0)
 
     again = logical if how == "cleared" else pendulum.now("UTC")
     second = dag.test(logical_date=again, run_after=again, run_conf=conf)
@@ -151,7 +165,9 @@ def test_dag_run_cleared_or_run_again_reuses_the_folder_and_duplicates_nothing( 
     assert table_counts(lean_env["db_url"]) == counts
     assert file_events(folder / "results", key) == events
     ingested = second.get_task_instance("ingest_events").xcom_pull(task_ids="ingest_events")
-    assert (ingested["inserted"], ingested["already_present"]) == (0, len(events))
+    assert ingested == {"run_dir": str(folder), "manifest": str(folder / "manifest.json")}, ingested
+    assert len(summaries) == 2, summaries
+    assert (summaries[1]["inserted"], summaries[1]["already_present"]) == (0, len(events))
 
 
 # ------------------------------------------------------------------ two runs of one key race
@@ -181,8 +197,8 @@ def _race(target: Callable[[], Any], parties: int = 2) -> list[tuple[str, Any]]:
 def test_two_ingestions_of_the_same_run_racing_store_each_event_once(lean_env: dict[str, str]) -> None:
     db_url = lean_env["db_url"]
     run = prepare_run()
-    engine = run_engine(run)
-    outcomes = _race(lambda: ingest(run, engine))
+    run_engine(run)
+    outcomes = _race(lambda: ingest(run))
     n = len(file_events(run.results_dir, run.run_key))
     for status, value in outcomes:
         assert status in ("ok", "error"), outcomes
@@ -199,8 +215,8 @@ def test_two_ingestions_of_the_same_run_racing_store_each_event_once(lean_env: d
 def test_racing_ingestions_report_how_many_rows_each_inserted(lean_env: dict[str, str]) -> None:
     """Between them, the racers inserted every event exactly once."""
     run = prepare_run()
-    engine = run_engine(run)
-    outcomes = _race(lambda: ingest(run, engine))
+    run_engine(run)
+    outcomes = _race(lambda: ingest(run))
     n = len(file_events(run.results_dir, run.run_key))
     inserted = sum(value["inserted"] for status, value in outcomes if status == "ok")
     assert inserted == n, outcomes
@@ -215,7 +231,8 @@ def test_two_consistency_checks_racing_keep_one_row_per_check(
     from include.audit import consistency
 
     run = prepare_run()
-    ingest(run, run_engine(run))
+    run_engine(run)
+    ingest(run)
     check(run)
     # Both saves meet after their delete; SQLite's write lock keeps the second from deleting while
     # the first holds it, so there the meeting times out and the saves go one after the other.
@@ -272,14 +289,13 @@ def test_concurrent_atomic_writes_of_one_file_are_never_torn(tmp_path: Path) -> 
 def test_two_writes_of_the_same_run_folder_files_at_once(lean_env: dict[str, str]) -> None:
     run = prepare_run()
     intent = run.intent_path.read_bytes()
-    snapshots = str(run.run_dir / f"snapshots_run_{run.run_key}.jsonl")
-    outcomes = _race(lambda: step_write_intent(run_dir=str(run.run_dir), run_key=run.run_key, snapshots_path=snapshots))
-    assert [status for status, _ in outcomes] == ["ok", "ok"], outcomes
+    outcomes = _race(lambda: step_write_intent(run))
+    assert outcomes == [("ok", run.intent_path), ("ok", run.intent_path)], outcomes
     assert run.intent_path.read_bytes() == intent
     again = _race(lambda: prepare_run())
     assert all(status == "ok" and value == run for status, value in again), again
     assert run.intent_path.read_bytes() == intent
-    assert not [p.name for p in run.run_dir.iterdir() if p.name.endswith(".tmp")]
+    assert not [p.name for p in run.path.iterdir() if p.name.endswith(".tmp")]
 
 
 # ------------------------------------------------------------------ first runs racing on a fresh audit DB

@@ -199,18 +199,18 @@ def test_canary_broker_secret_never_leaks_from_a_live_rebalance(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import include.lean_runtime as lean_runtime
+    import include.launch.local as lean_local_launch
 
     secret = _broker_connection(monkeypatch)
     caplog.set_level(logging.DEBUG)
     engine_env: list[dict[str, str]] = []
-    real_engine = lean_runtime.run_local_engine
+    real_engine = lean_local_launch.run_local_engine
 
     def spy(config_path: str | os.PathLike[str], **kwargs: Any) -> int:
         engine_env.append(dict(kwargs.get("env") or {}))
         return real_engine(config_path, **kwargs)
 
-    monkeypatch.setattr(lean_runtime, "run_local_engine", spy)
+    monkeypatch.setattr(lean_local_launch, "run_local_engine", spy)
     leaks = _run_and_scan(
         _live_dag(), RUN_CONF, list(secret.values()), lean_env, capfd, caplog, "Running the local Lean runtime"
     )
@@ -245,7 +245,8 @@ class _Container:
         self.mounted_hits_at_start: list[str] = []
 
     def __call__(self, request: dict[str, Any]) -> None:
-        from include.lean_runtime import CONTAINER_CONFIG_PATH, run_local_engine
+        from include.launch.config import CONTAINER_CONFIG_PATH
+        from include.launch.local import run_local_engine
 
         self.requests.append(request)
         mounts = {m["Target"]: Path(m["Source"]) for m in request["HostConfig"]["Mounts"]}
@@ -298,7 +299,7 @@ def test_canary_broker_secret_reaches_only_the_containers_private_environment(
     caplog: pytest.LogCaptureFixture,
     recorded_docker_operators: list[Any],
 ) -> None:
-    from include.lean_runtime import CONTAINER_CONFIG_PATH, CONTAINER_FILES_DIR
+    from include.launch.config import CONTAINER_CONFIG_PATH, CONTAINER_FILES_DIR
 
     secret = _broker_connection(monkeypatch)
     canaries = list(secret.values())

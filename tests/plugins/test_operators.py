@@ -1,30 +1,36 @@
-"""LeanRunOperator: the Docker path against a scripted fake Docker API; the config for both runtimes."""
+"""LeanRunOperator: the Docker path against a scripted fake Docker API, the local runtime for real;
+the config for both runtimes, and the engine identity from engine.json into manifest.json."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from include.execution_params import write_execution_params
-from include.intent import write_order_intent
-from include.lean_runtime import CONTAINER_ENTRY_SCRIPT
+from include.contracts.intent import write_order_intent
+from include.contracts.params import write_execution_params
+from include.launch.docker import CONTAINER_ENTRY_SCRIPT, SECRET_CONFIG_ENV
+from include.lean_local import __version__ as local_version
+from include.pipeline import ChainRequest, resolve_run, run_chain, step_ingest
+from include.run_folder import ALGORITHM_PATH, DEFAULT_DATA_FOLDER, RunFolder, RunRef
 from tests.airflow_fixtures import RecordingTI
 from tests.plugins.fake_docker_api import ContainerScript, FakeDockerAPI
 
 # A syntactically valid digest for tests only; real deployments set LEAN_IMAGE (see README).
 TEST_IMAGE = "quantconnect/lean@sha256:" + "ab" * 32
 CANARY = "CANARY-broker-secret-7f3a9c"
+BROKER_SECRETS = {"ib-account": "DU1", "ib-user-name": "trader-login", "ib-password": CANARY}
 
 
 @pytest.fixture
-def run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    import datetime as dt
-
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The artifact root, the audit DB (SQLite) and the broker connection of one test."""
     root = tmp_path / "artifacts"
     monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(root))
+    monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
     monkeypatch.setenv(
         "AIRFLOW_CONN_LEAN_BROKER",
         json.dumps(
@@ -40,26 +46,30 @@ def run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
             }
         ),
     )
-    run_dir = root / "lean_live_rebalance" / "20240305"
-    run_dir.mkdir(parents=True)
-    intent = write_order_intent(
-        output_dir=run_dir, run_id="20240305", rebalances={dt.date(2024, 3, 5): [{"symbol": "SPY", "weight": 0.5}]}
+    return root
+
+
+@pytest.fixture
+def run_folder(root: Path, tmp_path: Path) -> RunFolder:
+    """A live run folder as write_intent and write_params leave it (no initial state)."""
+    folder = RunFolder.create(RunRef("lean_live_rebalance", "20240305"), root=root)
+    write_order_intent(
+        output_dir=folder.path, run_key="20240305", rebalances={dt.date(2024, 3, 5): [{"symbol": "SPY", "weight": 0.5}]}
     )
-    params = write_execution_params(output_dir=run_dir, run_id="20240305", params={"lot_size": 1})
-    return {"run_dir": str(run_dir), "intent": intent, "params": params, "data": str(tmp_path / "data")}
+    write_execution_params(output_dir=folder.path, run_id="20240305", params={"lot_size": 1})
+    (tmp_path / "data").mkdir()
+    return folder
 
 
-def _operator(folder: dict[str, str], docker_url: str, **overrides: Any) -> Any:
+def _operator(folder: RunFolder, docker_url: str, **overrides: Any) -> Any:
     from lean_airflow.operators import LeanRunOperator
 
     kwargs: dict[str, Any] = {
         "task_id": "run_lean",
         "mode": "live",
         "runtime": "docker",
-        "run_dir": folder["run_dir"],
-        "intent_path": folder["intent"],
-        "params_path": folder["params"],
-        "data_path": folder["data"],
+        "run_dir": str(folder.path),
+        "data_path": str(folder.path.parents[2] / "data"),
         "image": TEST_IMAGE,
         "docker_url": docker_url,
         "broker_conn_id": "lean_broker",
@@ -73,13 +83,31 @@ def _all_files_text(folder: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
-def test_docker_container_request_is_exact(run_folder: dict[str, str]) -> None:
-    run_dir = Path(run_folder["run_dir"])
+@pytest.fixture
+def docker_operator_kwargs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments each DockerOperator is built with (a subclass records them and runs as is)."""
+    from airflow.providers.docker.operators import docker
+
+    seen: list[dict[str, Any]] = []
+
+    class RecordingDockerOperator(docker.DockerOperator):
+        def __init__(self, **kwargs: Any) -> None:
+            seen.append(dict(kwargs))
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(docker, "DockerOperator", RecordingDockerOperator)
+    return seen
+
+
+def test_docker_container_request_is_exact(run_folder: RunFolder, docker_operator_kwargs: list[dict[str, Any]]) -> None:
+    run_dir = run_folder.path
     with FakeDockerAPI() as fake:
         ti = RecordingTI()
         result = _operator(run_folder, fake.url).execute({"ti": ti})
     assert result == str(run_dir / "results")
-    assert ti.xcom["engine"] == {"runtime": "docker", "engine": TEST_IMAGE}
+    assert ti.xcom == {}  # no "engine" XCom: the identity is in the run folder
+    assert run_folder.engine_identity() == {"runtime": "docker", "engine": TEST_IMAGE}
+    assert json.loads((run_dir / "engine.json").read_text()) == {"runtime": "docker", "engine": TEST_IMAGE}
     (request,) = fake.state.created
     assert request["Image"] == TEST_IMAGE
     assert request["Entrypoint"] == ["bash", "-c", CONTAINER_ENTRY_SCRIPT]
@@ -91,7 +119,12 @@ def test_docker_container_request_is_exact(run_folder: dict[str, str]) -> None:
     repo = Path(__file__).resolve().parents[2]
     assert host["Mounts"] == [
         {"Target": "/LeanCLI", "Source": str(repo / "algorithms"), "Type": "bind", "ReadOnly": False},
-        {"Target": "/Lean/Data", "Source": str(Path(run_folder["data"]).resolve()), "Type": "bind", "ReadOnly": False},
+        {
+            "Target": "/Lean/Data",
+            "Source": str(run_dir.parents[2] / "data"),
+            "Type": "bind",
+            "ReadOnly": False,
+        },
         {"Target": "/Results", "Source": str(run_dir / "results"), "Type": "bind", "ReadOnly": False},
         {"Target": "/Storage", "Source": str(run_dir / "storage"), "Type": "bind", "ReadOnly": False},
         {
@@ -102,27 +135,31 @@ def test_docker_container_request_is_exact(run_folder: dict[str, str]) -> None:
         },
         {
             "Target": "/Files/order_intent_run_20240305.json",
-            "Source": run_folder["intent"],
+            "Source": str(run_dir / "order_intent_run_20240305.json"),
             "Type": "bind",
             "ReadOnly": True,
         },
         {
             "Target": "/Files/execution_params_run_20240305.json",
-            "Source": run_folder["params"],
+            "Source": str(run_dir / "execution_params_run_20240305.json"),
             "Type": "bind",
             "ReadOnly": True,
         },
     ]
     env = dict(item.split("=", 1) for item in request["Env"])
-    assert json.loads(env["LEAN_SECRET_CONFIG"]) == {
-        "ib-account": "DU1",
-        "ib-user-name": "trader-login",
-        "ib-password": CANARY,
-    }
+    assert set(env) == {"PYTHONUNBUFFERED", SECRET_CONFIG_ENV}
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert json.loads(env[SECRET_CONFIG_ENV]) == BROKER_SECRETS
+    # The secrets travel in private_environment (never rendered, never logged), the rest in environment.
+    (built,) = docker_operator_kwargs
+    assert built["environment"] == {"PYTHONUNBUFFERED": "1"}
+    assert {k: json.loads(v) for k, v in built["private_environment"].items()} == {SECRET_CONFIG_ENV: BROKER_SECRETS}
+    assert (built["mount_tmp_dir"], built["privileged"], built["auto_remove"]) == (False, False, "success")
     assert fake.state.removed == ["fakecontainer"]
     # The mounted config has container paths, the live environment, and no secret.
     config = json.loads((run_dir / "config.json").read_text())
     assert config["environment"] == "live-paper"
+    assert config["algorithm-id"] == "20240305"
     assert config["algorithm-location"] == "/LeanCLI/lean_trend_rotation.py"
     assert config["data-folder"] == "/Lean/Data"
     assert config["results-destination-folder"] == "/Results"
@@ -130,11 +167,50 @@ def test_docker_container_request_is_exact(run_folder: dict[str, str]) -> None:
     assert config["parameters"]["execution-intent-path"] == "/Files/order_intent_run_20240305.json"
     assert config["parameters"]["execution-params-path"] == "/Files/execution_params_run_20240305.json"
     assert config["parameters"]["final-state-path"] == "/Results/final-state.json"
+    assert config["parameters"]["starting-cash"] == 100000
+    assert "initial-state-path" not in config["parameters"]
+    assert config["live-as-of"] == "2024-03-05"  # the session of the intent's last date
     assert CANARY not in _all_files_text(run_dir)
     assert "trader-login" not in _all_files_text(run_dir)
 
 
-def test_docker_exit_code_one_fails_with_log_tail(run_folder: dict[str, str]) -> None:
+def test_docker_binds_the_initial_state_read_only(run_folder: RunFolder) -> None:
+    run_folder.initial_state_path.write_text('{"cash": 5.0, "holdings": {}}', encoding="utf-8")
+    with FakeDockerAPI() as fake:
+        _operator(run_folder, fake.url, broker_conn_id=None).execute({"ti": RecordingTI()})
+    mounts = fake.state.created[0]["HostConfig"]["Mounts"]
+    assert mounts[-1] == {
+        "Target": "/Files/initial_state.json",
+        "Source": str(run_folder.initial_state_path),
+        "Type": "bind",
+        "ReadOnly": True,
+    }
+    assert [m["Target"] for m in mounts[-3:-1]] == [
+        "/Files/order_intent_run_20240305.json",
+        "/Files/execution_params_run_20240305.json",
+    ]
+    config = run_folder.read_config()
+    assert config.parameters["initial-state-path"] == "/Files/initial_state.json"
+    assert SECRET_CONFIG_ENV not in "".join(fake.state.created[0]["Env"])
+
+
+def test_docker_engine_identity_reaches_the_manifest(run_folder: RunFolder) -> None:
+    """engine.json (written by the launch) is what the ingestion puts into manifest.json."""
+
+    def lean_writes_events(request: dict[str, Any]) -> None:
+        results = next(m["Source"] for m in request["HostConfig"]["Mounts"] if m["Target"] == "/Results")
+        Path(results, "20240305-2024-03-05-order-events.json").write_text("[]")
+
+    with FakeDockerAPI(ContainerScript(on_run=lean_writes_events)) as fake:
+        _operator(run_folder, fake.url, broker_conn_id=None).execute({"ti": RecordingTI()})
+    summary = step_ingest(run_folder)
+    assert summary["files"] == ["20240305-2024-03-05-order-events.json"]
+    manifest = json.loads(run_folder.manifest_path.read_text())
+    assert (manifest["runtime"], manifest["engine_identity"]) == ("docker", TEST_IMAGE)
+    assert manifest["mode"] == "live"
+
+
+def test_docker_exit_code_one_fails_with_log_tail(run_folder: RunFolder) -> None:
     from airflow.sdk.exceptions import AirflowException
 
     def lean_writes_log(request: dict[str, Any]) -> None:
@@ -148,9 +224,10 @@ def test_docker_exit_code_one_fails_with_log_tail(run_folder: dict[str, str]) ->
     assert "Lean (docker) exited with code 1" in message
     assert "Runtime Error: division by zero in on_data" in message
     assert fake.state.removed == ["fakecontainer"]
+    assert not run_folder.engine_path.exists(), "a failed launch records no engine identity"
 
 
-def test_docker_exit_code_one_without_log_file_uses_streamed_lines(run_folder: dict[str, str]) -> None:
+def test_docker_exit_code_one_without_log_file_uses_streamed_lines(run_folder: RunFolder) -> None:
     from airflow.sdk.exceptions import AirflowException
 
     script = ContainerScript(log_lines=["streamed line 1", "Unhandled exception: config missing"], exit_code=1)
@@ -159,8 +236,8 @@ def test_docker_exit_code_one_without_log_file_uses_streamed_lines(run_folder: d
     assert "LEAN_SECRET_CONFIG" not in "".join(fake.state.created[0]["Env"])
 
 
-def test_host_path_map_rewrites_bind_sources(run_folder: dict[str, str]) -> None:
-    root = str(Path(run_folder["run_dir"]).parents[1])
+def test_host_path_map_rewrites_bind_sources(run_folder: RunFolder) -> None:
+    root = str(run_folder.path.parents[1])
     with FakeDockerAPI() as fake:
         _operator(run_folder, fake.url, broker_conn_id=None, host_path_map={root: "/srv/host-artifacts"}).execute(
             {"ti": RecordingTI()}
@@ -169,27 +246,139 @@ def test_host_path_map_rewrites_bind_sources(run_folder: dict[str, str]) -> None
     assert sources["/Results"] == "/srv/host-artifacts/lean_live_rebalance/20240305/results"
     config_source = sources["/Lean/Launcher/bin/Debug/config.json"]
     assert config_source == "/srv/host-artifacts/lean_live_rebalance/20240305/config.json"
+    assert sources["/Files/order_intent_run_20240305.json"] == (
+        "/srv/host-artifacts/lean_live_rebalance/20240305/order_intent_run_20240305.json"
+    )
 
 
 @pytest.mark.parametrize("image", ["quantconnect/lean:latest", "quantconnect/lean", "quantconnect/lean@sha256:abc"])
-def test_unpinned_image_is_refused(run_folder: dict[str, str], image: str) -> None:
+def test_unpinned_image_is_refused(run_folder: RunFolder, image: str) -> None:
     from include.errors import LeanConfigError
 
     with pytest.raises(LeanConfigError, match="pinned by digest"):
         _operator(run_folder, "tcp://127.0.0.1:9", image=image, broker_conn_id=None).execute({"ti": RecordingTI()})
+    assert not run_folder.config_path.exists()
 
 
-def test_paths_outside_the_artifact_root_are_refused(run_folder: dict[str, str], tmp_path: Path) -> None:
+def test_paths_outside_the_artifact_root_are_refused(run_folder: RunFolder, tmp_path: Path) -> None:
     from include.errors import ArtifactPathError
 
-    outside = tmp_path / "elsewhere.json"
-    outside.write_text("{}")
+    outside = tmp_path / "elsewhere" / "lean_live_rebalance" / "20240305"
+    outside.mkdir(parents=True)
     with pytest.raises(ArtifactPathError, match="outside"):
-        _operator(run_folder, "tcp://127.0.0.1:9", intent_path=str(outside)).execute({"ti": RecordingTI()})
+        _operator(run_folder, "tcp://127.0.0.1:9", run_dir=str(outside)).execute({"ti": RecordingTI()})
+    escaping = run_folder.path / ".." / ".." / ".." / "elsewhere" / "lean_live_rebalance" / "20240305"
+    with pytest.raises(ArtifactPathError, match="outside"):
+        _operator(run_folder, "tcp://127.0.0.1:9", run_dir=str(escaping)).execute({"ti": RecordingTI()})
+    assert list(outside.iterdir()) == []
 
 
-def test_mode_is_checked_at_construction() -> None:
+@pytest.mark.parametrize(
+    ("mode", "runtime", "name"),
+    [
+        pytest.param("live", "docker", "intent"),
+        pytest.param("live", "docker", "params"),
+        pytest.param("live", "docker", "initial_state"),
+        pytest.param("backtest", "docker", "intent"),
+        pytest.param("backtest", "docker", "params"),
+        pytest.param("backtest", "local", "params"),
+    ],
+)
+def test_an_input_symlinked_out_of_the_run_folder_is_refused(
+    run_folder: RunFolder, tmp_path: Path, mode: str, runtime: str, name: str
+) -> None:
+    from include.errors import ArtifactPathError
+
+    path = {
+        "intent": run_folder.intent_path,
+        "params": run_folder.params_path,
+        "initial_state": run_folder.initial_state_path,
+    }[name]
+    outside = tmp_path / "outside" / path.name
+    outside.parent.mkdir()
+    outside.write_text(path.read_text() if path.exists() else '{"cash": 1.0, "holdings": {}}')
+    path.unlink(missing_ok=True)
+    path.symlink_to(outside)
+    with FakeDockerAPI() as fake:
+        operator = _operator(run_folder, fake.url, mode=mode, runtime=runtime, broker_conn_id=None)
+        try:
+            operator.execute({"ti": RecordingTI()})
+        except ArtifactPathError as exc:
+            assert "outside" in str(exc)
+        except Exception as exc:  # e.g. the engine failing on the file it was pointed at
+            raise AssertionError(f"not refused as outside the run folder: {exc!r}") from exc
+        else:
+            mounts = [m["Source"] for c in fake.state.created for m in c["HostConfig"]["Mounts"]]
+            used = f"bound: {mounts}" if runtime == "docker" else "the local engine ran on it"
+            raise AssertionError(f"{name} symlinked out of the run folder was used ({used})")
+    assert fake.state.created == []
+
+
+def test_mode_and_runtime_are_checked() -> None:
+    from airflow.sdk.exceptions import AirflowException
     from lean_airflow.operators import LeanRunOperator
 
     with pytest.raises(ValueError, match="mode='paper'"):
-        LeanRunOperator(task_id="x", mode="paper", run_dir="r", intent_path="i", params_path="p")
+        LeanRunOperator(task_id="x", mode="paper", run_dir="r")  # type: ignore[arg-type]
+    with pytest.raises(AirflowException, match="runtime='podman'"):
+        LeanRunOperator(task_id="x", mode="live", run_dir="r", runtime="podman").execute({"ti": RecordingTI()})
+
+
+@pytest.mark.parametrize("removed", ["intent_path", "params_path", "initial_state_path", "live_as_of"])
+def test_inputs_come_from_the_run_folder_only(removed: str) -> None:
+    """The intent, params, initial state and live session are derived from the run folder."""
+    from lean_airflow.operators import LeanRunOperator
+
+    with pytest.raises(TypeError, match=removed):
+        LeanRunOperator(task_id="x", mode="live", run_dir="r", **{removed: "x"})
+
+
+# ---------------------------------------------------------------------------- the local runtime
+
+
+@pytest.mark.slow
+def test_local_runtime_runs_the_folder_and_records_its_identity(root: Path) -> None:
+    ref, dates = resolve_run(
+        dag_id="lean_backtest_range",
+        kind="range",
+        run_type="manual",
+        interval_end_session=None,
+        params={"start_date": "2021-02-01", "end_date": "2021-02-12"},
+    )
+    request = ChainRequest(
+        ref=ref, dates=tuple(dates), options={"top_n": 2, "lookback_days": 10}, data_folder=DEFAULT_DATA_FOLDER
+    )
+    folder = run_chain(request, until="write_params").folder
+    assert folder.path.parent.parent == root.resolve()
+    ti = RecordingTI()
+    result = _operator(
+        folder,
+        "unused",
+        mode="backtest",
+        runtime="local",
+        image=None,
+        data_path=str(DEFAULT_DATA_FOLDER),
+        parameters={"starting-cash": 100000},
+    ).execute({"ti": ti})
+    assert result == str(folder.results_dir)
+    assert ti.xcom == {}
+    identity = {"runtime": "local", "engine": f"lean_local {local_version}"}
+    assert json.loads(folder.engine_path.read_text()) == identity
+    # The same config as Docker's, with host paths.
+    config = json.loads(folder.config_path.read_text())
+    assert config["environment"] == "backtesting" and config["algorithm-id"] == folder.run_key
+    assert config["algorithm-location"] == str(ALGORITHM_PATH)
+    assert config["data-folder"] == str(DEFAULT_DATA_FOLDER)
+    assert config["results-destination-folder"] == str(folder.results_dir)
+    assert config["object-store-root"] == str(folder.storage_dir)
+    assert config["parameters"]["execution-intent-path"] == str(folder.intent_path)
+    assert config["parameters"]["execution-params-path"] == str(folder.params_path)
+    assert config["parameters"]["final-state-path"] == str(folder.final_state_path)
+    assert "live-as-of" not in config
+    assert folder.final_state_path.exists() and folder.order_event_files()
+    # The broker secrets reached the engine through its environment only: no file holds them.
+    assert CANARY not in _all_files_text(folder.path) and "trader-login" not in _all_files_text(folder.path)
+    # The ingestion takes the identity from engine.json into manifest.json.
+    step_ingest(folder)
+    manifest = json.loads(folder.manifest_path.read_text())
+    assert (manifest["runtime"], manifest["engine_identity"]) == (identity["runtime"], identity["engine"])

@@ -1,4 +1,8 @@
-"""A run folder around the hand-written Lean event fixtures (rebalance 2021-03-30)."""
+"""A run folder around the hand-written Lean event fixtures (rebalance 2021-03-30).
+
+A run folder's algorithm id is its run key, and the fixtures' events carry algorithm id
+``1234567890``: so that is the run key here.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from include.contracts.params import ExecutionParams
-from include.execution_params import write_execution_params
-from include.intent import write_order_intent
+from sqlalchemy.engine import Engine
+
+from include.audit.ingest import IngestSummary, ingest_run_folder
+from include.contracts.intent import write_order_intent
+from include.contracts.params import ExecutionParams, write_execution_params
+from include.run_folder import RunFolder, RunRef
 from tests.lean_data_factory import write_daily_zip
 
 FIXTURES = Path(__file__).with_name("fixtures")
 ALGORITHM_ID = "1234567890"
 REBALANCE = dt.date(2021, 3, 30)
-RUN_KEY = "20210330"
+RUN_KEY = ALGORITHM_ID
 DAG_ID = "audit_test_dag"
 PARAMS: dict[str, Any] = {
     "lot_size": 1,
@@ -68,20 +75,19 @@ def reference_build_orders(
     return out
 
 
-def make_run(tmp_path: Path, results_fixture: str, *, weights: Mapping[str, float] = WEIGHTS) -> Path:
-    run_dir = tmp_path / "artifacts" / DAG_ID / RUN_KEY
-    run_dir.mkdir(parents=True)
+def make_run(tmp_path: Path, results_fixture: str, *, weights: Mapping[str, float] = WEIGHTS) -> RunFolder:
+    folder = RunFolder.create(RunRef(DAG_ID, RUN_KEY), root=tmp_path / "artifacts")
     data = tmp_path / "data"
     for ticker, bars in BARS.items():
         write_daily_zip(data, ticker, bars)
     write_order_intent(
-        output_dir=run_dir,
-        run_id=RUN_KEY,
+        output_dir=folder.path,
+        run_key=RUN_KEY,
         rebalances={REBALANCE: [{"symbol": s, "weight": w} for s, w in weights.items()]},
         source="test",
     )
-    write_execution_params(output_dir=run_dir, run_id=RUN_KEY, params=PARAMS)
-    (run_dir / "initial_state.json").write_text(json.dumps(START), encoding="utf-8")
+    write_execution_params(output_dir=folder.path, run_id=RUN_KEY, params=PARAMS)
+    folder.initial_state_path.write_text(json.dumps(START), encoding="utf-8")
     algorithm = tmp_path / "algo" / "main.py"
     algorithm.parent.mkdir()
     algorithm.write_text("# algorithm under audit\n", encoding="utf-8")
@@ -93,7 +99,12 @@ def make_run(tmp_path: Path, results_fixture: str, *, weights: Mapping[str, floa
         "parameters": {"starting-cash": "50000", "initial-state-path": "/Files/initial_state.json"},
         "environments": {"backtesting": {"live-mode": False}},
     }
-    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    (run_dir / f"snapshots_run_{RUN_KEY}.jsonl").write_text("{}\n", encoding="utf-8")
-    shutil.copytree(FIXTURES / results_fixture / "results", run_dir / "results")
-    return run_dir
+    folder.config_path.write_text(json.dumps(config), encoding="utf-8")
+    folder.snapshots_path.write_text("{}\n", encoding="utf-8")
+    shutil.copytree(FIXTURES / results_fixture / "results", folder.results_dir)
+    return folder
+
+
+def ingest(folder: RunFolder, engine: Engine) -> IngestSummary:
+    """What the DAG's ingest_events task stores for the run folder."""
+    return ingest_run_folder(engine, folder)

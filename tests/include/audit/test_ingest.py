@@ -10,9 +10,8 @@ from sqlalchemy.engine import Engine
 
 from include.audit.db import IntentOrderRow, OrderEventRow, RebalanceRun
 from include.audit.ingest import has_nonzero_target_delta, ingest_order_events, iter_order_events
-from include.contracts.intent import OrderIntent
+from include.contracts.intent import OrderIntent, build_order_intent
 from include.errors import OrderEventsFileError, OrderEventsMissingError
-from include.intent import build_order_intent
 
 FIXTURES = Path(__file__).with_name("fixtures")
 BACKTEST = FIXTURES / "backtest" / "results"
@@ -21,7 +20,7 @@ DAY = dt.date(2021, 3, 30)
 
 def _intent(weights: dict[str, float], days: tuple[dt.date, ...] = (DAY,)) -> OrderIntent:
     rows = [{"symbol": s, "weight": w} for s, w in weights.items()]
-    return build_order_intent(run_id="20210330", rebalances={d: rows for d in days}, source="test")
+    return build_order_intent(run_key="20210330", rebalances={d: rows for d in days}, source="test")
 
 
 def _count(engine: Engine, table: type) -> int:
@@ -39,7 +38,7 @@ def test_ingest_then_reingest_is_a_no_op(db_engine: Engine) -> None:
     again = ingest_order_events(
         engine=db_engine, results_dir=BACKTEST, algorithm_id="1234567890", intent=intent, dag_id="d"
     )
-    assert (again.run_id, again.inserted, again.already_present) == (first.run_id, 0, 5)
+    assert (again.audit_run_id, again.inserted, again.already_present) == (first.audit_run_id, 0, 5)
     assert _count(db_engine, OrderEventRow) == 5 and _count(db_engine, IntentOrderRow) == 3
     with db_engine.connect() as conn:
         rows = conn.execute(
@@ -56,7 +55,7 @@ def test_ingest_then_reingest_is_a_no_op(db_engine: Engine) -> None:
         status = conn.execute(select(RebalanceRun.status)).scalar_one()
     assert all(r[0] == r[4] for r in rows)
     assert rows[1][2] == pytest.approx(0.9995) and rows[0][2] is None
-    assert rows[4][1] == "invalid" and rows[4][3].startswith("Order Error: ids: [3], Insufficient buying power")
+    assert rows[4][1] == "invalid" and str(rows[4][3]).startswith("Order Error: ids: [3], Insufficient buying power")
     assert status == "ingested"
 
 

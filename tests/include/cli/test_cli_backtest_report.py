@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from include.contracts.params import build_execution_params_payload
 from tests.conftest import REPO_ROOT
 
 
@@ -33,6 +34,11 @@ def test_backtest_then_report(tmp_path: Path) -> None:
     assert summary["check"]["verdict"] == "pass"
     assert summary["ingest"]["inserted"] > 0 and summary["ingest"]["already_present"] == 0
     assert "verdict" in result.stderr and "report" in result.stderr  # the summary table
+    # Without --params, the contract's defaults: the same file the DAG form's defaults write.
+    params = Path(summary["run_dir"]) / f"execution_params_run_{summary['run_key']}.json"
+    assert json.loads(params.read_text(encoding="utf-8")) == build_execution_params_payload(None)
+    assert summary["run_key"] == "20210201_20210212"
+    assert summary["engine"]["runtime"] == "local"
     again = json.loads(
         _cli(
             env, "backtest", "--start", "2021-02-01", "--end", "2021-02-12", "--top-n", "2", "--lookback-days", "10"

@@ -23,14 +23,29 @@ def test_committed_schemas_are_current() -> None:
 
 def test_every_schema_is_versioned_and_closed() -> None:
     import json
+    import re
 
+    versions: dict[str, int] = {}
     for name, text in render_schemas().items():
         schema = json.loads(text)
-        assert ".v1." in name
-        if name.split(".")[0] in OPEN_CONTRACTS:
+        found = re.fullmatch(r"([a-z_]+)\.v(\d+)\.schema\.json", name)
+        assert found is not None, name
+        stem, version = found[1], int(found[2])
+        versions[stem] = version
+        assert schema["$id"] == f"lean-airflow/{name}"
+        if stem in OPEN_CONTRACTS:
             continue
-        assert schema["properties"]["schema_version"]["const"] == 1
+        assert schema["properties"]["schema_version"]["const"] == version, name
         assert schema.get("additionalProperties") is False, name
+    assert set(versions) == set(CONTRACTS)
+    # Version 2 of the order intent names the run "run_key" (version 1 said "run_id").
+    assert versions["order_intent"] == 2
+    assert not (SCHEMA_DIR / "order_intent.v1.schema.json").exists()
+
+
+def test_no_stale_schema_is_committed() -> None:
+    committed = {p.name for p in SCHEMA_DIR.glob("*.schema.json")}
+    assert committed == set(render_schemas()), committed ^ set(render_schemas())
 
 
 def test_models_are_frozen() -> None:

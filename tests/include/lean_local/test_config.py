@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from include.lean_local.config import load_config, strip_json_comments
+from include.launch.config import strip_json_comments
+from include.lean_local.config import load_config
 from include.lean_local.errors import LocalConfigError
 from tests.include.lean_local.helpers import run_subprocess, write_run
 

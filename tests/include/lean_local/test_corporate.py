@@ -8,12 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from include.lean_local.corporate import corporate_events, dividend_distribution
-from include.lean_local.data import DataProvider, nyse_sessions
-from include.lean_local.model import Dividend, Split, SplitType
+from include.lean_local.data import DataProvider
+from include.lean_local.enums import SplitType
+from include.lean_local.market_data import Dividend, Split
+from include.lean_local.sessions import nyse_sessions
 from tests.include.lean_local.helpers import algo_log, events, run_inprocess, summary, write_run
 from tests.lean_data_factory import write_daily_zip
 
@@ -24,14 +25,15 @@ FACTORS = "20200109,0.99,2,200\n20200116,1,2,200\n20501231,1,1,0\n"
 
 
 def _sessions(start: dt.date, end: dt.date) -> list[dt.date]:
-    days = nyse_sessions().days
-    return [dt.date(d // 10000, d // 100 % 100, d % 100) for d in days.tolist() if start <= dt.date(
-        d // 10000, d // 100 % 100, d % 100) <= end]
+    return [d for d in nyse_sessions().dates if start <= d <= end]
 
 
 def _corp_data(root: Path, factors: str = FACTORS) -> Path:
-    bars = [(d, p, p, p, p, 1000) for d in _sessions(dt.date(2020, 1, 2), dt.date(2020, 1, 31))
-            for p in [200.0 if d <= dt.date(2020, 1, 16) else 400.0]]
+    bars = [
+        (d, p, p, p, p, 1000)
+        for d in _sessions(dt.date(2020, 1, 2), dt.date(2020, 1, 31))
+        for p in [200.0 if d <= dt.date(2020, 1, 16) else 400.0]
+    ]
     write_daily_zip(root, "CORP", bars)
     usa = root / "equity" / "usa"
     (usa / "factor_files").mkdir(parents=True, exist_ok=True)
@@ -205,11 +207,11 @@ def test_events_only_on_trading_days_inside_the_map_file(tmp_path: Path) -> None
     factors = DataProvider(split).factor_file("CORP")
     assert factors is not None
     found = corporate_events(symbol, factors, days, data_range=(20200102, 20200109), raw_close_before=lambda k: 7.0)
-    (k, [warning]), = found.items()
+    ((k, [warning]),) = found.items()
     assert isinstance(warning, Split) and warning.type == SplitType.WARNING and warning.price == 7.0
-    assert int(days[k]) == 20200109
+    assert days[k] == 20200109
     assert not any(isinstance(e, Dividend) for items in found.values() for e in items)
-    assert np.all(days[list(found)] == 20200109)
+    assert all(days[step] == 20200109 for step in found)
 
 
 LIVE_HOLDER = """

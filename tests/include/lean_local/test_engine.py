@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.errors import NotSupportedByLocalRuntime
+from tests.conftest import REPO_ROOT
 from tests.include.lean_local.helpers import (
     algo_log,
     events,
@@ -266,3 +269,43 @@ def test_missing_data_file_is_logged(tmp_path: Path) -> None:
     """
     assert run_inprocess(write_run(tmp_path, src, name="missing")) == 0
     assert "missing daily data file" in algo_log(tmp_path) and "nodata.zip" in algo_log(tmp_path)
+
+
+HEAVY_MODULES = ("pandas", "numpy", "pyarrow", "exchange_calendars")
+
+
+def test_a_run_loads_no_heavy_module(tmp_path: Path) -> None:
+    # every DAG run pays the engine's startup: a run that does not ask for pandas must not import it
+    config = write_run(tmp_path, BUY_ONCE, name="light")
+    code = (
+        "import json, sys\n"
+        "from include.lean_local.runner import run\n"
+        f"code = run({str(config)!r})\n"
+        f"print(json.dumps([code, sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r})]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [0, []]
+
+
+HISTORY = """
+from AlgorithmImports import *
+class H(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 8)
+        self.sym = self.add_equity("ZZSA", Resolution.DAILY).symbol
+        self.add_equity("ZZSB", Resolution.DAILY)
+    def on_end_of_algorithm(self):
+        frame = self.history(["ZZSA", "ZZSB"], 3, Resolution.DAILY)
+        assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["close", "high", "low", "open", "volume"]
+        assert list(frame.index.names) == ["symbol", "time"] and len(frame) == 6
+        assert str(frame.index[-1][1]) == "2019-03-08 16:00:00"
+        closes = frame.loc[self.sym]["close"]
+        assert np.isclose(closes.iloc[-1], self.securities[self.sym].close)
+        self.log(f"rows={len(frame)} empty={len(self.history('ZZSA', timedelta(days=0)))}")
+"""
+
+
+def test_history_is_a_dataframe_and_np_pd_are_available(tmp_path: Path) -> None:
+    assert run_inprocess(write_run(tmp_path, HISTORY, name="history_frame")) == 0, algo_log(tmp_path)
+    assert "rows=6 empty=0" in algo_log(tmp_path)

@@ -1,4 +1,4 @@
-"""The seed's intent rules, ported, plus the fixed defects and the bad-input table."""
+"""The seed's intent rules, ported, plus the fixed defects and the bad-input table (``include.contracts.intent``)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from include.contracts.intent import OrderIntent
-from include.contracts.snapshot import DecisionSnapshot, WeightItem
-from include.errors import ArtifactPathError, OrderIntentError
-from include.intent import (
+from include.contracts.intent import (
+    OrderIntent,
     SkippedRow,
     build_intent_orders,
     build_order_intent,
     load_order_intent,
     write_order_intent,
 )
+from include.contracts.snapshot import DecisionSnapshot, WeightItem
+from include.errors import ArtifactPathError, OrderIntentError
+from include.run_folder import intent_filename
 
 D1 = dt.date(2024, 3, 5)
 D2 = dt.date(2024, 3, 6)
@@ -85,7 +86,7 @@ def test_bad_rows_give_named_error_and_leave_no_file(tmp_path: Path, rows: list[
     with pytest.raises(OrderIntentError, match=message):
         build_intent_orders(rows)
     with pytest.raises(OrderIntentError, match=message):
-        write_order_intent(output_dir=tmp_path, run_id="r1", rebalances={D1: rows})
+        write_order_intent(output_dir=tmp_path, run_key="r1", rebalances={D1: rows})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -103,28 +104,28 @@ BAD_INTENTS: list[tuple[str, Any, str]] = [
 @pytest.mark.parametrize(("rebalances", "message"), [c[1:] for c in BAD_INTENTS], ids=[c[0] for c in BAD_INTENTS])
 def test_bad_intents_give_named_error_and_leave_no_file(tmp_path: Path, rebalances: Any, message: str) -> None:
     with pytest.raises(OrderIntentError, match=message):
-        write_order_intent(output_dir=tmp_path, run_id="r1", rebalances=rebalances)
+        write_order_intent(output_dir=tmp_path, run_key="r1", rebalances=rebalances)
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("run_id", ["../up", "a/b", "", "..", "ü"])
-def test_unsafe_run_id(tmp_path: Path, run_id: str) -> None:
-    with pytest.raises(ArtifactPathError):
-        write_order_intent(output_dir=tmp_path, run_id=run_id, rebalances={D1: [{"symbol": "SPY", "weight": 1}]})
+@pytest.mark.parametrize("run_key", ["../up", "a/b", "", "..", "ü", "k\n"])
+def test_unsafe_run_key(tmp_path: Path, run_key: str) -> None:
+    with pytest.raises(ArtifactPathError, match="is not a safe path component"):
+        write_order_intent(output_dir=tmp_path, run_key=run_key, rebalances={D1: [{"symbol": "SPY", "weight": 1}]})
     assert list(tmp_path.iterdir()) == []
 
 
 def test_write_and_load_round_trip_with_two_dates(tmp_path: Path) -> None:
     path = write_order_intent(
         output_dir=tmp_path,
-        run_id="demo_20240306",
+        run_key="demo_20240306",
         rebalances={
             D2: [{"symbol": "qqq", "weight": 0.4}, {"symbol": "SPY", "weight": 0.6}],
             D1: [{"symbol": "SPY", "weight": 1.0}],
         },
         source="unit-test",
     )
-    assert Path(path).name == "order_intent_run_demo_20240306.json"
+    assert Path(path).name == "order_intent_run_demo_20240306.json" == intent_filename("demo_20240306")
     intent = load_order_intent(path)
     assert [r.date for r in intent.rebalances] == [D1, D2]
     assert intent.symbols == ("QQQ", "SPY")
@@ -134,7 +135,8 @@ def test_write_and_load_round_trip_with_two_dates(tmp_path: Path) -> None:
         (D2, "SPY", "BUY", 0),
     ]
     raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    assert raw["schema_version"] == 1
+    assert raw["schema_version"] == 2
+    assert raw["run_key"] == intent.run_key == "demo_20240306" and "run_id" not in raw
     assert raw["intent_orders"][0] == {
         "rebalance_date": "2024-03-05",
         "symbol": "SPY",
@@ -148,13 +150,13 @@ def test_write_and_load_round_trip_with_two_dates(tmp_path: Path) -> None:
 
 def test_snapshot_input_and_source() -> None:
     snap = DecisionSnapshot(as_of=D1, source="trend-rotation", items=(WeightItem(symbol="spy", weight=0.5),))
-    intent = build_order_intent(run_id="k", rebalances=snap)
+    intent = build_order_intent(run_key="k", rebalances=snap)
     assert intent.source == "trend-rotation"
     assert intent.intent_orders[0].symbol == "SPY"
 
 
 def test_intent_model_rejects_orders_that_disagree_with_rebalances() -> None:
-    good = build_order_intent(run_id="k", rebalances={D1: [{"symbol": "SPY", "weight": 0.5}]}).model_dump()
+    good = build_order_intent(run_key="k", rebalances={D1: [{"symbol": "SPY", "weight": 0.5}]}).model_dump()
     good["intent_orders"][0]["side"] = "SELL"
     with pytest.raises(ValueError, match="differing"):
         OrderIntent.model_validate(good)
@@ -163,8 +165,29 @@ def test_intent_model_rejects_orders_that_disagree_with_rebalances() -> None:
         OrderIntent.model_validate(good)
 
 
+def test_write_refuses_an_intent_of_another_run(tmp_path: Path) -> None:
+    intent = build_order_intent(run_key="k", rebalances={D1: [{"symbol": "SPY", "weight": 0.5}]})
+    with pytest.raises(OrderIntentError, match="does not match the requested run key 'other'"):
+        write_order_intent(output_dir=tmp_path, run_key="other", rebalances=intent)
+    assert list(tmp_path.iterdir()) == []
+    written = write_order_intent(output_dir=tmp_path, run_key="k", rebalances=intent)
+    assert Path(written).name == "order_intent_run_k.json"
+
+
+def test_load_refuses_a_schema_version_1_file(tmp_path: Path) -> None:
+    """Version 1 named the run ``run_id``: such a file is refused by name, not misread."""
+    path = Path(write_order_intent(output_dir=tmp_path, run_key="k", rebalances={D1: [{"symbol": "SPY", "weight": 1}]}))
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["schema_version"] = 1
+    raw["run_id"] = raw.pop("run_key")
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(OrderIntentError, match=r"schema_version=1") as info:
+        load_order_intent(path)
+    assert "run_id" in str(info.value) and str(path) in str(info.value)
+
+
 def test_load_rejects_tampered_file(tmp_path: Path) -> None:
-    path = Path(write_order_intent(output_dir=tmp_path, run_id="k", rebalances={D1: [{"symbol": "SPY", "weight": 1}]}))
+    path = Path(write_order_intent(output_dir=tmp_path, run_key="k", rebalances={D1: [{"symbol": "SPY", "weight": 1}]}))
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw["intent_orders"][0]["quantity"] = 10
     path.write_text(json.dumps(raw), encoding="utf-8")
@@ -190,6 +213,6 @@ def test_property_sides_and_placeholders(weights: dict[str, float]) -> None:
 def test_property_normalised_weights_always_make_a_valid_intent(raw: dict[str, float]) -> None:
     total = sum(raw.values())
     weights = {s: (w / total if total > 0 else 0.0) for s, w in raw.items()}
-    intent = build_order_intent(run_id="p", rebalances={D1: [{"symbol": s, "weight": w} for s, w in weights.items()]})
+    intent = build_order_intent(run_key="p", rebalances={D1: [{"symbol": s, "weight": w} for s, w in weights.items()]})
     assert len(intent.intent_orders) == len(weights)
     assert OrderIntent.model_validate(intent.model_dump(mode="json")) == intent

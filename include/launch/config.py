@@ -1,0 +1,346 @@
+"""Lean's launcher ``config.json``: the one writer and the one reader.
+
+The writer makes the same dict for the Docker image and the local runtime; only the paths
+differ (paths as the engine sees them: container paths for Docker, host paths for local). The
+reader follows Lean's ``Config`` rules (``Configuration/Config.cs``): ``//`` and ``/* */``
+comments are allowed, and ``Get(key)`` looks in ``environments.<environment>`` first (nested
+names with ``.``), then at the top level. Every module that needs a value of a run's config
+(the local runtime, the audit, the report) reads it through :func:`read_launcher_config`.
+
+Stdlib only: the local runtime imports this module at every start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from include.atomic_io import atomic_write_json
+from include.errors import LeanConfigError
+from include.run_folder import ALGORITHM_PATH, RunFolder, check_run_key, confine, data_folder
+
+Mode = Literal["backtest", "live"]
+Runtime = Literal["docker", "local"]
+MODES: tuple[Mode, ...] = ("backtest", "live")
+RUNTIMES: tuple[Runtime, ...] = ("docker", "local")
+
+INTENT_PATH_KEY = "execution-intent-path"
+PARAMS_PATH_KEY = "execution-params-path"
+# A launcher config is a few KiB; a bigger file is a mistake. Refused before it is read, so a
+# huge file neither fills memory nor keeps the comment stripper busy.
+MAX_CONFIG_BYTES = 16 << 20
+
+# Handlers of Lean's Launcher/config.json environments, so the file also drives the real image.
+_BACKTESTING_ENVIRONMENT: dict[str, Any] = {
+    "live-mode": False,
+    "setup-handler": "QuantConnect.Lean.Engine.Setup.BacktestingSetupHandler",
+    "result-handler": "QuantConnect.Lean.Engine.Results.BacktestingResultHandler",
+    "data-feed-handler": "QuantConnect.Lean.Engine.DataFeeds.FileSystemDataFeed",
+    "real-time-handler": "QuantConnect.Lean.Engine.RealTime.BacktestingRealTimeHandler",
+    "history-provider": ["SubscriptionDataReaderHistoryProvider"],
+    "transaction-handler": "QuantConnect.Lean.Engine.TransactionHandlers.BacktestingTransactionHandler",
+}
+_LIVE_PAPER_ENVIRONMENT: dict[str, Any] = {
+    "live-mode": True,
+    "live-mode-brokerage": "PaperBrokerage",
+    "setup-handler": "QuantConnect.Lean.Engine.Setup.BrokerageSetupHandler",
+    "result-handler": "QuantConnect.Lean.Engine.Results.LiveTradingResultHandler",
+    "data-feed-handler": "QuantConnect.Lean.Engine.DataFeeds.LiveTradingDataFeed",
+    "real-time-handler": "QuantConnect.Lean.Engine.RealTime.LiveTradingRealTimeHandler",
+    "history-provider": ["SubscriptionDataReaderHistoryProvider"],
+    "transaction-handler": "QuantConnect.Lean.Engine.TransactionHandlers.BacktestingTransactionHandler",
+}
+ENVIRONMENT_BY_MODE: dict[str, str] = {"backtest": "backtesting", "live": "live-paper"}
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def build_launcher_config(
+    *,
+    intent_path: str,
+    params_path: str,
+    algorithm_location: str,
+    algorithm_id: str,
+    data_folder: str,
+    results_folder: str,
+    object_store_root: str,
+    mode: Mode = "backtest",
+    parameters: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The launcher config dict. The two execution paths appear top level and under
+    ``parameters`` (the algorithm reads them with ``get_parameter``)."""
+    problems: list[str] = []
+    if mode not in ENVIRONMENT_BY_MODE:
+        problems.append(f"mode={mode!r}: expected 'backtest' or 'live'")
+    for key, value in {
+        "intent_path": intent_path,
+        "params_path": params_path,
+        "algorithm_location": algorithm_location,
+        "data_folder": data_folder,
+        "results_folder": results_folder,
+        "object_store_root": object_store_root,
+    }.items():
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{key}={value!r}: a non-empty path is required")
+    if isinstance(algorithm_location, str) and not algorithm_location.endswith(".py"):
+        problems.append(f"algorithm_location={algorithm_location!r}: expected a Python file (.py)")
+    try:
+        check_run_key(algorithm_id, "algorithm_id")
+    except ValueError as exc:
+        problems.append(str(exc))
+    merged_parameters: dict[str, Any] = {str(k): v for k, v in (parameters or {}).items()}
+    for reserved in (INTENT_PATH_KEY, PARAMS_PATH_KEY):
+        if reserved in merged_parameters:
+            problems.append(f"parameters[{reserved!r}]: reserved, set by the pipeline")
+    clash = sorted(set(extra or {}) & {INTENT_PATH_KEY, PARAMS_PATH_KEY, "parameters", "environment"})
+    problems.extend(f"extra[{k!r}]: reserved, set by the pipeline" for k in clash)
+    if problems:
+        raise LeanConfigError(problems)
+    merged_parameters[INTENT_PATH_KEY] = intent_path
+    merged_parameters[PARAMS_PATH_KEY] = params_path
+    stem = algorithm_location.rsplit("/", 1)[-1].removesuffix(".py")
+    config: dict[str, Any] = {
+        "environment": ENVIRONMENT_BY_MODE[mode],
+        "algorithm-language": "Python",
+        "algorithm-location": algorithm_location,
+        "algorithm-type-name": stem,
+        "algorithm-id": algorithm_id,
+        "data-folder": data_folder,
+        "results-destination-folder": results_folder,
+        "object-store-root": object_store_root,
+        "close-automatically": True,
+        "debugging": False,
+        "job-user-id": "0",
+        "api-access-token": "",
+        "job-organization-id": "",
+        "map-file-provider": "QuantConnect.Data.Auxiliary.LocalDiskMapFileProvider",
+        "factor-file-provider": "QuantConnect.Data.Auxiliary.LocalDiskFactorFileProvider",
+        INTENT_PATH_KEY: intent_path,
+        PARAMS_PATH_KEY: params_path,
+        "parameters": dict(sorted(merged_parameters.items())),
+        "environments": {
+            "backtesting": dict(_BACKTESTING_ENVIRONMENT),
+            "live-paper": dict(_LIVE_PAPER_ENVIRONMENT),
+        },
+    }
+    config.update(extra or {})
+    return config
+
+
+@dataclass(frozen=True)
+class LeanJob:
+    """One Lean run to launch: the run folder it reads and writes, its mode and its inputs."""
+
+    folder: RunFolder
+    mode: Mode
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    algorithm_path: Path = ALGORITHM_PATH
+    data_folder: Path = field(default_factory=data_folder)
+    # Live mode on the local runtime: the session its paper broker trades at. Lean ignores the key.
+    live_as_of: str | None = None
+
+
+# lean-cli's container layout (lean/components/docker/lean_runner.py).
+CONTAINER_ALGORITHM_DIR = "/LeanCLI"
+CONTAINER_DATA_DIR = "/Lean/Data"
+CONTAINER_RESULTS_DIR = "/Results"
+CONTAINER_STORAGE_DIR = "/Storage"
+CONTAINER_CONFIG_PATH = "/Lean/Launcher/bin/Debug/config.json"
+CONTAINER_FILES_DIR = "/Files"
+
+
+def launcher_config_for(job: LeanJob, runtime: Runtime) -> dict[str, Any]:
+    """The job's launcher config, with paths as the engine sees them (container or host)."""
+    folder = job.folder
+    parameters = dict(job.parameters)
+    initial = folder.initial_state_path if folder.initial_state_path.exists() else None
+    if runtime == "docker":
+        parameters["final-state-path"] = f"{CONTAINER_RESULTS_DIR}/{folder.final_state_path.name}"
+        if initial is not None:
+            parameters["initial-state-path"] = f"{CONTAINER_FILES_DIR}/{initial.name}"
+        paths = {
+            "intent_path": f"{CONTAINER_FILES_DIR}/{folder.intent_path.name}",
+            "params_path": f"{CONTAINER_FILES_DIR}/{folder.params_path.name}",
+            "algorithm_location": f"{CONTAINER_ALGORITHM_DIR}/{job.algorithm_path.name}",
+            "data_folder": CONTAINER_DATA_DIR,
+            "results_folder": CONTAINER_RESULTS_DIR,
+            "object_store_root": CONTAINER_STORAGE_DIR,
+        }
+    elif runtime == "local":
+        parameters["final-state-path"] = str(folder.final_state_path)
+        if initial is not None:
+            parameters["initial-state-path"] = str(initial)
+        paths = {
+            "intent_path": str(folder.intent_path),
+            "params_path": str(folder.params_path),
+            "algorithm_location": str(job.algorithm_path),
+            "data_folder": str(job.data_folder),
+            "results_folder": str(folder.results_dir),
+            "object_store_root": str(folder.storage_dir),
+        }
+    else:
+        raise LeanConfigError([f"runtime={runtime!r}: expected 'docker' or 'local'"])
+    live_as_of = {"live-as-of": job.live_as_of} if job.mode == "live" and job.live_as_of else None
+    return build_launcher_config(
+        mode=job.mode, algorithm_id=folder.algorithm_id, parameters=parameters, extra=live_as_of, **paths
+    )
+
+
+def write_launcher_config(job: LeanJob, runtime: Runtime) -> Path:
+    """Write ``config.json`` atomically (it never holds secrets) and prepare the output folders.
+
+    A backtest re-run starts from empty ``results/`` and ``storage/``, so nothing of an earlier
+    attempt survives and the re-run is deterministic. A live run keeps both: its per-day event
+    files and its object store (executed dates, broker state) must survive a retry.
+    """
+    folder = job.folder
+    folder.input_files  # noqa: B018 - refuses an input symlinked out of the folder before anything is written
+    config = launcher_config_for(job, runtime)
+    for output in (folder.results_dir, folder.storage_dir):
+        confined = confine(output, folder.path)
+        if job.mode == "backtest" and confined.exists():
+            shutil.rmtree(confined)
+        confined.mkdir(parents=True, exist_ok=True)
+    folder.engine_path.unlink(missing_ok=True)
+    atomic_write_json(folder.config_path, config)
+    return folder.config_path
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def strip_json_comments(text: str) -> str:
+    """Remove ``//`` line comments (and ``/* */`` blocks) that are not inside JSON strings."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    in_string = False
+    while i < n:
+        ch = text[i]
+        if in_string:
+            out.append(ch)
+            if ch == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == '"':
+                in_string = False
+            i += 1
+            continue
+        if ch == '"':
+            in_string = True
+            out.append(ch)
+            i += 1
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end == -1 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end == -1 else end + 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def as_bool(value: Any) -> bool:
+    """A config value as Lean's ``Config.GetBool`` reads it (JSON booleans or their text)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def parameter_text(value: Any) -> str:
+    """A ``parameters`` value as Lean hands it to the algorithm: ``Dictionary<string, string>``."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class LauncherConfig:
+    """A launcher config as read from disk, with Lean's environment layering."""
+
+    path: Path
+    raw: Mapping[str, Any]
+
+    @property
+    def environment(self) -> str:
+        return str(self.raw.get("environment") or "backtesting")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Lean's ``Config.GetToken``: ``environments.<env>.<key>`` first, then the top level."""
+        envs = self.raw.get("environments")
+        if self.environment and isinstance(envs, Mapping):
+            node: Any = envs
+            for part in self.environment.split("."):
+                node = node.get(part) if isinstance(node, Mapping) else None
+            if isinstance(node, Mapping) and key in node:
+                return node[key]
+        value = self.raw.get(key)
+        return default if value is None else value
+
+    @property
+    def live_mode(self) -> bool:
+        """``live-mode`` (layered); an environment named ``live*`` is live too, as Lean's shipped ones are."""
+        value = self.get("live-mode")
+        return (value is not None and as_bool(value)) or self.environment.lower().startswith("live")
+
+    @property
+    def mode(self) -> Mode:
+        return "live" if self.live_mode else "backtest"
+
+    @property
+    def algorithm_id(self) -> str:
+        location = str(self.get("algorithm-location") or "")
+        type_name = str(self.get("algorithm-type-name") or Path(location).stem)
+        return str(self.get("algorithm-id") or type_name)
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        raw = self.get("parameters") or {}
+        if not isinstance(raw, Mapping):
+            raise LeanConfigError([f"{self.path}: key 'parameters' must be a JSON object of name -> value"])
+        return {str(k): parameter_text(v) for k, v in raw.items()}
+
+    def path_value(self, key: str, default: str | None = None) -> Path | None:
+        """A path-valued key; relative paths are relative to the config file's folder, as for Lean."""
+        value = self.get(key, default)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        candidate = Path(str(value)).expanduser()
+        return candidate if candidate.is_absolute() else self.path.resolve().parent / candidate
+
+
+def read_launcher_config(path: str | os.PathLike[str]) -> LauncherConfig:
+    """Read a launcher config; ``LeanConfigError`` naming the file for anything unreadable."""
+    cfg_path = Path(path)
+    try:
+        size = cfg_path.stat().st_size
+    except OSError as exc:
+        raise LeanConfigError([f"{cfg_path}: cannot read ({exc.strerror})"]) from None
+    if not cfg_path.is_file():
+        raise LeanConfigError([f"{cfg_path}: not a regular file"])
+    if size > MAX_CONFIG_BYTES:
+        raise LeanConfigError([f"{cfg_path}: file is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit"])
+    try:
+        raw = json.loads(strip_json_comments(cfg_path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise LeanConfigError([f"{cfg_path}: cannot read ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise LeanConfigError([f"{cfg_path}: not UTF-8 text (byte offset {exc.start})"]) from None
+    except json.JSONDecodeError as exc:
+        raise LeanConfigError([f"{cfg_path}: not valid JSON ({exc})"]) from None
+    if not isinstance(raw, dict):
+        raise LeanConfigError([f"{cfg_path}: top level must be a JSON object"])
+    return LauncherConfig(path=cfg_path, raw=raw)

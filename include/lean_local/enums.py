@@ -1,0 +1,45 @@
+"""Lean's global enums and constants (``QuantConnect`` namespace, Common/Global.cs): the subset daily US-equity
+algorithms use."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Resolution(IntEnum):
+    TICK = 0
+    SECOND = 1
+    MINUTE = 2
+    HOUR = 3
+    DAILY = 4
+
+
+class DataNormalizationMode(IntEnum):
+    RAW = 0
+    ADJUSTED = 1
+    SPLIT_ADJUSTED = 2
+    TOTAL_RETURN = 3
+
+
+class SecurityType(IntEnum):
+    BASE = 0
+    EQUITY = 1
+
+
+class DelistingType(IntEnum):
+    WARNING = 0
+    DELISTED = 1
+
+
+class SplitType(IntEnum):
+    WARNING = 0
+    SPLIT_OCCURRED = 1
+
+
+class AccountType(IntEnum):
+    MARGIN = 0
+    CASH = 1
+
+
+class Market:
+    USA = "usa"

@@ -1,0 +1,243 @@
+"""Lean's orders (``QuantConnect.Orders``): enums, orders, order events, tickets; lot rounding and the decimal
+text of order messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from include.lean_local.enums import DataNormalizationMode
+from include.lean_local.errors import NotSupportedByLocalRuntime, SupportedSubset
+from include.lean_local.symbols import Symbol
+
+if TYPE_CHECKING:
+    from include.lean_local.order_models import OrderFee
+    from include.lean_local.securities import Security
+
+
+class OrderCanceller(Protocol):
+    """What a ticket cancels through (the transaction handler)."""
+
+    def cancel_order(self, order_id: int, tag: str | None = None) -> bool: ...
+
+
+class OrderStatus(IntEnum):
+    NEW = 0
+    SUBMITTED = 1
+    PARTIALLY_FILLED = 2
+    FILLED = 3
+    CANCELED = 5
+    NONE = 6
+    INVALID = 7
+    CANCEL_PENDING = 8
+    UPDATE_SUBMITTED = 9
+
+
+ORDER_STATUS_JSON = {
+    0: "new",
+    1: "submitted",
+    2: "partiallyFilled",
+    3: "filled",
+    5: "canceled",
+    6: "none",
+    7: "invalid",
+    8: "cancelPending",
+    9: "updateSubmitted",
+}
+
+
+class OrderDirection(IntEnum):
+    BUY = 0
+    SELL = 1
+    HOLD = 2
+
+
+class OrderType(IntEnum):
+    MARKET = 0
+    LIMIT = 1
+    STOP_MARKET = 2
+    STOP_LIMIT = 3
+    MARKET_ON_OPEN = 4
+    MARKET_ON_CLOSE = 5
+
+
+class Order(SupportedSubset):
+    def __init__(
+        self,
+        order_id: int,
+        symbol: Symbol,
+        quantity: float,
+        order_type: OrderType,
+        time: dt.datetime,
+        tag: str = "",
+        limit_price: float | None = None,
+    ) -> None:
+        self.id = order_id
+        self.contingent_id = 0
+        self.symbol = symbol
+        self.quantity = float(quantity)
+        self.type = order_type
+        self.status = OrderStatus.NEW
+        self.time = time  # UTC
+        self.created_time = time
+        self.last_fill_time: dt.datetime | None = None
+        self.last_update_time: dt.datetime | None = None
+        self.canceled_time: dt.datetime | None = None
+        self.price = 0.0
+        self.tag = tag
+        self.limit_price = limit_price
+        self.submission_price = 0.0
+        self.price_adjustment_mode = DataNormalizationMode.ADJUSTED
+
+    @property
+    def direction(self) -> OrderDirection:
+        if self.quantity > 0:
+            return OrderDirection.BUY
+        if self.quantity < 0:
+            return OrderDirection.SELL
+        return OrderDirection.HOLD
+
+    @property
+    def absolute_quantity(self) -> float:
+        return abs(self.quantity)
+
+    @property
+    def value(self) -> float:
+        return self.quantity * self.price
+
+    def get_value(self, security: Security) -> float:
+        price = self.limit_price if self.type == OrderType.LIMIT and self.limit_price is not None else security.price
+        return self.quantity * price
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderId: {self.id} {self.status.name.title()} {self.type.name.title().replace('_', '')} order "
+            f"for {self.quantity:g} unit{'s' if abs(self.quantity) != 1 else ''} of {self.symbol}"
+        )
+
+
+class OrderEvent(SupportedSubset):
+    def __init__(
+        self,
+        order: Order,
+        utc_time: dt.datetime,
+        fee: OrderFee,
+        message: str = "",
+        status: OrderStatus | None = None,
+        fill_price: float = 0.0,
+        fill_quantity: float = 0.0,
+    ) -> None:
+        self.order_id = order.id
+        self.order_event_id = 0
+        self.symbol = order.symbol
+        self.utc_time = utc_time
+        self.status = order.status if status is None else status
+        self.order_fee = fee
+        self.fill_price = fill_price
+        self.fill_price_currency = "USD"
+        self.fill_quantity = fill_quantity
+        self.direction = order.direction
+        self.message = message
+        self.is_assignment = False
+        self.is_in_the_money = False
+        self.quantity = order.quantity
+        self.limit_price = order.limit_price if order.type == OrderType.LIMIT else None
+        self.ticket: OrderTicket | None = None
+
+    @property
+    def id(self) -> int:
+        return self.order_event_id
+
+    @property
+    def absolute_fill_quantity(self) -> float:
+        return abs(self.fill_quantity)
+
+    def __repr__(self) -> str:
+        text = (
+            f"Time: {self.utc_time:%m/%d/%Y %H:%M:%S} OrderID: {self.order_id} EventID: {self.order_event_id} "
+            f"Symbol: {self.symbol} Status: {self.status.name.title().replace('_', '')} "
+            f"Quantity: {self.quantity:g}"
+        )
+        if self.fill_quantity:
+            text += f" FillQuantity: {self.fill_quantity:g} FillPrice: {self.fill_price:g} USD"
+        if self.order_fee.value.amount:
+            text += f" OrderFee: {self.order_fee.value.amount:g} USD"
+        if self.message:
+            text += f" Message: {self.message}"
+        return text
+
+
+class OrderTicket(SupportedSubset):
+    def __init__(
+        self,
+        transactions: OrderCanceller,
+        order: Order | None,
+        symbol: Symbol,
+        quantity: float,
+        order_type: OrderType,
+        tag: str = "",
+        error: str = "",
+    ) -> None:
+        self._transactions = transactions
+        self._order = order
+        self.symbol = symbol
+        self.quantity = float(quantity)
+        self.order_type = order_type
+        self.tag = tag
+        self.error_message = error
+        self.quantity_filled = 0.0
+        self.average_fill_price = 0.0
+        self.order_events: list[OrderEvent] = []
+
+    @property
+    def order_id(self) -> int:
+        return self._order.id if self._order is not None else 0
+
+    @property
+    def status(self) -> OrderStatus:
+        return self._order.status if self._order is not None else OrderStatus.INVALID
+
+    @property
+    def time(self) -> dt.datetime | None:
+        return self._order.time if self._order is not None else None
+
+    @property
+    def quantity_remaining(self) -> float:
+        return self.quantity - self.quantity_filled
+
+    @property
+    def limit_price(self) -> float | None:
+        return self._order.limit_price if self._order is not None else None
+
+    def cancel(self, tag: str | None = None) -> bool:
+        if self._order is None:
+            return False
+        return self._transactions.cancel_order(self._order.id, tag)
+
+    def get(self, field: Any) -> Any:
+        raise NotSupportedByLocalRuntime("OrderTicket.get")
+
+    def __repr__(self) -> str:
+        return f"OrderTicket {self.order_id} {self.symbol} {self.quantity:g} {self.status.name}"
+
+
+def round_lots(quantity: float, lot: float) -> float:
+    """Truncate toward zero to a multiple of the lot (1e-6-lot tolerance, as OrderSizing.AdjustByLotSize)."""
+    lots = quantity / lot
+    return math.trunc(lots + (1e-6 if lots > 0 else -1e-6)) * lot
+
+
+def smart_rounding(value: float) -> str:
+    """Lean's decimal SmartRounding for messages: 2 decimals above 1, else 4 significant digits."""
+    if value == 0:
+        return "0"
+    rounded = round(value, 2) if abs(value) > 1 else float(f"{value:.4g}")
+    return normalize_decimal(rounded)
+
+
+def normalize_decimal(value: float) -> str:
+    """decimal.Normalize(): no exponent, no trailing zeros."""
+    text = f"{value:.10f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"

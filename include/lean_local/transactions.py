@@ -1,0 +1,311 @@
+"""Orders from submission to fill (Lean's TransactionHandler with the equity FillModel) and the algorithm's
+view of them, ``algorithm.transactions`` (Lean's SecurityTransactionManager).
+
+Daily data: market-on-open orders fill at the open of the first bar after them, market-on-close orders at
+the close of the session they were placed in, limit orders on a later bar that crosses the limit; a market
+order (live, or an algorithm's own) fills at once at the last price.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from include.lean_local.buying_power import NO_PRICE
+from include.lean_local.errors import NotSupportedByLocalRuntime
+from include.lean_local.order_models import OrderFee, order_fee
+from include.lean_local.orders import (
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderTicket,
+    OrderType,
+    normalize_decimal,
+    round_lots,
+)
+from include.lean_local.sessions import Sessions, local_to_utc, utc_to_local
+from include.lean_local.symbols import Symbol
+
+if TYPE_CHECKING:
+    from include.lean_local.algorithm import QCAlgorithm
+    from include.lean_local.buying_power import SecurityMarginModel
+    from include.lean_local.portfolio import PortfolioLedger
+    from include.lean_local.securities import Security, SecurityRegistry
+
+MOC_BUFFER = dt.timedelta(minutes=15, seconds=30)  # Orders.MarketOnCloseOrder.SubmissionTimeBuffer
+
+
+class TradingState(Protocol):
+    """The algorithm manager's state that order handling reads."""
+
+    now_utc: dt.datetime
+    is_warming_up: bool
+    initialized: bool
+    sessions: Sessions
+
+
+class TransactionHandler:
+    """Every order, ticket and order event of the run, in order; the open orders until they fill or end."""
+
+    def __init__(
+        self,
+        state: TradingState,
+        algorithm: QCAlgorithm,
+        securities: SecurityRegistry,
+        ledger: PortfolioLedger,
+        margin: SecurityMarginModel,
+    ) -> None:
+        self._state = state
+        self._algorithm = algorithm
+        self._securities = securities
+        self._ledger = ledger
+        self._margin = margin
+        self.orders: dict[int, Order] = {}
+        self.tickets: dict[int, OrderTicket] = {}
+        self.events: list[OrderEvent] = []
+        self._pending: dict[int, Order] = {}
+        self._event_counts: dict[int, int] = {}
+        self._warned_lot_size = False
+
+    def submit_order(
+        self, symbol: Any, quantity: float, order_type: OrderType, tag: str = "", limit_price: float | None = None
+    ) -> OrderTicket:
+        algo = self._algorithm
+        now_utc = self._state.now_utc
+        sym = self._securities.to_symbol(symbol)
+        quantity = float(quantity)
+        error = self._pre_order_check(sym, quantity, order_type)
+        if error:
+            algo.error(error)
+            return OrderTicket(self, None, sym, quantity, order_type, tag, error)
+        sec = self._securities.security(sym)
+        lot = sec.symbol_properties.lot_size
+        rounded = round_lots(quantity, lot)
+        if rounded != quantity:
+            if not self._warned_lot_size:
+                self._warned_lot_size = True
+                algo.error(
+                    f"Warning: Due to brokerage limitations, orders will be rounded to the nearest lot size of {lot:g}"
+                )
+            quantity = rounded
+        order_id = len(self.orders) + 1
+        order = Order(order_id, sym, quantity, order_type, now_utc, tag, limit_price)
+        order.price_adjustment_mode = sec.data_normalization_mode
+        order.submission_price = sec.price
+        self.orders[order_id] = order
+        ticket = OrderTicket(self, order, sym, quantity, order_type, tag)
+        self.tickets[order_id] = ticket
+        self._ledger.invalidate()
+        insufficient = self._margin.order_error(order, sec, ticket.quantity_filled)
+        if insufficient:
+            algo.error(insufficient)
+            order.status = OrderStatus.INVALID
+            self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, insufficient))
+            return ticket
+        order.status = OrderStatus.SUBMITTED
+        self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO))
+        self._pending[order_id] = order
+        if order_type == OrderType.MARKET:
+            self.process_orders(only=order_id)
+        return ticket
+
+    def _pre_order_check(self, sym: Symbol, quantity: float, order_type: OrderType) -> str:
+        state = self._state
+        if state.is_warming_up or not state.initialized:
+            return (
+                "This operation is not allowed in initialize or during warm up: OrderRequest.submit. Please "
+                "move this code to the on_warmup_finished() method."
+            )
+        if not self._securities.contains(sym):
+            return f"You haven't requested {sym} data. Add this with add_security() in the initialize() method."
+        if quantity == 0:
+            return "Unable to submit order with id 0 that has zero quantity."
+        sec = self._securities.security(sym)
+        lot = sec.symbol_properties.lot_size
+        if abs(quantity) < lot:
+            return (
+                f"Unable to submit order with id 0 which quantity ({normalize_decimal(abs(quantity))}) is less "
+                f"than lot size ({normalize_decimal(lot)})."
+            )
+        if not sec.is_tradable:
+            return f"The security with symbol '{sym}' is marked as non-tradable."
+        if sec.price == 0:
+            return NO_PRICE.format(symbol=sym)
+        if not sec.has_data:
+            return (
+                "There is no data for this symbol yet, please check the security.HasData flag to ensure there is "
+                "at least one data point."
+            )
+        if (
+            order_type == OrderType.MARKET_ON_CLOSE
+            and state.now_utc > local_to_utc(state.sessions.next_close_after(self._algorithm.time)) - MOC_BUFFER
+        ):
+            return (
+                "MarketOnClose orders must be placed within 00:15:30 before market close. Override this TimeSpan "
+                "buffer by setting Orders.MarketOnCloseOrder.SubmissionTimeBuffer in QCAlgorithm.Initialize()."
+            )
+        return ""
+
+    def _emit(self, order: Order, event: OrderEvent) -> None:
+        n = self._event_counts.get(order.id, 0) + 1
+        self._event_counts[order.id] = n
+        event.order_event_id = n
+        ticket = self.tickets.get(order.id)
+        event.ticket = ticket
+        if ticket is not None:
+            ticket.order_events.append(event)
+        self.events.append(event)
+        handler = getattr(self._algorithm, "on_order_event", None)
+        if handler is not None:
+            handler(event)
+
+    def cancel_order(self, order_id: int, tag: str | None = None) -> bool:
+        order = self._pending.pop(order_id, None)
+        if order is None:
+            return False
+        order.status = OrderStatus.CANCELED
+        order.canceled_time = self._state.now_utc
+        if tag:
+            order.tag = tag
+        self._emit(order, OrderEvent(order, self._state.now_utc, OrderFee.ZERO))
+        return True
+
+    def open_orders(self, symbol: Any = None) -> list[Order]:
+        sym = None if symbol is None else self._securities.to_symbol(symbol)
+        return [o for o in self._pending.values() if sym is None or o.symbol == sym]
+
+    def process_orders(self, only: int | None = None) -> None:
+        """Fill the open orders (or just ``only``) that the current bar fills, in order of submission."""
+        if not self._pending:
+            return
+        local = self._algorithm.time
+        ids = [only] if only is not None else sorted(self._pending)
+        for oid in ids:
+            order = self._pending.get(oid)
+            if order is None:
+                continue
+            if order.time == self._state.now_utc and order.type != OrderType.MARKET:
+                continue
+            sec = self._securities.security(order.symbol)
+            ticket = self.tickets[oid]
+            price = self._fill_price(order, sec, local)
+            if price is None:
+                continue
+            message = self._margin.order_error(order, sec, ticket.quantity_filled)
+            if message:
+                del self._pending[oid]
+                order.status = OrderStatus.INVALID
+                self._emit(order, OrderEvent(order, self._state.now_utc, OrderFee.ZERO, message))
+                self._algorithm.error(message)
+                continue
+            slip = float(sec.slippage_model.get_slippage_approximation(sec, order))
+            price = price + slip if order.quantity > 0 else price - slip
+            fee = order_fee(sec, order)
+            del self._pending[oid]
+            self._fill(order, sec, ticket, price, fee)
+
+    def _fill_price(self, order: Order, sec: Security, local: dt.datetime) -> float | None:
+        """The equity fill model's price for ``order`` at ``local`` on the security's last bar; None: not yet."""
+        bar = sec.bar
+        if order.type == OrderType.MARKET:
+            return sec.price if sec.price else None
+        if bar is None:
+            return None
+        sessions = self._state.sessions
+        order_local = utc_to_local(order.time)
+        if order.type == OrderType.MARKET_ON_OPEN:
+            if bar.time < order_local or order_local >= bar.end_time:
+                return None
+            if sessions.is_open_at(order_local) and order_local.date() == bar.end_time.date():
+                return None
+            if local.date() != bar.end_time.date():
+                return None
+            return bar.open
+        if order.type == OrderType.MARKET_ON_CLOSE:
+            if local < sessions.next_close_after(order_local):
+                return None
+            return bar.close
+        if order.type == OrderType.LIMIT:
+            if local_to_utc(bar.end_time) <= order.time or order.limit_price is None:
+                return None
+            limit = order.limit_price
+            if order.quantity > 0 and bar.low < limit:
+                return min(bar.high, limit)
+            if order.quantity < 0 and bar.high > limit:
+                return max(bar.low, limit)
+            return None
+        raise NotSupportedByLocalRuntime(f"order type {order.type.name}")
+
+    def _fill(self, order: Order, sec: Security, ticket: OrderTicket, price: float, fee: OrderFee) -> None:
+        qty = order.quantity
+        self._ledger.apply_fill(sec, qty, price, fee.value.amount)
+        now_utc = self._state.now_utc
+        order.status = OrderStatus.FILLED
+        order.price = price
+        order.last_fill_time = now_utc
+        ticket.quantity_filled = qty
+        ticket.average_fill_price = price
+        self._emit(order, OrderEvent(order, now_utc, fee, "", OrderStatus.FILLED, price, qty))
+
+    def liquidate_delisted(self, sec: Security) -> None:
+        """Lean's delisting liquidation: a market order for the whole holding, filled at the last price."""
+        qty = -sec.holdings.quantity
+        order_id = len(self.orders) + 1
+        now_utc = self._state.now_utc
+        order = Order(order_id, sec.symbol, qty, OrderType.MARKET, now_utc, "Liquidate from delisting")
+        self.orders[order_id] = order
+        ticket = OrderTicket(self, order, sec.symbol, qty, OrderType.MARKET, order.tag)
+        self.tickets[order_id] = ticket
+        order.status = OrderStatus.SUBMITTED
+        self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO))
+        self._fill(order, sec, ticket, sec.price, order_fee(sec, order))
+
+
+class SecurityTransactionManager:
+    """``algorithm.transactions``: the run's orders and tickets."""
+
+    def __init__(self, handler: TransactionHandler) -> None:
+        self._handler = handler
+
+    def get_order_by_id(self, order_id: int) -> Order | None:
+        return self._handler.orders.get(int(order_id))
+
+    def get_order_ticket(self, order_id: int) -> OrderTicket | None:
+        return self._handler.tickets.get(int(order_id))
+
+    def get_open_orders(self, symbol: Any = None) -> list[Order]:
+        return self._handler.open_orders(symbol)
+
+    def get_open_order_tickets(self, symbol: Any = None) -> list[OrderTicket]:
+        return [self._handler.tickets[o.id] for o in self._handler.open_orders(symbol)]
+
+    def get_orders(self, filter: Callable[[Order], bool] | None = None) -> list[Order]:
+        orders = list(self._handler.orders.values())
+        return orders if filter is None else [o for o in orders if filter(o)]
+
+    def get_order_tickets(self, filter: Callable[[OrderTicket], bool] | None = None) -> list[OrderTicket]:
+        tickets = list(self._handler.tickets.values())
+        return tickets if filter is None else [t for t in tickets if filter(t)]
+
+    def cancel_open_orders(self, symbol: Any = None, tag: str | None = None) -> list[OrderTicket]:
+        out = []
+        for order in self._handler.open_orders(symbol):
+            self._handler.cancel_order(order.id, tag)
+            out.append(self._handler.tickets[order.id])
+        return out
+
+    def cancel_order(self, order_id: int, tag: str | None = None) -> bool:
+        return bool(self._handler.cancel_order(int(order_id), tag))
+
+    def get_open_orders_remaining_quantity(self, symbol: Any = None) -> float:
+        return sum(self._handler.tickets[o.id].quantity_remaining for o in self._handler.open_orders(symbol))
+
+    @property
+    def orders_count(self) -> int:
+        return len(self._handler.orders)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotSupportedByLocalRuntime(f"transactions.{name}")
