@@ -128,5 +128,61 @@ def _signal_note(exit_code: int) -> str:
     return f" (killed by signal {name})"
 
 
+class LeanStoppedError(LeanRunError):
+    """Lean was stopped before it finished (the task was killed, timed out or failed): its results
+    are partial even when it exited 0, so the task fails and the retry starts a fresh run."""
+
+    def __init__(self, runtime: str, reason: str, exit_code: int, log_tail: str, container: str | None = None) -> None:
+        self.reason = reason
+        self.container = container
+        super().__init__(runtime, exit_code, log_tail)
+        kept = f" The container is kept for inspection as {container} (docker logs {container})." if container else ""
+        self.args = (
+            f"Lean ({runtime}) was stopped before it finished: {reason}. It exited with code {exit_code}"
+            f"{_signal_note(exit_code)}; its results are partial and are not used.{kept} "
+            f"Last log lines:\n{log_tail}",
+        )
+
+
+class LeanEngineTimeoutError(LeanStoppedError):
+    """Lean ran longer than its engine timeout and was stopped (SIGINT, then SIGKILL after the grace)."""
+
+
+class LeanImageTooOldError(LeanAirflowError, ValueError):
+    """The Lean image was built before a Lean change the audit depends on."""
+
+    def __init__(self, image: str, created: str, required_after: str, why: str) -> None:
+        self.image = image
+        self.created = created
+        self.required_after = required_after
+        super().__init__(
+            f"Lean image {image} was built {created}, before {required_after}: {why}. Pull a newer "
+            'quantconnect/lean image and pin its digest in LEAN_IMAGE (README, "Running the full stack").'
+        )
+
+
+class LeanDockerError(LeanAirflowError, RuntimeError):
+    """The Docker daemon refused or failed a request of the Lean container's lifecycle."""
+
+    def __init__(self, action: str, detail: str) -> None:
+        self.action = action
+        super().__init__(f"Docker could not {action}: {detail}")
+
+
+class RunFolderNotWritableError(LeanAirflowError, PermissionError):
+    """A run folder's output cannot be deleted before a re-run (it belongs to another user)."""
+
+    def __init__(self, path: str, owner: str, user: str, folder: str) -> None:
+        self.path = path
+        self.owner = owner
+        self.user = user
+        super().__init__(
+            f"cannot delete {path} before re-running: its folder belongs to uid:gid {owner}, this process "
+            f"runs as {user} (a Lean container from before the ownership hand-back wrote it as root). "
+            f"Fix: sudo chown -R {user} {folder} (or restart airflow-init, which gives the artifact root back), "
+            "then re-run; Docker runs now hand their files back when Lean exits."
+        )
+
+
 class ParityError(LeanAirflowError, ValueError):
     """Two runs cannot be compared (missing results, no algorithm id, unreadable orders)."""

@@ -64,33 +64,60 @@ def resolve_run(
     dag_id: str,
     kind: DagKind,
     run_type: str,
-    interval_end_session: dt.date | None,
+    interval_session: dt.date | None,
     params: Mapping[str, Any],
+    today: dt.date | None = None,
+    mode: Mode = "backtest",
 ) -> tuple[RunRef, list[dt.date]]:
-    """The run and its rebalance dates, from the run's logical date or its Params; never its run_id."""
+    """The run and its rebalance dates, from the run's data interval or its Params; never its run_id.
+
+    ``interval_session`` is the session of a scheduled or backfill run. A backtest must end before
+    ``today`` (New York; default the clock's): Lean ends a backtest yesterday at the latest
+    (``QCAlgorithm.SetEndDate``), so a later date would silently not be traded.
+    """
     if kind == "range":
         start = _parse_date(params.get("start_date"), "start_date")
         end = _parse_date(params.get("end_date"), "end_date")
         if end < start:
             raise RunDateError([f"Params start_date={start} and end_date={end}: end is before start"])
+        _check_backtest_end(end, "end_date", today)
         sessions = sessions_between(start, end)
         if not sessions:
             raise RunDateError([f"no NYSE session between {start} and {end}"])
         return RunRef.for_range(dag_id, start, end), sessions
-    if run_type == "manual" or interval_end_session is None:
+    if run_type == "manual" or interval_session is None:
         raw = params.get("as_of")
         if raw in (None, ""):
             raise RunDateError(["Param as_of is required for manual runs (the trading day to rebalance)"])
         day = _parse_date(raw, "as_of")
     else:
-        day = interval_end_session
+        day = interval_session
     if not is_session(day):
         raise RunDateError([f"as_of {day.isoformat()} is not an NYSE trading session"])
+    if mode == "backtest":
+        _check_backtest_end(day, "as_of", today)
     return RunRef.for_date(dag_id, day), [day]
 
 
+def _check_backtest_end(end: dt.date, param: str, today: dt.date | None) -> None:
+    today = today or new_york_today()
+    if end >= today:
+        raise RunDateError(
+            [
+                f"Param {param}={end}: a backtest can end on {today - dt.timedelta(days=1)} at the latest "
+                "(Lean cuts a backtest's end date to yesterday in New York, QCAlgorithm.SetEndDate)"
+            ]
+        )
+
+
+def new_york_today() -> dt.date:
+    from include.trading_calendar import NEW_YORK
+
+    return dt.datetime.now(NEW_YORK).date()
+
+
 def session_of(moment: dt.datetime | None) -> dt.date | None:
-    """New York date of an aware instant (a run's data-interval end)."""
+    """New York date of an aware instant (a scheduled run's data-interval start: its session's close)."""
     if moment is None:
         return None
     from include.trading_calendar import NEW_YORK
@@ -203,7 +230,12 @@ def step_ingest(folder: RunFolder, *, airflow_ids: Mapping[str, str] | None = No
     # Built now (it hashes the inputs), written only once the events are in: a failed ingestion
     # leaves neither a row nor a new manifest.json behind.
     manifest = build_run_manifest(
-        folder, config, engine_identity=engine.get("engine") or "unknown", runtime=runtime, airflow=airflow_ids
+        folder,
+        config,
+        engine_identity=engine.get("engine") or "unknown",
+        engine_details=engine,
+        runtime=runtime,
+        airflow=airflow_ids,
     )
     db = audit_engine()
     try:

@@ -79,10 +79,11 @@ def params_filename(run_key: object) -> str:
     return f"execution_params_run_{check_run_key(run_key)}.json"
 
 
-def artifact_root() -> Path:
-    """``$LEAN_AIRFLOW_ARTIFACT_ROOT``, default ``<repo>/artifacts``; created if missing."""
+def artifact_root(*, create: bool = True) -> Path:
+    """``$LEAN_AIRFLOW_ARTIFACT_ROOT``, default ``<repo>/artifacts``; created if missing (unless ``create=False``)."""
     root = Path(os.environ.get(ARTIFACT_ROOT_ENV) or REPO_ROOT / "artifacts").expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 

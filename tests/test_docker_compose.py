@@ -23,6 +23,7 @@ import yaml
 from jsonschema.validators import validator_for
 
 from tests.conftest import REPO_ROOT
+from tests.lean_data_factory import write_lean_databases
 
 COMPOSE = REPO_ROOT / "docker-compose.yaml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -40,9 +41,13 @@ LONG_RUNNING = tuple(name for name in AIRFLOW_SERVICES if name != "airflow-init"
 DOCKER_SOCKET = "/var/run/docker.sock"
 SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN")
 LEAN_DIGEST = "quantconnect/lean@sha256:" + "ab" * 32
-# Read by include/ or plugins/, yet not the deployment's to set: LeanRunOperator passes it to the
-# Lean container through Docker's private_environment.
-NOT_DEPLOYMENT_VARS = {"LEAN_SECRET_CONFIG"}
+# Read by include/ or plugins/, yet not the deployment's to set: LeanRunOperator gives them to the
+# Lean container (the secret through Docker's private_environment, the output's owner in the clear).
+NOT_DEPLOYMENT_VARS = {"LEAN_SECRET_CONFIG", "LEAN_OWNER"}
+# airflow-init's last command: Airflow's entrypoint (migrations, admin user), then `airflow pools set`.
+INIT_ENTRYPOINT = (
+    'exec /entrypoint airflow pools set "${LEAN_AIRFLOW_POOL}" "${LEAN_AIRFLOW_POOL_SLOTS}" "Lean runs at once"'
+)
 
 
 # --- Compose interpolation (compose-spec, interpolation.md) -------------------------------------
@@ -351,13 +356,18 @@ def test_init_migrates_creates_the_admin_and_checks_folders(compose: dict[str, A
     assert init["entrypoint"] == "/bin/bash" and init["user"] == "0:0"
     assert env["_AIRFLOW_DB_MIGRATE"] == env["_AIRFLOW_WWW_USER_CREATE"] == "true"
     assert env["_AIRFLOW_WWW_USER_USERNAME"] and env["_AIRFLOW_WWW_USER_PASSWORD"]
-    assert script.rstrip().endswith("exec /entrypoint airflow version")
+    # Last: Airflow's entrypoint (migrations, admin user), then the pool that caps Lean runs.
+    assert script.rstrip().endswith(INIT_ENTRYPOINT)
+    assert env["LEAN_AIRFLOW_POOL"] == "lean" and int(env["LEAN_AIRFLOW_POOL_SLOTS"]) >= 1
     assert 'mkdir -p /opt/airflow/logs "${LEAN_AIRFLOW_ARTIFACT_ROOT}"' in script
     assert 'ls -A "${LEAN_AIRFLOW_DATA_FOLDER}"' in script
     assert "[[ -f /opt/airflow/project/algorithms/lean_trend_rotation.py ]]" in script
+    # The data folder must hold what the Lean image reads at start (include/launch/data_folder.py).
+    data_check = script.index('python -m include.launch.data_folder "${LEAN_AIRFLOW_DATA_FOLDER}"')
     # The audit DB is migrated once per deployment, after the checks and before Airflow starts.
     migrate = script.index("python -m include.cli db upgrade")
-    assert script.index("mkdir -p /opt/airflow/logs") < migrate < script.index("exec /entrypoint airflow version")
+    assert data_check < migrate
+    assert script.index("mkdir -p /opt/airflow/logs") < migrate < script.index(INIT_ENTRYPOINT)
     assert (REPO_ROOT / "algorithms" / "lean_trend_rotation.py").is_file()
     completed = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
@@ -385,6 +395,8 @@ def test_init_refuses_every_secret_placeholder(raw: dict[str, Any], env_example:
         ({"LEAN_AIRFLOW_DB_URL": "postgresql+psycopg://lean:change-me@audit-db/x"}, "LEAN_AIRFLOW_DB_URL still holds"),
         ({"LEAN_AIRFLOW_ARTIFACT_ROOT": "relative/artifacts"}, "must be an absolute host path"),
         ({"LEAN_AIRFLOW_DATA_FOLDER": "{tmp}/missing"}, "is empty or missing on the host"),
+        ({"remove": "market-hours/market-hours-database.json"}, "market-hours-database.json: missing"),
+        ({"remove": "symbol-properties/symbol-properties-database.csv"}, "symbol-properties-database.csv: missing"),
         ({"algorithms": "{tmp}/empty"}, "LEAN_AIRFLOW_PROJECT_DIR does not point at this repo"),
         ({"LEAN_AIRFLOW_DB_URL": "postgresql+psycopg://lean:filled@127.0.0.1:9/x"}, "the audit DB migration failed"),
     ],
@@ -403,18 +415,22 @@ def test_init_script_refuses_a_bad_env_before_migrating(
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {sys.executable} "$@"\n')
     (tmp_path / "bin" / "python").chmod(0o755)
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "equity").mkdir()
+    # A data folder the Lean image starts on: its two databases (from the sample data) and the daily bars' folder.
+    write_lean_databases(tmp_path / "data")
+    (tmp_path / "data" / "equity" / "usa" / "daily").mkdir(parents=True)
+    removed = change.get("remove")
+    if removed is not None:
+        (tmp_path / "data" / removed).unlink()
     (tmp_path / "algorithms").mkdir()
     (tmp_path / "algorithms" / "lean_trend_rotation.py").touch()
     (tmp_path / "empty").mkdir()
-    change = {key: value.format(tmp=tmp_path) for key, value in change.items()}
+    change = {key: value.format(tmp=tmp_path) for key, value in change.items() if key != "remove"}
     script = (
         init["command"][-1]
         .replace("/opt/airflow/project/algorithms", change.pop("algorithms", str(tmp_path / "algorithms")))
         .replace("/opt/airflow/logs", str(tmp_path / "logs"))
         .replace("chown -R", ": chown -R")
-        .replace("exec /entrypoint airflow version", "echo entrypoint reached")
+        .replace(INIT_ENTRYPOINT, "echo entrypoint reached")
     )
     env = {key: str(value) for key, value in init["environment"].items()}
     filled = "postgresql+psycopg2://airflow:filled@postgres/airflow"
@@ -429,16 +445,19 @@ def test_init_script_refuses_a_bad_env_before_migrating(
     # The image's PYTHONPATH names the project (mounted there); here it is this checkout.
     env |= {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)} | change
     done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False, timeout=120)
-    migrated = calls.read_text().splitlines() if calls.exists() else []
+    python_calls = calls.read_text().splitlines() if calls.exists() else []
+    migrated = [call for call in python_calls if call.startswith("-m include.cli ")]
     if error is None:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("entrypoint reached")
         assert (tmp_path / "artifacts").is_dir() and (tmp_path / "logs").is_dir()
-        assert migrated == ["-m include.cli db upgrade"]
+        assert python_calls == [f"-m include.launch.data_folder {tmp_path / 'data'}", "-m include.cli db upgrade"]
         assert current_revision(audit_db) == head_revision() is not None
     else:
         assert done.returncode == 1 and "entrypoint reached" not in done.stdout
         assert error in done.stderr, done.stderr
+        if removed is not None:  # the data-folder check names the file and the variable
+            assert "LEAN_AIRFLOW_DATA_FOLDER=" in done.stderr and "is not a Lean data folder" in done.stderr
         # A bad env is refused before anything is migrated; a failed migration stops the start.
         assert migrated == (["-m include.cli db upgrade"] if "migration failed" in error else [])
 

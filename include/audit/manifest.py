@@ -27,6 +27,8 @@ from include.run_folder import RunFolder
 
 KEY_PACKAGES = ("apache-airflow", "pydantic", "SQLAlchemy", "alembic", "psycopg", "ijson", "numpy", "pandas", "pyarrow")
 _CHUNK = 1 << 20
+# engine.json keys that RunManifest carries as fields of their own.
+ENGINE_DETAIL_FIELDS = ("image_id", "image_digest", "image_created", "lean_version")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -67,12 +69,17 @@ def build_run_manifest(
     config: LauncherConfig,
     *,
     engine_identity: str,
+    engine_details: Mapping[str, str] | None = None,
     runtime: Literal["docker", "local"] = "local",
     algorithm_path: str | os.PathLike[str] | None = None,
     data_folder: str | os.PathLike[str] | None = None,
     airflow: Mapping[str, str] | None = None,
 ) -> RunManifest:
-    """Hash the run's inputs (the caller writes ``manifest.json`` once the events are stored)."""
+    """Hash the run's inputs (the caller writes ``manifest.json`` once the events are stored).
+
+    ``engine_details``: the rest of the run's ``engine.json`` (``image_id``, ``image_digest``,
+    ``image_created``, ``lean_version``), whichever the launch recorded.
+    """
     files: dict[str, FileDigest] = {}
     for role, path in (
         ("snapshot", folder.snapshots_path),
@@ -110,6 +117,7 @@ def build_run_manifest(
         data_files=tuple(data_files),
         data_sha256=combined_sha256(data_files) if data_files else None,
         engine_identity=engine_identity,
+        **{key: value for key, value in (engine_details or {}).items() if key in ENGINE_DETAIL_FIELDS and value},
         python_version=platform.python_version(),
         package_versions=package_versions(),
         airflow=AirflowRunIds(

@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         dag_id=DAG_ID,
         kind="range",
         run_type="manual",
-        interval_end_session=None,
+        interval_session=None,
         params={"start_date": args.start.isoformat(), "end_date": args.end.isoformat()},
     )
     request = ChainRequest(

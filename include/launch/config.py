@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from include.atomic_io import atomic_write_json
-from include.errors import LeanConfigError
+from include.errors import LeanConfigError, RunFolderNotWritableError
 from include.run_folder import ALGORITHM_PATH, RunFolder, check_run_key, confine, data_folder
 
 Mode = Literal["backtest", "live"]
@@ -206,11 +206,34 @@ def write_launcher_config(job: LeanJob, runtime: Runtime) -> Path:
     for output in (folder.results_dir, folder.storage_dir):
         confined = confine(output, folder.path)
         if job.mode == "backtest" and confined.exists():
-            shutil.rmtree(confined)
+            remove_output_tree(confined, folder.path)
         confined.mkdir(parents=True, exist_ok=True)
     folder.engine_path.unlink(missing_ok=True)
     atomic_write_json(folder.config_path, config)
     return folder.config_path
+
+
+def remove_output_tree(path: Path, run_folder: Path) -> None:
+    """``shutil.rmtree`` that names what it could not delete, and the fix.
+
+    A Lean container runs as root; before its entry script handed files back, it left root-owned
+    folders that the Airflow user cannot empty. A bare PermissionError would not say why or what to do.
+    """
+
+    def refuse(_function: object, failed: str, exc_info: tuple[type[BaseException], BaseException, object]) -> None:
+        error = exc_info[1]
+        if not isinstance(error, PermissionError):
+            raise error
+        # Deleting an entry needs write permission on its folder: that folder's owner is the culprit.
+        blocking = Path(failed).parent if Path(failed) != path else path
+        try:
+            stat = blocking.stat()
+            owner = f"{stat.st_uid}:{stat.st_gid}"
+        except OSError:
+            owner = "unknown"
+        raise RunFolderNotWritableError(failed, owner, f"{os.getuid()}:{os.getgid()}", str(run_folder)) from error
+
+    shutil.rmtree(path, onerror=refuse)
 
 
 # ---------------------------------------------------------------------------- reading

@@ -30,6 +30,7 @@ from include.lean_local.object_store import ObjectStore
 from include.lean_local.portfolio import SecurityPortfolioManager
 from include.lean_local.scheduling import DateRules, ScheduleManager, TimeRules
 from include.lean_local.securities import Security, SecurityManager
+from include.lean_local.sessions import utc_to_local
 from include.lean_local.settings import AlgorithmSettings
 from include.lean_local.transactions import SecurityTransactionManager
 
@@ -122,11 +123,29 @@ class QCAlgorithm(TradingApi):
 
     # setup ------------------------------------------------------------------
     def set_start_date(self, year: Any, month: int | None = None, day: int | None = None) -> None:
-        self._engine.start_date = _to_datetime(year, month, day)
-        self.time = self._engine.start_date
+        """Lean's ``SetStartDate``: ignored live; refused before 1900 or after today (New York)."""
+        if self._engine.live:
+            return
+        start = _to_datetime(year, month, day).replace(hour=0, minute=0, second=0, microsecond=0)
+        if start < dt.datetime(1900, 1, 1):
+            raise ValueError("Please select a start date after January 1st, 1900.")
+        if start.date() > self._today():
+            raise ValueError("Please select start date less than today")
+        self._engine.start_date = start
+        self.time = start
 
     def set_end_date(self, year: Any, month: int | None = None, day: int | None = None) -> None:
-        self._engine.end_date = _to_datetime(year, month, day)
+        """Lean's ``SetEndDate``: ignored live; a backtest ends yesterday (New York) at the latest, so a
+        backtest started on day D never trades D (Lean ``QCAlgorithm.SetEndDate(DateTime)``)."""
+        if self._engine.live:
+            return
+        end = _to_datetime(year, month, day)
+        yesterday = dt.datetime.combine(self._today() - dt.timedelta(days=1), dt.time())
+        self._engine.end_date = min(end, yesterday)
+
+    def _today(self) -> dt.date:
+        """Today in the algorithm's time zone (New York for US equities), from the runtime's clock."""
+        return utc_to_local(self._engine.config.now_utc()).date()
 
     @property
     def start_date(self) -> dt.datetime:

@@ -16,7 +16,10 @@ from typing import Any
 
 from include.errors import LeanConfigError
 from include.launch.config import LauncherConfig, as_bool, read_launcher_config
+from include.launch.data_folder import check_lean_start_files
 from include.lean_local.errors import LocalConfigError
+
+LOCAL_NOW_KEY = "local-runtime-now"
 
 
 @dataclass
@@ -34,9 +37,15 @@ class RuntimeConfig:
     close_automatically: bool = True
     live_as_of: str | None = None
     live_cash_balance: float | None = None
+    # The local runtime's clock (``local-runtime-now``, an ISO-8601 instant): tests set it; Lean has no
+    # such key and reads the machine's clock, as the local runtime does without it.
+    fixed_now_utc: dt.datetime | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.launcher.get(key, default)
+
+    def now_utc(self) -> dt.datetime:
+        return self.fixed_now_utc or dt.datetime.now(dt.UTC)
 
 
 def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
@@ -61,6 +70,13 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
     data_folder = required_path("data-folder")
     if not data_folder.is_dir():
         raise LocalConfigError(f"config key 'data-folder': folder not found: {data_folder}")
+    # Refuse what the real Lean image would refuse (its market-hours and symbol-properties databases),
+    # so a data folder that passes here also starts in Docker.
+    missing = check_lean_start_files(data_folder)
+    if missing:
+        raise LocalConfigError(
+            f"config key 'data-folder': {data_folder} is not a data folder Lean can start on: " + "; ".join(missing)
+        )
     as_of = launcher.get("live-as-of")
     if as_of is not None:
         as_of = str(as_of)
@@ -69,6 +85,7 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
         except ValueError as exc:
             raise LocalConfigError(f"config key 'live-as-of' must be yyyy-MM-dd, got {as_of!r}") from exc
     close_auto = launcher.get("close-automatically")
+    fixed_now = _parse_now(launcher.get(LOCAL_NOW_KEY))
     return RuntimeConfig(
         path=cfg_path,
         launcher=launcher,
@@ -83,7 +100,20 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
         close_automatically=True if close_auto is None else as_bool(close_auto),
         live_as_of=as_of,
         live_cash_balance=_parse_cash(launcher.get("live-cash-balance")),
+        fixed_now_utc=fixed_now,
     )
+
+
+def _parse_now(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise LocalConfigError(f"config key '{LOCAL_NOW_KEY}' must be an ISO-8601 instant, got {value!r}") from None
+    if moment.tzinfo is None:
+        raise LocalConfigError(f"config key '{LOCAL_NOW_KEY}' must carry a UTC offset, got {value!r}")
+    return moment.astimezone(dt.UTC)
 
 
 def _parse_cash(value: Any) -> float | None:

@@ -20,7 +20,7 @@ from include.lean_local.feed import BarSelector, DataFeed
 from include.lean_local.market_data import Delisting, Delistings, Dividend, Dividends, Slice, Split, Splits, TradeBar
 from include.lean_local.portfolio import PortfolioLedger
 from include.lean_local.securities import Security, SecurityRegistry, supported_normalization
-from include.lean_local.sessions import from_yyyymmdd, local_to_utc, nyse_sessions, yyyymmdd
+from include.lean_local.sessions import from_yyyymmdd, local_to_utc, nyse_sessions, utc_to_local, yyyymmdd
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import TransactionHandler
 
@@ -41,7 +41,9 @@ class Engine:
         self.log_line = log_line
         self.sessions = nyse_sessions()
         self.start_date = dt.datetime(1998, 1, 1)
-        self.end_date = dt.datetime.now().replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+        # Lean's default end: SetEndDate(now), which its clamp makes yesterday in New York.
+        yesterday = utc_to_local(config.now_utc()).date() - dt.timedelta(days=1)
+        self.end_date = dt.datetime.combine(yesterday, dt.time())
         self.warmup_bars = 0
         self.warmup_days: dt.timedelta | None = None
         self.is_warming_up = False

@@ -16,8 +16,8 @@ class NotSupportedByLocalRuntime(LocalRuntimeError, AttributeError):
     """An algorithm used a Lean API outside the subset the local runtime implements."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
         super().__init__(f"not supported by the local runtime: {name}")
+        self.name = name  # after AttributeError.__init__, which resets ``name`` to None
 
 
 class LocalConfigError(LocalRuntimeError, ValueError):

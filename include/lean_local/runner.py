@@ -18,11 +18,14 @@ from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.config import RuntimeConfig, load_config
 from include.lean_local.data import DataProvider, set_default_provider
 from include.lean_local.engine import Engine
-from include.lean_local.errors import LocalConfigError
+from include.lean_local.errors import LocalConfigError, NotSupportedByLocalRuntime
 from include.lean_local.object_store import ObjectStore
 from include.lean_local.results import serialize_order, write_json, write_order_events
 from include.lean_local.sessions import from_yyyymmdd
 from include.lean_local.statistics import calendar_samples, compute, risk_free_rate
+from include.lean_local.unsupported import install as install_lean_imports
+from include.lean_local.unsupported import refusal_name
+from include.lean_local.unsupported import uninstall as uninstall_lean_imports
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 _PROVIDERS: dict[Path, DataProvider] = {}
@@ -59,6 +62,7 @@ def load_algorithm_class(cfg: RuntimeConfig) -> type[QCAlgorithm]:
         del sys.modules["AlgorithmImports"]
     name = cfg.algorithm_location.stem
     sys.modules.pop(name, None)
+    install_lean_imports()
     module: ModuleType = importlib.import_module(name)
     candidates = [
         obj
@@ -98,6 +102,7 @@ def run(config_path: str) -> int:
     try:
         return _run(cfg)
     finally:
+        uninstall_lean_imports()
         sys.path[:] = saved_path
         # The modules the run loaded or replaced (the algorithm's module name may shadow one loaded before).
         loaded = {name for name, module in sys.modules.items() if modules_before.get(name) is not module}
@@ -114,21 +119,29 @@ def _forget_modules_under(folder: Path, names: set[str]) -> None:
 
 
 def _describe(exc: BaseException, cfg: RuntimeConfig) -> str:
-    """The error text, plus the runtime's reading of a NameError raised in the algorithm's own file: most
-    often a Lean name outside the local AlgorithmImports subset."""
+    """The error text, plus the Lean name it refuses (a NotSupportedByLocalRuntime, a NameError on a Lean name,
+    an import of a package of Lean's environment), or the runtime's reading of another NameError raised in the
+    algorithm's folder: most often a Lean name outside the local AlgorithmImports subset."""
     text = str(exc)
+    refused = refusal_name(exc)
+    if refused is not None:
+        if isinstance(exc, NotSupportedByLocalRuntime):
+            return text
+        return f"{text} - not supported by the local runtime: {refused}"
     tb = traceback.extract_tb(exc.__traceback__)
-    if (
-        isinstance(exc, NameError)
-        and exc.name
-        and tb
-        and Path(tb[-1].filename).resolve() == cfg.algorithm_location.resolve()
-    ):
+    folder = cfg.algorithm_location.resolve().parent
+    if isinstance(exc, NameError) and exc.name and tb and folder in Path(tb[-1].filename).resolve().parents:
         text += (
             f" - not supported by the local runtime: {exc.name} (not in the local AlgorithmImports subset; "
             "if it is not a Lean name, check its spelling)"
         )
     return text
+
+
+def _report(exc: BaseException, cfg: RuntimeConfig, tb: str) -> None:
+    """stderr: the traceback, then the error (with the Lean name it refuses) on one line."""
+    sys.stderr.write(tb)
+    sys.stderr.write(f"error: {type(exc).__name__}: {_describe(exc, cfg)}\n")
 
 
 def _run(cfg: RuntimeConfig) -> int:
@@ -150,7 +163,7 @@ def _run(cfg: RuntimeConfig) -> int:
         tb = traceback.format_exc()
         logs.engine_line(f"Loader.TryCreatePythonAlgorithm(): {_describe(exc, cfg)}\n{tb}")
         _write_logs(cfg, logs)
-        sys.stderr.write(tb)
+        _report(exc, cfg, tb)
         return 1
     started = time.perf_counter()
     code = _run_algorithm(cfg, cls, logs)
@@ -206,7 +219,7 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
         message = f"Runtime Error: {_describe(exc, cfg)} in {phase}\n{tb}"
         logs.engine_line(f"AlgorithmManager.Run(): {message}")
         logs.algorithm_line(algorithm.time, "error", message)
-        sys.stderr.write(tb)
+        _report(exc, cfg, tb)
     if error is None and engine.stopped:
         logs.engine_line("AlgorithmManager.Run(): Stopping algorithm... Algorithm Stopped")
     if cfg.live_mode and state is not None and error is None:

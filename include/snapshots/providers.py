@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
@@ -60,18 +63,65 @@ def trend_rotation_snapshot(
     return _snapshot(as_of, f"trend_rotation(top_n={top_n},lookback={lookback_days})", weights)
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:  # pandas would silently rename the second one "weight.1"
+        raise SnapshotError([f"{path}: duplicate column(s) {repeated} in the header"])
+    # No NA parsing: "NA" and "NAN" are tickers, and a blank cell must stay blank so the row check
+    # below can name it.
+    return pd.read_csv(path, dtype={"symbol": str}, keep_default_na=False, na_values=[])
+
+
+_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": _read_csv,
+    ".json": lambda path: pd.read_json(path, dtype={"symbol": str}, precise_float=True),
+    ".parquet": pd.read_parquet,
+    ".pq": pd.read_parquet,
+}
+
+
 def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise SnapshotError(
+            [f"{path}: unsupported weights file type {path.suffix.lower()!r} (use .csv, .json or .parquet)"]
+        )
     try:
-        if suffix == ".csv":
-            return pd.read_csv(path, dtype={"symbol": str})
-        if suffix == ".json":
-            return pd.read_json(path, dtype={"symbol": str}, precise_float=True)
-        if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
+        return reader(path)
+    except SnapshotError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise SnapshotError([f"{path}: cannot read weights table ({exc})"]) from None
-    raise SnapshotError([f"{path}: unsupported weights file type {suffix!r} (use .csv, .json or .parquet)"])
+
+
+def _symbol_of(value: Any, where: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise SnapshotError([f"{where}: the symbol is missing (null)"])
+    if not isinstance(value, str):
+        raise SnapshotError([f"{where}: symbol {value!r} is not text"])
+    if not value.strip():
+        raise SnapshotError([f"{where}: the symbol is blank"])
+    return value.strip().upper()
+
+
+def _weight_of(value: Any, where: str) -> float:
+    if isinstance(value, np.generic):
+        value = value.item()
+    # A boolean is no weight: True would become a 100% position.
+    blank = isinstance(value, str) and not value.strip()
+    if isinstance(value, bool) or value is None or blank:
+        raise SnapshotError([f"{where}: weight {value!r} is not a number"])
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise SnapshotError([f"{where}: weight {value!r} is not a number"]) from None
+    if math.isnan(weight):  # a null cell of a JSON or Parquet table
+        raise SnapshotError([f"{where}: the weight is missing (null)"])
+    return weight
 
 
 def _rows_for(frame: pd.DataFrame, as_of: dt.date, where: str) -> dict[str, float]:
@@ -82,18 +132,16 @@ def _rows_for(frame: pd.DataFrame, as_of: dt.date, where: str) -> dict[str, floa
     if dates.isna().any():
         bad = int(dates.isna().to_numpy().nonzero()[0][0])
         raise SnapshotError([f"{where}: row {bad}: date {frame['date'].iloc[bad]!r} does not parse"])
-    rows = frame.loc[dates == as_of]
-    if rows.empty:
+    positions = (dates == as_of).to_numpy().nonzero()[0]
+    if not len(positions):
         raise SnapshotError([f"{where}: no weights for {as_of.isoformat()}"])
     weights: dict[str, float] = {}
-    for index, (symbol, weight) in enumerate(zip(rows["symbol"], rows["weight"], strict=True)):
-        key = str(symbol).strip().upper()
+    for row in positions:
+        at = f"{where}: row {int(row)} ({as_of})"
+        key = _symbol_of(frame["symbol"].iloc[row], at)
         if key in weights:
-            raise SnapshotError([f"{where}: {as_of} row {index}: duplicate symbol {key!r}"])
-        try:
-            weights[key] = float(weight)
-        except (TypeError, ValueError):
-            raise SnapshotError([f"{where}: {as_of} row {index}: weight {weight!r} is not a number"]) from None
+            raise SnapshotError([f"{at}: duplicate symbol {key!r}"])
+        weights[key] = _weight_of(frame["weight"].iloc[row], at)
     return weights
 
 

@@ -16,13 +16,19 @@ from typing import Any, Literal, cast
 import pendulum
 from airflow.sdk import DAG, Param, Variable, task
 
-from lean_airflow.operators import LeanRunOperator
+from lean_airflow.operators import LeanRunOperator, task_execution_timeout
 from lean_airflow.timetables import NyseTradingDayTimetable
 
 RUNTIME_ENV = "LEAN_AIRFLOW_RUNTIME"
 PROVIDER_VARIABLE = "lean_snapshot_provider"
 BROKER_CONN_ENV = "LEAN_AIRFLOW_BROKER_CONN_ID"
+POOL_ENV = "LEAN_AIRFLOW_POOL"
 EXECUTION_SECTION = "Execution params"
+# A daily backtest of session D runs at 06:00 New York time the next day (03:00 after a 13:00 early
+# close): Lean ends a backtest yesterday at the latest (QCAlgorithm.SetEndDate), so it must start
+# after midnight to trade D. The live rebalance runs 30 minutes after D's close.
+DAILY_BACKTEST_MINUTES_AFTER_CLOSE = 14 * 60
+LIVE_MINUTES_AFTER_CLOSE = 30
 log = logging.getLogger(__name__)
 
 Paths = dict[str, str]
@@ -116,7 +122,7 @@ def _folder(paths: Paths) -> Any:
 
 
 @task
-def snapshot(kind: Literal["daily", "range"], **context: Any) -> Paths:
+def snapshot(kind: Literal["daily", "range"], mode: Literal["backtest", "live"], **context: Any) -> Paths:
     from include.pipeline import resolve_run, session_of, step_snapshot
     from include.run_folder import data_folder
 
@@ -125,8 +131,10 @@ def snapshot(kind: Literal["daily", "range"], **context: Any) -> Paths:
         dag_id=context["dag"].dag_id,
         kind=kind,
         run_type=str(getattr(run_type, "value", run_type)),
-        interval_end_session=session_of(context.get("data_interval_end")),
+        # A scheduled or backfill run's interval starts at its session's close (NyseTradingDayTimetable).
+        interval_session=session_of(context.get("data_interval_start")),
         params=context["params"],
+        mode=mode,
     )
     provider, options = _provider_options(context["params"])
     folder = step_snapshot(ref, dates, provider=provider, options=options, data_folder=data_folder())
@@ -198,7 +206,11 @@ def build_lean_dag(
         dag_id=dag_id,
         description=description,
         doc_md=doc_md,
-        schedule=NyseTradingDayTimetable(minutes_after_close=30) if scheduled else None,
+        schedule=NyseTradingDayTimetable(
+            minutes_after_close=DAILY_BACKTEST_MINUTES_AFTER_CLOSE if mode == "backtest" else LIVE_MINUTES_AFTER_CLOSE
+        )
+        if scheduled
+        else None,
         start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
@@ -215,7 +227,7 @@ def build_lean_dag(
     ) as dag:
         # A TaskFlow call returns an XComArg that Airflow resolves to the task's return value at
         # run time; typed as what it resolves to, so the wiring below reads as the data flow.
-        intent_out = cast(Any, write_intent)(snapshot(kind))
+        intent_out = cast(Any, write_intent)(snapshot(kind, mode))
         params_out: Paths = cast(Any, write_params)(intent_out, mode, continuous)
         run_lean = LeanRunOperator(
             task_id="run_lean",
@@ -225,6 +237,11 @@ def build_lean_dag(
             parameters={"starting-cash": "{{ params.starting_cash }}"},
             # Live brokers only: a connection named by env, so no credential ever sits in a DAG file.
             broker_conn_id=os.environ.get(BROKER_CONN_ENV) or None if mode == "live" else None,
+            # Lean runs take the host's memory and CPUs: a pool caps how many run at once
+            # (compose creates it in airflow-init); unset, the default pool.
+            pool=os.environ.get(POOL_ENV) or None,
+            # The engine's own limit stops Lean cleanly first; this one bounds the whole task.
+            execution_timeout=task_execution_timeout(),
         )
         consistency_check(cast(Any, ingest_events)(params_out, run_lean.output))
     return dag

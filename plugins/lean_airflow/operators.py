@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
     from include.launch.config import LeanJob, Mode
+    from include.launch.lifecycle import DockerLeanRun
 
 # include/ (pydantic contracts, the runtime) is imported inside the methods that run tasks: the
 # DAG processor parses this module on every DAG-file parse and must not pay for it.
@@ -31,6 +31,18 @@ if TYPE_CHECKING:
 REPORT_BASE_URL_ENV = "LEAN_AIRFLOW_REPORT_BASE_URL"
 REPORT_URL_PREFIX = "/lean-airflow"
 DEFAULT_ENGINE_TIMEOUT = dt.timedelta(hours=2)
+# How long Lean may take to finish after SIGINT before it is killed (lean-cli waits 60 s too).
+DEFAULT_STOP_GRACE = dt.timedelta(seconds=60)
+# The task's execution_timeout beyond the engine's: the stop grace, plus writing the config and
+# inspecting (or, on a cold host, pulling) the image, so the engine limit always fires first.
+TASK_TIMEOUT_MARGIN = dt.timedelta(minutes=15)
+
+
+def task_execution_timeout(
+    engine_timeout: dt.timedelta = DEFAULT_ENGINE_TIMEOUT, stop_grace: dt.timedelta = DEFAULT_STOP_GRACE
+) -> dt.timedelta:
+    """The ``execution_timeout`` of a ``run_lean`` task: the engine's limit, its stop grace and a margin."""
+    return engine_timeout + stop_grace + TASK_TIMEOUT_MARGIN
 
 
 def report_url(dag_id: str, run_key: str) -> str:
@@ -76,11 +88,19 @@ class LeanRunOperator(BaseOperator):
 
     :param mode: ``backtest`` or ``live`` (selects Lean's environment block).
     :param run_dir: the run folder (templated); intent, params and config live there.
-    :param runtime: ``docker`` (the quantconnect/lean image through the Docker provider) or
+    :param runtime: ``docker`` (the quantconnect/lean image, through the Docker provider's hook) or
         ``local`` (``python -m include.lean_local`` in a subprocess); templated.
     :param parameters: extra Lean ``parameters`` (templated), e.g. ``{"starting-cash": ...}``.
     :param broker_conn_id: Airflow connection with broker credentials; they reach Lean through
         the container's (or subprocess's) environment, never a file.
+    :param engine_timeout: wall-clock limit of one Lean run (both runtimes); a Docker run is then
+        stopped with SIGINT and killed after ``stop_grace``.
+    :param mem_limit: the container's memory limit (Docker notation, ``none`` for no limit);
+        default ``$LEAN_AIRFLOW_CONTAINER_MEMORY``, else 8g.
+    :param cpus: the container's CPU limit; default ``$LEAN_AIRFLOW_CONTAINER_CPUS``, else 2.
+    :param network_mode: default ``none`` for a backtest, Docker's default network for live.
+    :param docker_url: the daemon; default ``$DOCKER_HOST``, else the local socket.
+    :param docker_conn_id: optional Airflow connection of a private registry to log in to.
     """
 
     template_fields: Sequence[str] = ("run_dir", "runtime", "parameters", "image")
@@ -103,6 +123,10 @@ class LeanRunOperator(BaseOperator):
         host_path_map: Mapping[str, str] | None = None,
         broker_conn_id: str | None = None,
         engine_timeout: dt.timedelta = DEFAULT_ENGINE_TIMEOUT,
+        stop_grace: dt.timedelta = DEFAULT_STOP_GRACE,
+        mem_limit: str | None = None,
+        cpus: float | None = None,
+        docker_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -120,6 +144,12 @@ class LeanRunOperator(BaseOperator):
         self.host_path_map = dict(host_path_map) if host_path_map is not None else None
         self.broker_conn_id = broker_conn_id
         self.engine_timeout = engine_timeout
+        self.stop_grace = stop_grace
+        self.mem_limit = mem_limit
+        self.cpus = cpus
+        self.docker_conn_id = docker_conn_id
+        # The Docker run in progress, so that on_kill (Airflow's SIGTERM handler) can stop it.
+        self._docker_run: DockerLeanRun | None = None
 
     def _job(self) -> LeanJob:
         from pathlib import Path
@@ -139,7 +169,12 @@ class LeanRunOperator(BaseOperator):
         runtime = str(self.runtime).strip().lower()
         if runtime not in ("docker", "local"):
             raise AirflowException(f"LeanRunOperator runtime={self.runtime!r}: expected 'docker' or 'local'")
+        from include.launch.data_folder import require_lean_data_folder
+
         job = self._job()
+        # Preflight: Lean stops at start without its market-hours and symbol-properties databases;
+        # say which file is missing before a container or a subprocess is started.
+        require_lean_data_folder(job.data_folder)
         secrets = broker_secret_config(self.broker_conn_id)
         if runtime == "docker":
             self._run_docker(job, context, secrets)
@@ -169,42 +204,44 @@ class LeanRunOperator(BaseOperator):
             ) from None
 
     def _run_docker(self, job: LeanJob, context: Context, secrets: Mapping[str, str]) -> None:
-        from airflow.providers.docker.exceptions import DockerContainerFailedException
-        from airflow.providers.docker.operators.docker import DockerOperator
+        from airflow.providers.docker.hooks.docker import DockerHook
 
         from include.errors import LeanRunError
-        from include.launch.config import write_launcher_config
-        from include.launch.docker import SECRET_CONFIG_ENV, container_spec, host_path_map_from_env
-        from include.run_folder import NO_LOG_TAIL
+        from include.launch.docker import container_spec, host_path_map_from_env
+        from include.launch.lifecycle import DockerLeanRun
 
         host_map = self.host_path_map if self.host_path_map is not None else host_path_map_from_env()
-        spec = container_spec(job, image=self.image, host_path_map=host_map)
-        write_launcher_config(job, "docker")
-        container = DockerOperator(
-            task_id=f"{self.task_id}__container",
-            image=spec.image,
-            mounts=list(spec.mounts),
-            entrypoint=spec.entrypoint,
-            environment=dict(spec.environment),
-            private_environment={SECRET_CONFIG_ENV: json.dumps(secrets)} if secrets else None,
-            mount_tmp_dir=False,
-            auto_remove="success",
-            privileged=False,
-            docker_url=self.docker_url,
+        spec = container_spec(
+            job,
+            image=self.image,
+            host_path_map=host_map,
+            secrets=secrets,
+            mem_limit=self.mem_limit,
+            cpus=self.cpus,
             network_mode=self.network_mode,
-            do_xcom_push=False,
-            retrieve_output=False,
+            stop_grace_s=self.stop_grace.total_seconds(),
+        )
+        # The low-level docker-py client, through the provider's hook (and its registry login).
+        hook = DockerHook(
+            docker_conn_id=self.docker_conn_id,
+            base_url=self.docker_url or os.environ.get("DOCKER_HOST") or "unix://var/run/docker.sock",
+        )
+        self._docker_run = DockerLeanRun(
+            hook.get_conn(),
+            job,
+            spec,
+            timeout_s=self.engine_timeout.total_seconds(),
+            on_line=lambda line: self.log.info("[lean] %s", line),
         )
         try:
-            container.execute(context)
-        except DockerContainerFailedException as exc:
-            tail = job.folder.log_tail()
-            if tail == NO_LOG_TAIL and exc.logs:
-                tail = "\n".join(str(line) for line in list(exc.logs)[-40:])
-            raise AirflowException(str(LeanRunError("docker", _status_code(str(exc)), tail))) from None
-        job.folder.record_engine_identity({"runtime": "docker", "engine": spec.image})
+            identity = self._docker_run.run()
+        except LeanRunError as exc:
+            raise AirflowException(str(exc)) from None
+        self.log.info("Lean engine: %s", identity)
 
-
-def _status_code(message: str) -> int:
-    found = re.search(r"'StatusCode': (-?\d+)", message)
-    return int(found.group(1)) if found else -1
+    def on_kill(self) -> None:
+        """Stop the Lean container (SIGINT, then SIGKILL after the grace): a killed task must not leave
+        Lean running, or trading. Airflow calls it on SIGTERM and after an ``AirflowTaskTimeout``."""
+        run = self._docker_run
+        if run is not None:
+            run.stop("the Airflow task was killed")

@@ -86,7 +86,7 @@ def prepare_run(
         dag_id=dag_id,
         kind="range",
         run_type="manual",
-        interval_end_session=None,
+        interval_session=None,
         params={"start_date": start, "end_date": end},
     )
     if run_key is not None:

@@ -167,11 +167,15 @@ def test_docker_lean_exit_one_fails_with_the_log_tail_and_a_rerun_succeeds(
     ti = RecordingTI()
     with FakeDockerAPI(ContainerScript(on_run=lean_succeeds)) as fake:
         _operator(run, runtime="docker", image=TEST_IMAGE, docker_url=fake.url).execute({"ti": ti})
-    assert run.engine_identity() == {"runtime": "docker", "engine": TEST_IMAGE}
-    assert fake.state.removed == ["fakecontainer"]
+    identity = run.engine_identity()
+    assert identity["runtime"] == "docker" and identity["engine"] == TEST_IMAGE
+    assert identity["image_digest"] == TEST_IMAGE and identity["image_id"].startswith("sha256:")
+    # The successful container is removed (a failed one is kept: see test_docker_lifecycle).
+    assert len(fake.state.removed) == 1 and not fake.state.containers
     _rerun_and_assert_exact(run, lean_env["db_url"], "docker")
     manifest = json.loads(run.manifest_path.read_text())
     assert manifest["runtime"] == "docker" and manifest["engine_identity"] == TEST_IMAGE
+    assert manifest["image_digest"] == TEST_IMAGE and manifest["image_created"] == identity["image_created"]
 
 
 # ------------------------------------------------------------------ the engine is SIGKILLed

@@ -274,18 +274,18 @@ def _scan_mount(source: Path, needles: Iterable[str]) -> list[str]:
 
 
 @pytest.fixture
-def recorded_docker_operators(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Every DockerOperator LeanRunOperator builds, as it stood when executed."""
-    from airflow.providers.docker.operators.docker import DockerOperator
+def recorded_container_specs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every container request LeanRunOperator hands the Docker lifecycle."""
+    from include.launch.lifecycle import DockerLeanRun
 
     made: list[Any] = []
-    real_execute = DockerOperator.execute
+    real_init = DockerLeanRun.__init__
 
-    def execute(self: Any, context: Any) -> Any:
-        made.append(self)
-        return real_execute(self, context)
+    def init(self: Any, client: Any, job: Any, spec: Any, **kwargs: Any) -> None:
+        made.append(spec)
+        real_init(self, client, job, spec, **kwargs)
 
-    monkeypatch.setattr(DockerOperator, "execute", execute)
+    monkeypatch.setattr(DockerLeanRun, "__init__", init)
     yield made
 
 
@@ -297,7 +297,7 @@ def test_canary_broker_secret_reaches_only_the_containers_private_environment(
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
-    recorded_docker_operators: list[Any],
+    recorded_container_specs: list[Any],
 ) -> None:
     from include.launch.config import CONTAINER_CONFIG_PATH, CONTAINER_FILES_DIR
 
@@ -345,13 +345,13 @@ def test_canary_broker_secret_reaches_only_the_containers_private_environment(
     assert _files_containing(canaries, container.home)[1] == 1
     assert len(_files_containing(canaries, container.home)[0]) == len(canaries)
 
-    # The DockerOperator: the secret only in private_environment, which is not a template field.
-    (operator,) = recorded_docker_operators
-    assert operator._private_environment == {SECRET_ENV: json.dumps(secret)}
-    assert "private_environment" not in operator.template_fields
-    for field in operator.template_fields:
-        shown = json.dumps(getattr(operator, field, None), default=str)
-        assert not [c for c in canaries if c in shown], field
+    # The container request as the operator built it: the secret only in private_environment,
+    # which neither its repr (what a log line would show) nor the lean-config preview carries.
+    (spec,) = recorded_container_specs
+    assert spec.private_environment == {SECRET_ENV: json.dumps(secret)}
+    for shown in (repr(spec), json.dumps(spec.preview()), json.dumps(spec.environment)):
+        assert not [c for c in canaries if c in shown]
+    assert spec.preview()["environment"][SECRET_ENV] == "***"
 
 
 # ------------------------------------------------------------------ the report pages

@@ -60,30 +60,30 @@ def test_should_skip_order_build(source: str | None, expected: bool) -> None:
 
 def test_resolve_run_scheduled_manual_and_range() -> None:
     assert resolve_run(
-        dag_id="d", kind="daily", run_type="scheduled", interval_end_session=dt.date(2024, 3, 5), params={}
+        dag_id="d", kind="daily", run_type="scheduled", interval_session=dt.date(2024, 3, 5), params={}
     ) == (RunRef("d", "20240305"), [dt.date(2024, 3, 5)])
     assert resolve_run(
         dag_id="d",
         kind="daily",
         run_type="backfill",
-        interval_end_session=dt.date(2024, 3, 6),
+        interval_session=dt.date(2024, 3, 6),
         params={"as_of": "2020-01-02"},
     ) == (RunRef("d", "20240306"), [dt.date(2024, 3, 6)])
     assert resolve_run(
         dag_id="d",
         kind="daily",
         run_type="manual",
-        interval_end_session=dt.date(2024, 3, 6),
+        interval_session=dt.date(2024, 3, 6),
         params={"as_of": "2024-03-05"},
     ) == (RunRef("d", "20240305"), [dt.date(2024, 3, 5)])
     assert resolve_run(
-        dag_id="d", kind="daily", run_type="manual", interval_end_session=None, params={"as_of": dt.date(2024, 3, 5)}
+        dag_id="d", kind="daily", run_type="manual", interval_session=None, params={"as_of": dt.date(2024, 3, 5)}
     ) == (RunRef("d", "20240305"), [dt.date(2024, 3, 5)])
     ref, dates = resolve_run(
         dag_id="lean_backtest_range",
         kind="range",
         run_type="manual",
-        interval_end_session=None,
+        interval_session=None,
         params={"start_date": "2025-12-22", "end_date": "2025-12-31"},
     )
     assert ref == RunRef("lean_backtest_range", "20251222_20251231")
@@ -104,7 +104,47 @@ def test_resolve_run_scheduled_manual_and_range() -> None:
 )
 def test_resolve_run_errors(kind: str, run_type: str, params: dict[str, str], message: str) -> None:
     with pytest.raises(RunDateError, match=message):
-        resolve_run(dag_id="d", kind=kind, run_type=run_type, interval_end_session=None, params=params)  # type: ignore[arg-type]
+        resolve_run(dag_id="d", kind=kind, run_type=run_type, interval_session=None, params=params)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("end", "refused"), [("2024-03-07", True), ("2024-03-06", True), ("2024-03-05", False)])
+def test_a_range_must_end_before_today_in_new_york(end: str, refused: bool) -> None:
+    """Lean cuts a backtest's end to yesterday (QCAlgorithm.SetEndDate): a range reaching today or
+    later would silently not trade its last days, so it is refused with the reason."""
+    params = {"start_date": "2024-03-01", "end_date": end}
+    today = dt.date(2024, 3, 6)
+    if refused:
+        with pytest.raises(RunDateError, match=r"end_date=.*at the latest \(Lean cuts"):
+            resolve_run(dag_id="d", kind="range", run_type="manual", interval_session=None, params=params, today=today)
+    else:
+        ref, dates = resolve_run(
+            dag_id="d", kind="range", run_type="manual", interval_session=None, params=params, today=today
+        )
+        assert dates[-1] == dt.date(2024, 3, 5) and ref.run_key == "20240301_20240305"
+
+
+@pytest.mark.parametrize(("mode", "refused"), [("backtest", True), ("live", False)])
+def test_a_daily_backtest_of_today_is_refused_but_a_live_run_trades_today(mode: str, refused: bool) -> None:
+    """A manual lean_backtest_daily with as_of today would end before as_of in Lean and place no order."""
+    params = {"as_of": "2024-03-06"}
+    today = dt.date(2024, 3, 6)
+
+    def resolve() -> tuple[object, list[dt.date]]:
+        return resolve_run(
+            dag_id="d",
+            kind="daily",
+            run_type="manual",
+            interval_session=None,
+            params=params,
+            today=today,
+            mode=mode,  # type: ignore[arg-type]
+        )
+
+    if refused:
+        with pytest.raises(RunDateError, match=r"as_of=2024-03-06: a backtest can end on 2024-03-05 at the latest"):
+            resolve()
+    else:
+        assert resolve()[1] == [today]
 
 
 def test_session_of_is_the_new_york_date() -> None:
@@ -237,7 +277,7 @@ def _request(root: Path, **overrides: Any) -> ChainRequest:
         dag_id="lean_backtest_range",
         kind="range",
         run_type="manual",
-        interval_end_session=None,
+        interval_session=None,
         params={"start_date": START.isoformat(), "end_date": END.isoformat()},
     )
     fields: dict[str, Any] = {
@@ -395,7 +435,7 @@ def test_run_chain_live_continues_the_account_over_a_skipped_day(chain_env: Path
             dag_id="lean_live_rebalance",
             kind="daily",
             run_type="manual",
-            interval_end_session=None,
+            interval_session=None,
             params={"as_of": day.isoformat()},
         )
         request = ChainRequest(

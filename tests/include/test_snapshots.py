@@ -128,3 +128,52 @@ def test_dispatch_and_unknown_provider(data: Path) -> None:
         take_snapshot("magic", as_of=SESSIONS[30], data_folder=str(data), options={})
     with pytest.raises(SnapshotError, match="needs option 'path'"):
         take_snapshot("file", as_of=SESSIONS[30], data_folder=str(data), options={})
+
+
+# -- inputs mean what they say (a blank symbol is not skipped, "NA" is a ticker, True is no weight)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("w.csv", "date,symbol,weight\n2021-02-01,,0.5\n", r"row 0 \(2021-02-01\): the symbol is blank"),
+        ("w.csv", "date,symbol,weight\n2021-02-01,SPY,true\n", r"row 0 \(2021-02-01\): weight True is not a number"),
+        ("w.csv", "date,symbol,weight\n2021-02-01,SPY,\n", r"row 0 \(2021-02-01\): weight '' is not a number"),
+        ("w.csv", "date,symbol,weight,weight\n2021-02-01,SPY,0.5,0.9\n", r"duplicate column\(s\) \['weight'\]"),
+        ("w.csv", "date,symbol,weight\n,SPY,0.5\n", "row 0: date '' does not parse"),
+        ("w.json", '[{"date": "2021-02-01", "symbol": null, "weight": 0.5}]', r"the symbol is missing \(null\)"),
+        ("w.json", '[{"date": "2021-02-01", "symbol": "SPY", "weight": true}]', "weight True is not a number"),
+        ("w.json", '[{"date": "2021-02-01", "symbol": "SPY", "weight": null}]', r"the weight is missing \(null\)"),
+    ],
+)
+def test_file_provider_refuses_rows_that_would_change_meaning(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(SnapshotError, match=message):
+        file_snapshot(as_of=dt.date(2021, 2, 1), path=path)
+
+
+@pytest.mark.parametrize("ticker", ["NA", "NAN", "NULL", "TRUE"])
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
+def test_real_tickers_that_look_like_missing_values_are_kept(tmp_path: Path, ticker: str, suffix: str) -> None:
+    frame = pd.DataFrame({"date": ["2021-02-01", "2021-02-01"], "symbol": [ticker, "SPY"], "weight": [0.4, 0.6]})
+    path = tmp_path / f"w{suffix}"
+    {".csv": lambda: frame.to_csv(path, index=False), ".json": lambda: frame.to_json(path, orient="records"),
+     ".parquet": lambda: frame.to_parquet(path, index=False)}[suffix]()  # fmt: skip
+    snap = file_snapshot(as_of=dt.date(2021, 2, 1), path=path)
+    assert {i.symbol: i.weight for i in snap.items} == {ticker: 0.4, "SPY": 0.6}
+
+
+def test_parquet_nulls_and_booleans_are_refused(tmp_path: Path) -> None:
+    for column, values, message in (
+        ("symbol", [None], "the symbol is missing"),
+        ("weight", [True], "weight True is not a number"),
+    ):
+        frame = pd.DataFrame({"date": ["2021-02-01"], "symbol": ["SPY"], "weight": [0.5]})
+        frame[column] = values
+        path = tmp_path / f"{column}.parquet"
+        frame.to_parquet(path, index=False)
+        with pytest.raises(SnapshotError, match=message):
+            file_snapshot(as_of=dt.date(2021, 2, 1), path=path)

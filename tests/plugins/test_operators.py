@@ -1,10 +1,13 @@
 """LeanRunOperator: the Docker path against a scripted fake Docker API, the local runtime for real;
-the config for both runtimes, and the engine identity from engine.json into manifest.json."""
+the config for both runtimes, and the engine identity from engine.json into manifest.json.
+The container's lifecycle (kill, timeout, adoption, the real entry script) is in test_docker_lifecycle.py."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,8 @@ from include.lean_local import __version__ as local_version
 from include.pipeline import ChainRequest, resolve_run, run_chain, step_ingest
 from include.run_folder import ALGORITHM_PATH, DEFAULT_DATA_FOLDER, RunFolder, RunRef
 from tests.airflow_fixtures import RecordingTI
-from tests.plugins.fake_docker_api import ContainerScript, FakeDockerAPI
+from tests.lean_data_factory import write_lean_databases
+from tests.plugins.fake_docker_api import RECENT_CREATED, ContainerScript, FakeDockerAPI
 
 # A syntactically valid digest for tests only; real deployments set LEAN_IMAGE (see README).
 TEST_IMAGE = "quantconnect/lean@sha256:" + "ab" * 32
@@ -57,7 +61,9 @@ def run_folder(root: Path, tmp_path: Path) -> RunFolder:
         output_dir=folder.path, run_key="20240305", rebalances={dt.date(2024, 3, 5): [{"symbol": "SPY", "weight": 0.5}]}
     )
     write_execution_params(output_dir=folder.path, run_id="20240305", params={"lot_size": 1})
-    (tmp_path / "data").mkdir()
+    # A data folder the operator's preflight accepts: Lean's two databases and the daily bars' folder.
+    write_lean_databases(tmp_path / "data")
+    (tmp_path / "data" / "equity" / "usa" / "daily").mkdir(parents=True)
     return folder
 
 
@@ -83,47 +89,52 @@ def _all_files_text(folder: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.fixture
-def docker_operator_kwargs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The keyword arguments each DockerOperator is built with (a subclass records them and runs as is)."""
-    from airflow.providers.docker.operators import docker
-
-    seen: list[dict[str, Any]] = []
-
-    class RecordingDockerOperator(docker.DockerOperator):
-        def __init__(self, **kwargs: Any) -> None:
-            seen.append(dict(kwargs))
-            super().__init__(**kwargs)
-
-    monkeypatch.setattr(docker, "DockerOperator", RecordingDockerOperator)
-    return seen
-
-
-def test_docker_container_request_is_exact(run_folder: RunFolder, docker_operator_kwargs: list[dict[str, Any]]) -> None:
+def test_docker_container_request_is_exact(run_folder: RunFolder) -> None:
     run_dir = run_folder.path
     with FakeDockerAPI() as fake:
         ti = RecordingTI()
         result = _operator(run_folder, fake.url).execute({"ti": ti})
     assert result == str(run_dir / "results")
     assert ti.xcom == {}  # no "engine" XCom: the identity is in the run folder
-    assert run_folder.engine_identity() == {"runtime": "docker", "engine": TEST_IMAGE}
-    assert json.loads((run_dir / "engine.json").read_text()) == {"runtime": "docker", "engine": TEST_IMAGE}
+    identity = {
+        "runtime": "docker",
+        "engine": TEST_IMAGE,
+        "image_id": "sha256:" + "1" * 64,
+        "image_digest": TEST_IMAGE,
+        "image_created": RECENT_CREATED,
+        "lean_version": "unknown",  # this scripted container writes no log.txt, so no banner
+    }
+    assert run_folder.engine_identity() == identity
+    assert json.loads((run_dir / "engine.json").read_text()) == identity
     (request,) = fake.state.created
     assert request["Image"] == TEST_IMAGE
     assert request["Entrypoint"] == ["bash", "-c", CONTAINER_ENTRY_SCRIPT]
+    assert request["Labels"] == {
+        "lean-airflow.dag-id": "lean_live_rebalance",
+        "lean-airflow.run-key": "20240305",
+        "lean-airflow.mode": "live",
+        "lean-airflow.config-sha256": hashlib.sha256((run_dir / "config.json").read_bytes()).hexdigest(),
+    }
+    assert (request["StopSignal"], request["StopTimeout"]) == ("SIGINT", 60)
+    create = next(path for method, path, body in fake.state.requests if body is request)
+    assert create.endswith("/containers/create?name=lean-lean_live_rebalance-20240305")
     host = request["HostConfig"]
     # docker-py omits false flags: no privileged mode, no added capabilities.
     assert host.get("Privileged", False) is False
     assert not host.get("CapAdd")
     assert host.get("AutoRemove") in (None, False)
+    assert (host["Memory"], host["NanoCpus"]) == (8 << 30, 2_000_000_000)
+    assert (
+        host["NetworkMode"] == "default"
+    )  # live: Docker's default network (docker-py says so; a backtest gets "none")
     repo = Path(__file__).resolve().parents[2]
     assert host["Mounts"] == [
-        {"Target": "/LeanCLI", "Source": str(repo / "algorithms"), "Type": "bind", "ReadOnly": False},
+        {"Target": "/LeanCLI", "Source": str(repo / "algorithms"), "Type": "bind", "ReadOnly": True},
         {
             "Target": "/Lean/Data",
             "Source": str(run_dir.parents[2] / "data"),
             "Type": "bind",
-            "ReadOnly": False,
+            "ReadOnly": True,
         },
         {"Target": "/Results", "Source": str(run_dir / "results"), "Type": "bind", "ReadOnly": False},
         {"Target": "/Storage", "Source": str(run_dir / "storage"), "Type": "bind", "ReadOnly": False},
@@ -147,15 +158,12 @@ def test_docker_container_request_is_exact(run_folder: RunFolder, docker_operato
         },
     ]
     env = dict(item.split("=", 1) for item in request["Env"])
-    assert set(env) == {"PYTHONUNBUFFERED", SECRET_CONFIG_ENV}
-    assert env["PYTHONUNBUFFERED"] == "1"
+    assert set(env) == {"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "LEAN_OWNER", SECRET_CONFIG_ENV}
+    assert env["PYTHONUNBUFFERED"] == env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["LEAN_OWNER"] == f"{os.getuid()}:{os.getgid()}"
     assert json.loads(env[SECRET_CONFIG_ENV]) == BROKER_SECRETS
-    # The secrets travel in private_environment (never rendered, never logged), the rest in environment.
-    (built,) = docker_operator_kwargs
-    assert built["environment"] == {"PYTHONUNBUFFERED": "1"}
-    assert {k: json.loads(v) for k, v in built["private_environment"].items()} == {SECRET_CONFIG_ENV: BROKER_SECRETS}
-    assert (built["mount_tmp_dir"], built["privileged"], built["auto_remove"]) == (False, False, "success")
-    assert fake.state.removed == ["fakecontainer"]
+    # Removed once it succeeded; it was never signalled.
+    assert fake.state.containers == {} and len(fake.state.removed) == 1 and fake.state.signals() == []
     # The mounted config has container paths, the live environment, and no secret.
     config = json.loads((run_dir / "config.json").read_text())
     assert config["environment"] == "live-paper"
@@ -207,6 +215,7 @@ def test_docker_engine_identity_reaches_the_manifest(run_folder: RunFolder) -> N
     assert summary["files"] == ["20240305-2024-03-05-order-events.json"]
     manifest = json.loads(run_folder.manifest_path.read_text())
     assert (manifest["runtime"], manifest["engine_identity"]) == ("docker", TEST_IMAGE)
+    assert (manifest["image_digest"], manifest["image_created"]) == (TEST_IMAGE, RECENT_CREATED)
     assert manifest["mode"] == "live"
 
 
@@ -223,7 +232,10 @@ def test_docker_exit_code_one_fails_with_log_tail(run_folder: RunFolder) -> None
     message = str(info.value)
     assert "Lean (docker) exited with code 1" in message
     assert "Runtime Error: division by zero in on_data" in message
-    assert fake.state.removed == ["fakecontainer"]
+    # A failed container is kept for inspection, under a dated name that frees the run's name.
+    (kept,) = fake.state.containers.values()
+    assert fake.state.removed == [] and kept.name.startswith("lean-lean_live_rebalance-20240305-")
+    assert f"container kept as {kept.name}" in message
     assert not run_folder.engine_path.exists(), "a failed launch records no engine identity"
 
 
@@ -342,7 +354,7 @@ def test_local_runtime_runs_the_folder_and_records_its_identity(root: Path) -> N
         dag_id="lean_backtest_range",
         kind="range",
         run_type="manual",
-        interval_end_session=None,
+        interval_session=None,
         params={"start_date": "2021-02-01", "end_date": "2021-02-12"},
     )
     request = ChainRequest(

@@ -225,7 +225,7 @@ def test_unknown_lean_name_is_reported_as_not_supported(tmp_path: Path) -> None:
     """
     assert run_inprocess(write_run(tmp_path, src)) == 1
     log = (tmp_path / "results" / "log.txt").read_text()
-    assert "name 'PythonData' is not defined - not supported by the local runtime: PythonData" in log
+    assert "NotSupportedByLocalRuntime: not supported by the local runtime: PythonData" in log
 
 
 LIVE = """

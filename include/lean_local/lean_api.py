@@ -1,0 +1,67 @@
+"""The Lean names the local runtime implements, by the name an algorithm uses (``from AlgorithmImports import *``
+and ``from QuantConnect.<namespace> import NAME``). Any other Lean name is a stand-in that refuses by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def names() -> dict[str, Any]:
+    from include.lean_local import enums, indicators, market_data, order_models, orders
+    from include.lean_local.algorithm import QCAlgorithm
+    from include.lean_local.object_store import ObjectStore
+    from include.lean_local.portfolio import PortfolioTarget
+    from include.lean_local.securities import Security
+    from include.lean_local.symbols import SecurityIdentifier, Symbol
+
+    out: dict[str, Any] = {
+        "QCAlgorithm": QCAlgorithm,
+        "ObjectStore": ObjectStore,
+        "PortfolioTarget": PortfolioTarget,
+        "Security": Security,
+        "SecurityIdentifier": SecurityIdentifier,
+        "Symbol": Symbol,
+    }
+    modules: dict[Any, tuple[str, ...]] = {
+        enums: (
+            "AccountType",
+            "DataNormalizationMode",
+            "DelistingType",
+            "Market",
+            "Resolution",
+            "SecurityType",
+            "SplitType",
+        ),
+        indicators: (
+            "Delay",
+            "ExponentialMovingAverage",
+            "Identity",
+            "IndicatorDataPoint",
+            "IndicatorExtensions",
+            "Momentum",
+            "MomentumPercent",
+            "MovingAverageConvergenceDivergence",
+            "MovingAverageType",
+            "RateOfChange",
+            "RateOfChangePercent",
+            "SimpleMovingAverage",
+        ),
+        market_data: ("Delisting", "Delistings", "Dividend", "Dividends", "Slice", "Split", "Splits", "TradeBar"),
+        order_models: (
+            "CashAmount",
+            "ConstantFeeModel",
+            "ConstantSlippageModel",
+            "EquityFillModel",
+            "FeeModel",
+            "FillModel",
+            "ImmediateFillModel",
+            "InteractiveBrokersFeeModel",
+            "NullSlippageModel",
+            "OrderFee",
+            "OrderFeeParameters",
+        ),
+        orders: ("Order", "OrderDirection", "OrderEvent", "OrderStatus", "OrderTicket", "OrderType"),
+    }
+    for module, exported in modules.items():
+        out.update({name: getattr(module, name) for name in exported})
+    return out

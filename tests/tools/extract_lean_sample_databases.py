@@ -1,0 +1,182 @@
+"""Cut, from a Lean checkout, the two Lean databases the sample data folder ships.
+
+    LEAN_REPO_DIR=<Lean checkout at the pinned commit> python -m tests.tools.extract_lean_sample_databases
+
+writes, under ``include/sample_data/lean/`` (``--out`` to change it):
+
+* ``market-hours/market-hours-database.json``: Lean's file up to the end of its ``Equity-usa-[*]`` entry
+  (its first entry), byte for byte, then the two closing braces of ``entries`` and of the file, as Lean
+  writes them. Lean reads it at every start; a US-equity algorithm needs no other entry: every US equity
+  and the default benchmark SPY resolve to ``Equity-usa-[*]`` (see ``include/launch/data_folder.py``).
+* ``symbol-properties/symbol-properties-database.csv``: Lean's header line and its ``usa,[*],equity``
+  line, byte for byte. Lean reads the file at every start and stops when it is missing; the equity line
+  gives lot size 1 and tick 0.01 (the defaults Lean would fall back to without it, written out).
+* ``LICENSE`` (Lean's, Apache-2.0) and a ``NOTICE`` (what was taken, from where, what was cut) in both folders.
+
+``tests/include/launch/test_data_folder.py`` re-runs :func:`render` on ``LEAN_REPO_DIR`` when it is set and
+compares with the committed files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path, PurePosixPath
+
+from tests.tools.lean_checkout import (
+    LEAN_COMMIT,
+    LEAN_COMMIT_DATE,
+    LEAN_REPOSITORY,
+    CheckoutError,
+    check_checkout,
+    checkout_from_env,
+    read_text,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO_ROOT / "include" / "sample_data" / "lean"
+
+LEAN_MARKET_HOURS = "Data/market-hours/market-hours-database.json"
+LEAN_SYMBOL_PROPERTIES = "Data/symbol-properties/symbol-properties-database.csv"
+LEAN_LICENSE = "LICENSE"
+MARKET_HOURS_OUT = PurePosixPath("market-hours/market-hours-database.json")
+SYMBOL_PROPERTIES_OUT = PurePosixPath("symbol-properties/symbol-properties-database.csv")
+
+KEPT_ENTRY = "Equity-usa-[*]"
+KEPT_LINE_PREFIX = "usa,[*],equity,"
+# How Lean's file opens and closes (2-space indented JSON, LF line ends).
+_MHDB_HEAD = '{\n  "entries": {\n    "' + KEPT_ENTRY + '": {'
+_MHDB_TAIL = "\n  }\n}\n"
+
+
+def market_hours_subset(text: str) -> tuple[str, int]:
+    """Lean's market-hours database cut after its first entry, ``Equity-usa-[*]``; and how many lines were kept.
+
+    Cutting the original text (not re-serialising the parsed JSON) keeps the entry byte for byte.
+    """
+    if not text.startswith(_MHDB_HEAD):
+        raise ValueError(f"{LEAN_MARKET_HOURS}: expected {KEPT_ENTRY!r} as the first entry, the file starts otherwise")
+    if not text.endswith(_MHDB_TAIL):
+        raise ValueError(f"{LEAN_MARKET_HOURS}: expected the file to end with {_MHDB_TAIL!r}")
+    _, end = json.JSONDecoder().raw_decode(text, len(_MHDB_HEAD) - 1)
+    kept = text[:end]
+    subset = kept + _MHDB_TAIL
+    full = json.loads(text)["entries"][KEPT_ENTRY]
+    if json.loads(subset) != {"entries": {KEPT_ENTRY: full}}:
+        raise ValueError(f"{LEAN_MARKET_HOURS}: the cut does not parse to the {KEPT_ENTRY!r} entry alone")
+    return subset, kept.count("\n") + 1
+
+
+def symbol_properties_subset(text: str) -> tuple[str, list[int]]:
+    """Lean's header line and its ``usa,[*],equity`` line; and their line numbers in Lean's file."""
+    lines = text.splitlines(keepends=True)
+    # Lean skips '#' comments and blank lines, then the first remaining line as the header.
+    header = next(
+        (i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")),
+        None,
+    )
+    if header is None or not lines[header].startswith("market,symbol,type,"):
+        raise ValueError(f"{LEAN_SYMBOL_PROPERTIES}: no header line 'market,symbol,type,...'")
+    kept = [i for i, line in enumerate(lines) if line.startswith(KEPT_LINE_PREFIX)]
+    if len(kept) != 1:
+        raise ValueError(f"{LEAN_SYMBOL_PROPERTIES}: expected one {KEPT_LINE_PREFIX!r} line, found {len(kept)}")
+    chosen = [header, kept[0]]
+    return "".join(lines[i] if lines[i].endswith("\n") else lines[i] + "\n" for i in chosen), [i + 1 for i in chosen]
+
+
+def _notice(*, kept_file: PurePosixPath, source: str, taken: str, cut: str, why: str) -> str:
+    def para(label: str, text: str) -> str:
+        return textwrap.fill(f"{label} {text}", width=100, subsequent_indent="  ")
+
+    return f"""\
+{kept_file.name} in this folder is an excerpt of a file of QuantConnect Lean:
+
+  repository  https://github.com/{LEAN_REPOSITORY}
+  commit      {LEAN_COMMIT} ({LEAN_COMMIT_DATE})
+  path        {source}
+
+Lean Algorithmic Trading Engine v2.0. Copyright 2014 QuantConnect Corporation.
+Licensed under the Apache License, Version 2.0: LICENSE in this folder is Lean's LICENSE file at that commit.
+
+{para("Taken, byte for byte:", taken)}
+{para("Cut (the change made to Lean's file):", cut)}
+{para("Why it is here:", why)}
+
+Regenerated by tests/tools/extract_lean_sample_databases.py (lean-airflow), from a Lean checkout at that
+commit; tests/include/launch/test_data_folder.py compares the result with these files.
+Everything else in the sample data folder is synthetic (see include/sample_data/README.md), not Lean's.
+"""
+
+
+def render(lean: Path, *, variable: str = "LEAN_REPO_DIR") -> dict[PurePosixPath, str]:
+    """Every file to write (path relative to the data folder -> text). ``LICENSE`` only when the checkout has it."""
+    market_hours, mhdb_lines = market_hours_subset(read_text(lean, LEAN_MARKET_HOURS, variable=variable))
+    symbol_properties, spd_lines = symbol_properties_subset(read_text(lean, LEAN_SYMBOL_PROPERTIES, variable=variable))
+    files: dict[PurePosixPath, str] = {
+        MARKET_HOURS_OUT: market_hours,
+        MARKET_HOURS_OUT.parent / "NOTICE": _notice(
+            kept_file=MARKET_HOURS_OUT,
+            source=LEAN_MARKET_HOURS,
+            taken=(
+                f"lines 1-{mhdb_lines} (line {mhdb_lines} without its trailing comma): the file's opening and its "
+                f"first entry, {KEPT_ENTRY!r} (US equities)."
+            ),
+            cut=(
+                f"every other entry (futures, options, indexes, forex, CFDs, crypto, other equity markets) and the "
+                f"comma after {KEPT_ENTRY!r}; the file then ends with the closing braces of 'entries' and of the "
+                f"object, as Lean's file does."
+            ),
+            why=(
+                "Lean reads this file at every start (MarketHoursDatabase.FromDataFolder) and looks up every US "
+                "equity, and the default benchmark SPY, under that entry; without the file the quantconnect/lean "
+                "image stops before the algorithm runs."
+            ),
+        ),
+        SYMBOL_PROPERTIES_OUT: symbol_properties,
+        SYMBOL_PROPERTIES_OUT.parent / "NOTICE": _notice(
+            kept_file=SYMBOL_PROPERTIES_OUT,
+            source=LEAN_SYMBOL_PROPERTIES,
+            taken=f"line {spd_lines[0]} (the header) and line {spd_lines[1]} ({KEPT_LINE_PREFIX}... : US equities).",
+            cut="every other line (comments, blank lines, the entries of other markets and security types).",
+            why=(
+                "Lean reads this file at every start (SymbolPropertiesDatabase.FromDataFolder) and stops when it "
+                "is missing; the US-equity line gives lot size 1 and price tick 0.01."
+            ),
+        ),
+    }
+    if (lean / LEAN_LICENSE).exists():
+        license_text = read_text(lean, LEAN_LICENSE, variable=variable)
+        files[MARKET_HOURS_OUT.parent / "LICENSE"] = license_text
+        files[SYMBOL_PROPERTIES_OUT.parent / "LICENSE"] = license_text
+    return dict(sorted(files.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the data folder to write into")
+    args = parser.parse_args(argv)
+    lean = checkout_from_env("LEAN_REPO_DIR")
+    if lean is None:
+        print("set LEAN_REPO_DIR to a Lean checkout at commit " + LEAN_COMMIT, file=sys.stderr)
+        return 2
+    try:
+        check_checkout(lean, LEAN_COMMIT, variable="LEAN_REPO_DIR")
+        files = render(lean)
+    except (CheckoutError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if MARKET_HOURS_OUT.parent / "LICENSE" not in files:
+        print(f"error: LEAN_REPO_DIR={lean}: no {LEAN_LICENSE}; the excerpts may not ship without it", file=sys.stderr)
+        return 1
+    for relative, text in files.items():
+        path = args.out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+        print(f"wrote {path} ({len(text.encode('utf-8'))} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
