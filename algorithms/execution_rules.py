@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,10 @@ PARAM_FIELDS = (
     "risk_overrides",
 )
 RISK_FIELDS = ("max_weight", "max_weight_by_symbol", "blocked_symbols", "max_gross_exposure")
+# The contract's upper bounds (include.contracts.params: MAX_SHARES, MAX_FEE_BPS, MAX_SLIPPAGE_BPS).
+MAX_SHARES = 1_000_000_000
+MAX_FEE_BPS = 10_000.0
+MAX_SLIPPAGE_BPS = 10_000.0
 _TICKER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
@@ -147,8 +151,7 @@ def trim_buys_to_cash(
         def cost(q: int, price: float = price) -> float:
             return q * price + fee.fee(q, price)
 
-        while quantity > 0 and cost(quantity) > available:
-            quantity -= lot
+        quantity = _largest_affordable(quantity, lot, cost, available, price * (1.0 + fee.fee_bps / 10_000.0))
         if quantity < minimum:
             continue
         available -= cost(quantity)
@@ -156,6 +159,28 @@ def trim_buys_to_cash(
             PlannedOrder(order.symbol, quantity, order.reference_price, order.target_weight, order.target_quantity)
         )
     return kept
+
+
+def _largest_affordable(
+    quantity: int, lot: int, cost: Callable[[int], float], available: float, unit_cost: float
+) -> int:
+    """``quantity`` less as few whole lots as make ``cost`` fit in ``available`` (0 or less when none
+    fits): what removing one lot at a time finds, in a few steps instead of one per lot (a buy of a
+    billion shares took hours). ``cost`` grows with the quantity, so the closed-form estimate is
+    only corrected by a step or two, with ``cost`` itself deciding, as the one-lot loop did."""
+    if quantity <= 0 or cost(quantity) <= available:
+        return quantity
+    over = (quantity * unit_cost - available) / unit_cost if unit_cost > 0 else 0.0
+    steps = max(1, min(math.ceil(quantity / lot), math.ceil(over / lot))) if math.isfinite(over) else 1
+    candidate = quantity - steps * lot
+    # One lot fewer removed while that still fits (the estimate may overshoot by float noise)...
+    while steps > 1 and cost(candidate + lot) <= available:
+        steps -= 1
+        candidate += lot
+    # ...and one lot more while it does not fit yet (or undershoot).
+    while candidate > 0 and cost(candidate) > available:
+        candidate -= lot
+    return candidate
 
 
 def build_orders(
@@ -243,12 +268,19 @@ def validate_params(raw: Any) -> dict[str, Any]:
         value = raw.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise _fail(f"params.{name}", value, "must be an integer >= 1")
+        if value > MAX_SHARES:
+            raise _fail(
+                f"params.{name}", value, f"must be at most {MAX_SHARES:,} shares (more than an account can hold)"
+            )
         out[name] = value
     out["cash_buffer_ratio"] = _finite(
         "params.cash_buffer_ratio", raw.get("cash_buffer_ratio", 0.0), minimum=0.0, below=1.0
     )
-    for name in ("fee_bps", "slippage_open_bps", "slippage_close_bps"):
-        out[name] = _finite(f"params.{name}", raw.get(name, 0.0), minimum=0.0)
+    out["fee_bps"] = _finite("params.fee_bps", raw.get("fee_bps", 0.0), minimum=0.0)
+    if out["fee_bps"] > MAX_FEE_BPS:
+        raise _fail("params.fee_bps", out["fee_bps"], f"must be at most {MAX_FEE_BPS:,.0f} bps (100% of the notional)")
+    for name in ("slippage_open_bps", "slippage_close_bps"):
+        out[name] = _finite(f"params.{name}", raw.get(name, 0.0), minimum=0.0, below=MAX_SLIPPAGE_BPS)
     risk = _keys("params.risk_overrides", raw.get("risk_overrides", {}), RISK_FIELDS)
     checked: dict[str, Any] = {}
     for name in ("max_weight", "max_gross_exposure"):

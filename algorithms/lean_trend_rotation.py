@@ -4,8 +4,9 @@ Inputs (launcher config ``parameters``):
 * ``execution-intent-path``: the order intent (dated rebalances of symbol weights);
 * ``execution-params-path``: min_qty, lot_size, cash_buffer_ratio, fee_bps, slippage bps, risk_overrides;
 * optional ``starting-cash`` (default 100000), ``start-date`` / ``end-date`` (default: seven days
-  before the first rebalance .. the last rebalance), ``initial-state-path`` (a previous run's
-  final account, to continue it) and ``final-state-path`` (where to write this run's).
+  before the first rebalance .. the last rebalance; a continued account starts on the first
+  rebalance, after one warm-up bar), ``initial-state-path`` (a previous run's final account, to
+  continue it) and ``final-state-path`` (where to write this run's).
 
 Timing: in a backtest a rebalance dated D is sized on prices known before D's open (the last
 daily close) and sent one minute after the open; on daily-only data Lean turns these intraday
@@ -95,11 +96,21 @@ class LeanTrendRotation(QCAlgorithm):
         self._params: dict[str, Any] = load_params(params_path)
         self._rebalances: dict[dt.date, dict[str, float]] = {r["date"]: r["weights"] for r in intent["rebalances"]}
         dates = sorted(self._rebalances)
-        start = self._date_parameter("start-date", dates[0] - dt.timedelta(days=7))
+        state = self._initial_state()
+        continued = state["cash"] is not None or bool(state["holdings"])
+        # A fresh account starts a week early, so the first rebalance has a last close to size on.
+        # A continued one starts on its first rebalance: its holdings were not held before.
+        start = self._date_parameter("start-date", dates[0] - dt.timedelta(days=0 if continued else 7))
         end = self._date_parameter("end-date", dates[-1])
         self.set_start_date(start.year, start.month, start.day)
         self.set_end_date(end.year, end.month, end.day)
         self.set_cash(float(self.get_parameter("starting-cash", 100000.0)))
+        if continued and not self.live_mode:
+            # One daily bar of warm-up prices the restored holdings: a backtest's starting value is
+            # its cash after Initialize, re-captured as the whole portfolio's value when a warm-up
+            # ends (Lean's BacktestingSetupHandler and BaseResultsHandler.OnWarmupFinished), so the
+            # run's Start Equity is the previous run's End Equity.
+            self.set_warm_up(1, Resolution.DAILY)
 
         fee = FeeRule(float(self._params["fee_bps"]))
         slippage = SlippageRule(float(self._params["slippage_open_bps"]), float(self._params["slippage_close_bps"]))
@@ -109,7 +120,6 @@ class LeanTrendRotation(QCAlgorithm):
             security.set_slippage_model(BpsSlippageModel(slippage))
 
         self.set_security_initializer(attach_models)
-        state = self._initial_state()
         tickers = sorted({s for weights in self._rebalances.values() for s in weights} | set(state["holdings"]))
         self._symbols: dict[str, Symbol] = {t: self.add_equity(t, Resolution.DAILY).symbol for t in tickers}
         if state["cash"] is not None:
@@ -152,6 +162,8 @@ class LeanTrendRotation(QCAlgorithm):
             self.rebalance()
 
     def rebalance(self) -> None:
+        if self.is_warming_up:  # scheduled events also fire while the warm-up bar is replayed
+            return
         today = self.time.date()
         weights = self._rebalances.get(today)
         if weights is None or today.isoformat() in self._executed:

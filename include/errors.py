@@ -76,12 +76,119 @@ class OrderEventsFileError(LeanAirflowError, ValueError):
         super().__init__(f"order-events file {path}{where}: {reason}")
 
 
+class OrderEventConflictError(LeanAirflowError, ValueError):
+    """Two versions of one order event (same run attempt, order id and event id) differ; names both."""
+
+    def __init__(self, path: str, order_id: int, order_event_id: int, stored: str, incoming: str) -> None:
+        self.path = path
+        self.order_id = order_id
+        self.order_event_id = order_event_id
+        super().__init__(
+            f"order-events file {path}: event (orderId={order_id}, orderEventId={order_event_id}) conflicts with "
+            f"another version of the same ids: {stored} vs {incoming}. Lean's ids name one event; re-run the "
+            "attempt from its inputs (a changed input makes a new attempt) instead of editing its results"
+        )
+
+
 class OrderEventsMissingError(LeanAirflowError, FileNotFoundError):
     """No order-events file although the intent asked for a non-zero target delta."""
 
 
 class AuditDatabaseError(LeanAirflowError, RuntimeError):
     """The audit database is unreachable, not migrated, or refused a write."""
+
+
+class _NamedAuditDatabaseError(AuditDatabaseError):
+    """An audit DB failure of the environment: names the URL (password hidden) and what to do."""
+
+    problem = "cannot be used"
+    fix = "check LEAN_AIRFLOW_DB_URL and the database server"
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(f"audit database {url} {self.problem}: {detail}. Fix: {self.fix}")
+
+
+class AuditDatabaseUnavailableError(_NamedAuditDatabaseError):
+    """The audit DB cannot be reached or opened: server down, unknown host, no such database, bad URL."""
+
+    problem = "is unavailable"
+    fix = (
+        "start the database server or correct LEAN_AIRFLOW_DB_URL (host, port, database name, user), "
+        "then re-run; `python -m include.cli db upgrade` creates the schema"
+    )
+
+
+class AuditDatabaseReadOnlyError(_NamedAuditDatabaseError):
+    """The audit DB refused a write: a read-only file or folder, or a read-only server/transaction."""
+
+    problem = "is read-only"
+    fix = (
+        "give this user write access to the database (for SQLite both the file and its folder, which holds "
+        "the -wal and -journal files), or point LEAN_AIRFLOW_DB_URL at a writable database (not a replica)"
+    )
+
+
+class AuditDatabaseLockedError(_NamedAuditDatabaseError):
+    """Another connection holds the lock the audit DB write needs (SQLite ``database is locked``)."""
+
+    problem = "is locked by another connection"
+    fix = (
+        "wait for the other writer (another ingestion or an open sqlite3 shell) to finish and re-run; "
+        "many concurrent writers need PostgreSQL"
+    )
+
+
+class AuditDatabaseFullError(_NamedAuditDatabaseError):
+    """The audit DB's disk (or its size limit) is full."""
+
+    problem = "is full"
+    fix = "free disk space where the database lives (or raise its size limit), then re-run: nothing was written"
+
+
+class InputFileError(ContractValidationError):
+    """An input file cannot be read at all: missing, not a regular file (a directory, a FIFO, a
+    device) or not readable by this user. Names the file, what is wrong and what to do. (A file
+    that is read but holds bad content, bad JSON or non-UTF-8 bytes, gets its contract's error.)"""
+
+    def __init__(self, what: str, path: str, reason: str, fix: str) -> None:
+        self.path = path
+        self.reason = reason
+        ContractValidationError.__init__(self, what, [f"{path}: {reason}. Fix: {fix}"])
+
+
+class SnapshotFileError(InputFileError, SnapshotError):
+    """A snapshot or weights file cannot be read (it is still a ``SnapshotError``)."""
+
+
+class OrderIntentFileError(InputFileError, OrderIntentError):
+    """An order-intent file cannot be read (it is still an ``OrderIntentError``)."""
+
+
+class ExecutionParamsFileError(InputFileError, ExecutionParamsError):
+    """An execution-params file cannot be read (it is still an ``ExecutionParamsError``)."""
+
+
+class SnapshotSourceError(SnapshotError):
+    """A snapshot provider's source cannot be used: a bad or unreachable SQL URL, an unknown driver,
+    a missing table or column. Names the source (password hidden) and what to do."""
+
+
+class MarketDataMissingError(ContractValidationError):
+    """Missing or stale market data: a symbol the run trades or holds has no daily bar on the session
+    the run sizes on (``include.data_coverage``). Raised before Lean starts, so nothing is traded; names
+    each symbol, the session it needed and the last date its data has (or that it has no data file)."""
+
+    def __init__(self, data_folder: str, problems: list[str], symbols: list[str]) -> None:
+        self.data_folder = data_folder
+        self.symbols = list(symbols)
+        ContractValidationError.__init__(self, "market data", problems)
+        self.args = (
+            f"missing or stale market data in {data_folder}: nothing was traded, Lean was not started. "
+            + "; ".join(self.problems)
+            + ". Fix: add the missing bars to the data folder, or run a date its data covers",
+        )
 
 
 class RunFolderError(ContractValidationError):

@@ -10,6 +10,7 @@ fills against exactly the prices Lean's data give.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import threading
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 from include.errors import LeanAirflowError
 
 if TYPE_CHECKING:
-    from include.lean_local.data import DataProvider
+    from include.lean_local.data import DailyBars, DataProvider
 
 _PROVIDERS: dict[Path, DataProvider] = {}
 _LOCK = threading.Lock()
@@ -50,16 +51,39 @@ def _provider(data_folder: str | os.PathLike[str]) -> DataProvider:
         return _PROVIDERS[key]
 
 
-def read_daily_bars(data_folder: str | os.PathLike[str], ticker: str, *, adjusted: bool = True) -> pd.DataFrame:
-    """Daily bars indexed by date (``open, high, low, close, volume``), adjusted by default."""
+def _load_daily(
+    data_folder: str | os.PathLike[str], ticker: str, *, adjusted: bool, start_day: int | None = None
+) -> DailyBars | None:
+    """The provider's bars (None without a zip); its format and I/O errors as ``MarketDataError``."""
     from include.lean_local.errors import DataFormatError
 
     try:
-        bars = _provider(data_folder).load_daily(ticker, adjusted=adjusted)
+        return _provider(data_folder).load_daily(ticker, adjusted=adjusted, start_day=start_day)
     except DataFormatError as exc:
         raise MarketDataError(str(exc)) from None
     except OSError as exc:
         raise MarketDataError(f"{daily_zip_path(data_folder, ticker)}: cannot read ({exc})") from None
+
+
+def daily_bar_days(data_folder: str | os.PathLike[str], ticker: str, *, on: dt.date | None = None) -> list[int] | None:
+    """The days (yyyymmdd, sorted) on which ``ticker`` has a daily bar with a positive close, within its
+    map file's range; None when its zip does not exist. ``on``: the date whose map-file ticker names the
+    zip (as the runtime picks it for a run starting then; default the first).
+
+    Raw prices, no factor scaling: only the dates are wanted. The provider caches the parsed file, so
+    after a snapshot read the same data in this process nothing is parsed again."""
+    from include.lean_local.sessions import yyyymmdd
+
+    bars = _load_daily(data_folder, ticker, adjusted=False, start_day=yyyymmdd(on) if on is not None else None)
+    if bars is None:
+        return None
+    # A close Lean's CSV left empty reads as NaN; neither it nor a zero close can size an order.
+    return [day for day, close in zip(bars.days, bars.close, strict=True) if close > 0 and math.isfinite(close)]
+
+
+def read_daily_bars(data_folder: str | os.PathLike[str], ticker: str, *, adjusted: bool = True) -> pd.DataFrame:
+    """Daily bars indexed by date (``open, high, low, close, volume``), adjusted by default."""
+    bars = _load_daily(data_folder, ticker, adjusted=adjusted)
     if bars is None:
         raise MarketDataError(
             f"no daily data for {ticker.upper()}: {daily_zip_path(data_folder, ticker)} does not exist"

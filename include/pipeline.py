@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from include.errors import SnapshotError
-from include.launch.config import LeanJob, Mode, Runtime
+from include.errors import ContractValidationError, SnapshotError
+from include.launch.config import LeanJob, Mode
 from include.run_folder import RunFolder, RunRef, data_folder
 from include.trading_calendar import is_session, previous_session, sessions_between
 
@@ -32,6 +32,10 @@ DEFAULT_ENGINE_TIMEOUT_S = 2 * 3600.0
 
 class RunDateError(SnapshotError):
     """The run's dates cannot be resolved (missing ``as_of``, not a session, bad range)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        # Still a SnapshotError (the snapshot step raises it), but the message names the form's dates.
+        ContractValidationError.__init__(self, "run dates", problems)
 
 
 def should_skip_order_build(execution_source: str | None) -> bool:
@@ -97,6 +101,39 @@ def resolve_run(
     if mode == "backtest":
         _check_backtest_end(day, "as_of", today)
     return RunRef.for_date(dag_id, day), [day]
+
+
+def check_run_form(
+    *,
+    dag_id: str,
+    kind: DagKind,
+    run_type: str,
+    interval_session: dt.date | None,
+    params: Mapping[str, Any],
+    today: dt.date | None = None,
+    mode: Mode = "backtest",
+) -> tuple[RunRef, list[dt.date]]:
+    """Every Param of a run's form, checked together before anything is written; the run and its dates.
+
+    The first task calls it, so a form the contracts refuse fails there, before a run folder exists:
+    the dates through :func:`resolve_run` (``RunDateError``: end before start, a day that is not a
+    session, a backtest ending today or later) and the execution params through their contract
+    (``ExecutionParamsError``, what ``write_params`` would refuse later). Both are named errors of a
+    form: trying again cannot help.
+    """
+    from include.contracts.params import EXECUTION_PARAM_FIELDS, parse_execution_params
+
+    resolved = resolve_run(
+        dag_id=dag_id,
+        kind=kind,
+        run_type=run_type,
+        interval_session=interval_session,
+        params=params,
+        today=today,
+        mode=mode,
+    )
+    parse_execution_params({key: params.get(key) for key in EXECUTION_PARAM_FIELDS})
+    return resolved
 
 
 def _check_backtest_end(end: dt.date, param: str, today: dt.date | None) -> None:
@@ -176,6 +213,9 @@ def step_snapshot(
         take_snapshot(provider, as_of=day, data_folder=os.fspath(data_folder), options=options) for day in dates
     ]
     folder = RunFolder.create(ref, root=root)
+    # A re-run starts a new attempt: what the previous one concluded goes before any input changes,
+    # so a re-run that stops early leaves a folder that is visibly incomplete, never an old verdict.
+    folder.invalidate_conclusions()
     write_snapshots(folder.snapshots_path, snapshots)
     return folder
 
@@ -209,44 +249,34 @@ def step_write_params(
 
 
 def lean_job(folder: RunFolder, *, mode: Mode, parameters: Mapping[str, Any], **inputs: Any) -> LeanJob:
-    """What ``run_lean`` launches for this folder (a live run trades the session of its intent's last date)."""
+    """What ``run_lean`` launches for this folder (a live run trades the session of its intent's last date).
+
+    Missing or stale market data fails here (``MarketDataMissingError``, ``include.data_coverage``): the
+    first point where the mode, the intent, the starting state and the data folder Lean will read are all
+    known, before the run_lean task starts any Lean process or container, under either policy."""
+    from include.data_coverage import require_data_coverage
+
     live_as_of = None
     if mode == "live":
         live_as_of = folder.load_intent().rebalances[-1].date.isoformat()
-    return LeanJob(folder=folder, mode=mode, parameters=dict(parameters), live_as_of=live_as_of, **inputs)
+    job = LeanJob(folder=folder, mode=mode, parameters=dict(parameters), live_as_of=live_as_of, **inputs)
+    require_data_coverage(folder, mode=mode, data_folder=job.data_folder)
+    return job
 
 
 def step_ingest(folder: RunFolder, *, airflow_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Write ``manifest.json`` (hashes of every input and the engine identity), store it, and
     upsert Lean's order events into the audit DB. Re-running inserts nothing twice."""
-    from include.atomic_io import atomic_write_json
     from include.audit.db import audit_engine
-    from include.audit.ingest import ingest_run_folder
-    from include.audit.manifest import build_run_manifest, record_manifest
+    from include.audit.db_errors import audit_db_errors
+    from include.audit.ingest import ingest_and_record_run
 
-    config = folder.read_config()
-    engine = folder.engine_identity()
-    runtime: Runtime = "docker" if engine.get("runtime") == "docker" else "local"
-    # Built now (it hashes the inputs), written only once the events are in: a failed ingestion
-    # leaves neither a row nor a new manifest.json behind.
-    manifest = build_run_manifest(
-        folder,
-        config,
-        engine_identity=engine.get("engine") or "unknown",
-        engine_details=engine,
-        runtime=runtime,
-        airflow=airflow_ids,
-    )
-    db = audit_engine()
-    try:
-        # Events first: a failed ingestion rolls back its one transaction and leaves the DB
-        # untouched (no run row either); the manifest is then stored on the run's row.
-        summary = ingest_run_folder(db, folder, config)
-        record_manifest(db, manifest)
-    finally:
-        db.dispose()
-    atomic_write_json(folder.manifest_path, manifest.model_dump(mode="json"))
-    return summary.as_dict()
+    with audit_db_errors():  # an unavailable, read-only, locked or full DB: a named error
+        db = audit_engine()
+        try:
+            return ingest_and_record_run(db, folder, airflow_ids=airflow_ids).as_dict()
+        finally:
+            db.dispose()
 
 
 def step_check(folder: RunFolder, *, policy: Policy = "fail") -> dict[str, Any]:
@@ -257,12 +287,14 @@ def step_check(folder: RunFolder, *, policy: Policy = "fail") -> dict[str, Any]:
     """
     from include.audit.consistency import check_run_folder
     from include.audit.db import audit_engine
+    from include.audit.db_errors import audit_db_errors
 
-    db = audit_engine()
-    try:
-        report = check_run_folder(folder, engine=db, policy=policy)
-    finally:
-        db.dispose()
+    with audit_db_errors():
+        db = audit_engine()
+        try:
+            report = check_run_folder(folder, engine=db, policy=policy)
+        finally:
+            db.dispose()
     return {
         "verdict": report.verdict,
         "report_json": str(folder.report_json_path),
@@ -370,6 +402,7 @@ __all__ = [
     "ChainRequest",
     "ChainResult",
     "RunDateError",
+    "check_run_form",
     "lean_job",
     "previous_run_folder",
     "resolve_run",

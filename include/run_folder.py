@@ -242,6 +242,12 @@ class RunFolder:
         extra = (self.initial_state_path,) if self.initial_state_path.exists() else ()
         return tuple(self.inside(path) for path in (self.intent_path, self.params_path, *extra))
 
+    def invalidate_conclusions(self) -> None:
+        """Remove what a previous attempt concluded (manifest, report, parity), the report's
+        verdict first; the inputs and Lean's results are replaced by the steps that write them."""
+        for path in (self.report_json_path, self.report_html_path, self.manifest_path, self.parity_path):
+            path.unlink(missing_ok=True)
+
     # -- reading: every file is confined to the folder (a symlink out of it is refused)
 
     def inside(self, path: Path) -> Path:
@@ -343,6 +349,31 @@ def order_event_files(results_dir: str | os.PathLike[str], algorithm_id: str) ->
                 daily.append((match.group("day"), path))
         files.extend(path for _, path in sorted(daily))
     return files
+
+
+def lean_algorithm_state(results_dir: str | os.PathLike[str], algorithm_id: str) -> dict[str, str] | None:
+    """The ``state`` Lean wrote at the end of a run (``Status``, ``OrderCount``...), from
+    ``<id>-summary.json`` or else ``<id>.json``; None when neither holds one (the run did not end).
+
+    Lean writes no order-events file for a run without orders (``BaseResultsHandler.StoreOrderEvents``
+    returns on an empty list), so this state is what tells "no orders" from "no results". Live,
+    Lean keeps it in ``<id>.json`` (``LiveTradingResultHandler``).
+    """
+    from include.contracts.validation import check_file_size
+
+    folder = Path(results_dir)
+    for name in (f"{algorithm_id}-summary.json", f"{algorithm_id}.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            check_file_size(path, RunFolderError)
+            state = json.loads(path.read_text(encoding="utf-8")).get("state")
+        except (RunFolderError, OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(state, dict):
+            return {str(key): str(value) for key, value in state.items()}
+    return None
 
 
 def detect_algorithm_id(results_dir: str | os.PathLike[str]) -> str | None:

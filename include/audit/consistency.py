@@ -9,9 +9,19 @@ starting account and Lean-format daily bars. Checks, each with a per-symbol verd
                       the expected side (the sign of the recomputed delta; the intent side when no
                       recomputation is possible).
 ``unexpected_symbol`` no order for a symbol outside the intent, unless the recomputation expected a
-                      sale of a held symbol the intent leaves out.
+                      sale of a held symbol the intent leaves out; an order in a symbol of no
+                      rebalance that was not held at the start fails whatever its date (Lean's
+                      algorithm subscribes only those symbols).
+``unexpected_date``   no event with a New York date before the intent's first rebalance date.
 ``terminal_state``    every order's last event is filled/canceled/invalid. Invalid orders fail and
                       canceled ones warn, each listed with Lean's message.
+``order_sequence``    each order's statuses follow Lean's order state machine: it starts new,
+                      submitted or invalid (or canceled), fills (partiallyFilled/filled) only once
+                      submitted, never returns to new, and nothing follows filled, canceled or
+                      invalid (a fill after "filled", "canceled" after "filled" fail); only
+                      partiallyFilled/filled events carry a fill quantity.
+``overfill``          per order, the sum of |fill quantity| over its events (late fills included)
+                      is at most |quantity| (the last event's).
 ``lot_size``          every order's filled quantity is a multiple of ``lot_size`` and, when non-zero,
                       at least ``min_qty``.
 ``achieved_weight``   ``|achieved - target| <= tolerance`` where, at reference prices ``p`` (backtest: the
@@ -26,11 +36,18 @@ starting account and Lean-format daily bars. Checks, each with a per-symbol verd
 ``fees``              per fill, fee == fee_bps / 10_000 * |fill_qty| * fill_price within 0.5 cent + 1e-6
                       relative (Lean's decimal rounding).
 ``slippage``          backtest: each fill price is within the open (resp. close) slippage bps of the
-                      fill day's open (resp. close) bar price; live: within the day's [low, high]
-                      widened by the larger slippage bps.
+                      fill session's open (resp. close) bar price; live: within the session's
+                      [low, high] widened by the larger slippage bps. A fill's session is the New
+                      York date of its time (a fill stamped at exactly midnight: the day before,
+                      the end of that daily bar). A fill on a session without a bar fails.
 ``recomputation``     an independent recomputation with ``algorithms.execution_rules.build_orders``
                       (the very function the algorithm uses) gives the same quantity per (date,
                       symbol) as Lean's orders (sum of order quantities); every mismatch is listed.
+                      It runs per symbol: a symbol without a reference price is skipped (and
+                      reported) when its target is 0, and the others are still checked. Where it
+                      expects no order for a symbol with a target or a holding, the pass says why,
+                      with the rules' own functions (rounds to 0 lots, risk overrides, cash
+                      buffer, cash left below min_qty): a run without orders is explained.
 
 Policy ``fail``: an overall ``fail`` raises ``ConsistencyCheckFailed`` after the report is saved.
 Policy ``warn``: the same report, no exception.
@@ -133,7 +150,9 @@ def find_audit_run(engine: Engine, ref: RunRef) -> AuditRun:
     with engine.connect() as conn:
         found = conn.execute(
             select(RebalanceRun.id, RebalanceRun.algorithm_id).where(
-                RebalanceRun.dag_id == ref.dag_id, RebalanceRun.run_key == ref.run_key
+                RebalanceRun.dag_id == ref.dag_id,
+                RebalanceRun.run_key == ref.run_key,
+                RebalanceRun.superseded_at.is_(None),  # the current attempt; superseded ones are history
             )
         ).one_or_none()
     if found is None:
@@ -173,7 +192,17 @@ def check_consistency(
     )
     symbols = sorted(set(inputs.intent.symbols) | set(orders["symbol"]) | set(inputs.starting.holdings))
     bars = _daily_bars(inputs.data_folder, symbols, adjusted=inputs.mode != "live")
-    check_orders(orders, events, inputs.params, bars, inputs.mode, findings)
+    universe = set(inputs.intent.symbols) | {s.upper() for s, q in inputs.starting.holdings.items() if q}
+    check_orders(
+        orders,
+        events,
+        inputs.params,
+        bars,
+        inputs.mode,
+        findings,
+        first_rebalance=min(r.date for r in inputs.intent.rebalances),
+        universe=universe,
+    )
     rows = check_rebalances(
         orders,
         intent=inputs.intent,

@@ -31,6 +31,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -56,7 +57,16 @@ class Base(DeclarativeBase):
 class RebalanceRun(Base):
     __tablename__ = "rebalance_runs"
     __table_args__ = (
-        UniqueConstraint("dag_id", "run_key", name="uq_rebalance_runs_dag_run_key"),
+        # One current attempt per (dag_id, run_key); superseded attempts stay beside it as history.
+        Index(
+            "uq_rebalance_runs_current_attempt",
+            "dag_id",
+            "run_key",
+            unique=True,
+            sqlite_where=text("superseded_at IS NULL"),
+            postgresql_where=text("superseded_at IS NULL"),
+        ),
+        Index("uq_rebalance_runs_dag_run_key_attempt", "dag_id", "run_key", "attempt", unique=True),
         CheckConstraint("mode IN ('backtest', 'live')", name="ck_rebalance_runs_mode"),
         CheckConstraint("runtime IN ('docker', 'local')", name="ck_rebalance_runs_runtime"),
     )
@@ -67,6 +77,12 @@ class RebalanceRun(Base):
     mode: Mapped[str] = mapped_column(String(16), default="backtest")
     runtime: Mapped[str] = mapped_column(String(16), default="local")
     status: Mapped[str] = mapped_column(String(32), default="created")
+    # The attempt: 1 for the first run of the key, +1 each time a re-run brings changed inputs.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # sha256 over the input files' hashes (include.audit.manifest.inputs_sha256): what identifies an attempt.
+    inputs_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Set when a later attempt with other inputs replaced this one (its rows stay, as history).
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     algorithm_id: Mapped[str | None] = mapped_column(String(128))
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -175,8 +191,20 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     resolved = url or default_database_url()
     engine = create_engine(resolved, **kwargs)
     if engine.dialect.name == "sqlite":
-        if engine.url.database and engine.url.database != ":memory:":
-            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+        database = engine.url.database
+        # A "file:" URI (?uri=true, e.g. mode=ro) names its file after the scheme.
+        if database and engine.url.query.get("uri") == "true" and database.startswith("file:"):
+            database = database[len("file:") :].split("?", 1)[0]
+        if database and database != ":memory:":
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                from include.audit.db_errors import safe_url
+                from include.errors import AuditDatabaseUnavailableError
+
+                raise AuditDatabaseUnavailableError(
+                    safe_url(resolved), f"cannot create its folder {Path(database).parent} ({exc.strerror})"
+                ) from None
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -27,11 +27,31 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from include.contracts.lean_events import MAX_INT32, ORDER_EVENT_MAX_LENGTHS
+
 CHUNK_BYTES = 4 << 20
 # How many earlier "}" to try when a cut lands inside a string or a nested object.
 _CUT_RETRIES: Final = 8
 # pydantic's allow_inf_nan=False: JSON numbers beyond float range (1e999) decode to inf elsewhere.
 Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+# The model's column limits (one home: include.contracts.lean_events), checked in C by msgspec. A
+# string over its column's width fails the decode: the file goes to the model path, which names it.
+_MAX: Final = ORDER_EVENT_MAX_LENGTHS
+AlgorithmId = Annotated[str, msgspec.Meta(max_length=_MAX["algorithm_id"])]
+SymbolText = Annotated[str, msgspec.Meta(max_length=_MAX["symbol"])]
+SymbolValue = Annotated[str, msgspec.Meta(max_length=_MAX["symbol_value"])]
+SymbolPermtick = Annotated[str, msgspec.Meta(max_length=_MAX["symbol_permtick"])]
+FillCurrency = Annotated[str, msgspec.Meta(max_length=_MAX["fill_price_currency"])]
+FeeCurrency = Annotated[str, msgspec.Meta(max_length=_MAX["order_fee_currency"])]
+# A NUL can only reach a decoded string through this escape (JSON forbids a raw control character
+# in a string); any chunk holding it goes to the model path, which refuses the NUL by name.
+_NUL_ESCAPE: Final = b"\\u0000"
+
+
+def _has_nul_escape(data: bytes) -> bool:
+    # A backslash is rare in Lean's files, and a one-byte search (memchr) is ~10x faster than the
+    # six-byte one: only a window with a backslash pays for the second.
+    return b"\\" in data and _NUL_ESCAPE in data
 
 
 class NotCanonicalError(Exception):
@@ -55,20 +75,20 @@ class LeanOrderEventStruct(
     so ``msgspec.structs.astuple`` gives a ready row without a Python-level field-by-field copy.
     """
 
-    algorithm_id: str
-    order_id: Annotated[int, msgspec.Meta(ge=0)]
-    order_event_id: Annotated[int, msgspec.Meta(ge=1)]
-    symbol: str
-    symbol_value: str
-    symbol_permtick: str
+    algorithm_id: AlgorithmId
+    order_id: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT32)]
+    order_event_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_INT32)]
+    symbol: SymbolText
+    symbol_value: SymbolValue
+    symbol_permtick: SymbolPermtick
     time: Finite
     status: StatusValue
     direction: DirectionValue
     fill_price: Finite
-    fill_price_currency: str
+    fill_price_currency: FillCurrency
     fill_quantity: Finite
     order_fee_amount: Finite | None = None
-    order_fee_currency: str | None = None
+    order_fee_currency: FeeCurrency | None = None
     quantity: Finite
     message: str | None = None
     is_assignment: bool
@@ -124,6 +144,8 @@ def iter_fast_batches(
         head = handle.read(chunk_bytes).lstrip(_WHITESPACE)
         if not head.startswith(b"["):
             raise NotCanonicalError("not a JSON array")
+        if _has_nul_escape(head):
+            raise NotCanonicalError("a string holds a NUL escape")
         pending = head[1:]
         at_eof = after_comma = False
         while True:
@@ -152,3 +174,7 @@ def iter_fast_batches(
             more = handle.read(chunk_bytes)
             at_eof = not more
             pending += more
+            # The whole window: an escape split across two reads is found too (the tail left over
+            # from the last window is a part of one event, so this stays linear).
+            if _has_nul_escape(pending):
+                raise NotCanonicalError("a string holds a NUL escape")

@@ -20,7 +20,10 @@ from include.contracts.report import CheckResult, SymbolVerdict, Verdict, worst
 CHECKS = (
     "intended_side",
     "unexpected_symbol",
+    "unexpected_date",
     "terminal_state",
+    "order_sequence",
+    "overfill",
     "lot_size",
     "achieved_weight",
     "fees",

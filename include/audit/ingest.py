@@ -7,15 +7,23 @@
   (legacy kebab-case names, extra fields, broken JSON) is re-read event by event with ijson and
   validated as :class:`LeanOrderEvent`, which also names every error.
 * Rows are upserted in batches keyed by (run_id, order_id, order_event_id) with ``ON CONFLICT DO
-  NOTHING``: sqlite3's executemany on SQLite, COPY into a staging table on PostgreSQL.
+  NOTHING``: sqlite3's executemany on SQLite, COPY into a staging table on PostgreSQL. A batch
+  that did not insert every row is compared with what is stored: the same ids with other content
+  raise ``OrderEventConflictError`` naming both versions (never a silent drop).
+* ``run_id`` is the run's current **attempt**: a re-run whose inputs hash differently (see
+  ``include.audit.manifest.inputs_sha256``) supersedes the attempt in the same transaction and
+  gets a fresh row, so its intent and events replace the old ones; the superseded row keeps its
+  own as history. Identical inputs ingest into the same attempt (a no-op).
 * Everything happens in ONE transaction: a garbled or truncated file raises
   ``OrderEventsFileError`` (file and byte offset) and leaves the database untouched.
 * Each event links to the intent order of its ticker whose rebalance date is the latest one on or
   before the event's New York date.
 
-"Non-zero target delta" (when a missing events file is an error): some intent item has a
-weight != 0, or a current holding (quantity != 0) is in a symbol the last rebalance targets at 0
-or leaves out (it would be sold). With neither, Lean places no order and writes no file.
+"Non-zero target delta": some intent item has a weight != 0, or a current holding (quantity != 0)
+is in a symbol the last rebalance targets at 0 or leaves out (it would be sold). With neither,
+Lean places no order and writes no file. With one, a missing file is still a legitimate result
+when Lean's final state says the run completed with no order (a weight below the lot, the
+minimum or the cash buffer); the check then explains why nothing traded.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from zoneinfo import ZoneInfo
 import ijson
 import psycopg
 from msgspec.structs import astuple
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import Insert
@@ -46,10 +54,11 @@ from include.contracts.lean_events import KNOWN_KEYS, LeanOrderEvent
 from include.errors import (
     AuditDatabaseError,
     LeanOrderEventError,
+    OrderEventConflictError,
     OrderEventsFileError,
     OrderEventsMissingError,
 )
-from include.run_folder import RunFolder, order_event_files
+from include.run_folder import RunFolder, lean_algorithm_state, order_event_files
 
 if TYPE_CHECKING:
     from include.launch.config import LauncherConfig
@@ -74,6 +83,9 @@ class IngestSummary:
     unlinked: int = 0
     batches: int = 0
     missing_file_ok: bool = False
+    attempt: int = 1
+    superseded_run_id: int | None = None  # the attempt this ingestion replaced, if any
+    lean_status: str | None = None  # Lean's final Status, read when it wrote no events file
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +165,7 @@ def iter_raw_events(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[st
         reader = _CountingReader(handle)
         index = -1
         try:
-            for index, obj in enumerate(ijson.items(reader, "item", use_float=True, buf_size=READ_CHUNK)):
+            for index, obj in enumerate(_array_items(reader, source)):
                 yield index, obj, reader
         except ijson.JSONError as exc:
             offset = _locate_parse_error(source, reader.position - reader.last_chunk)
@@ -161,6 +173,62 @@ def iter_raw_events(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[st
             raise OrderEventsFileError(
                 str(source), offset, f"{kind} after {index + 1} complete events ({str(exc).splitlines()[0]})"
             ) from None
+
+
+# A Lean order event is one flat object (depth 2 inside the file's array); a little room for
+# the extras of other Lean versions. Deeper input is an attack, not an event: 100,000 nested
+# arrays in 200 KB made ijson's item builder (its prefix strings) take gigabytes.
+MAX_JSON_DEPTH = 8
+MAX_STRING_CHARS = 1 << 20
+MAX_OBJECT_KEYS = 1_000
+
+
+def _array_items(reader: _CountingReader, source: Path) -> Iterator[Any]:
+    """The items of the top-level array, built from ijson's basic events with bounds on depth,
+    string length and keys per object (``OrderEventsFileError`` naming where)."""
+    stack: list[Any] = []  # open containers inside the top-level array, innermost last
+    keys: list[Any] = []  # the pending key of each open container (None for arrays)
+    top: Any = None  # stack[-1], kept at hand: most events are a key or a scalar of the innermost object
+    key: Any = None
+    depth = 0
+
+    def refuse(what: str) -> OrderEventsFileError:
+        return OrderEventsFileError(str(source), None, f"{what}, within the first {reader.position} bytes")
+
+    for event, value in ijson.basic_parse(reader, use_float=True, buf_size=READ_CHUNK):
+        if event == "map_key":
+            if len(top) >= MAX_OBJECT_KEYS:
+                raise refuse(f"an object with more than {MAX_OBJECT_KEYS} keys")
+            key = value
+            continue
+        if event == "start_map" or event == "start_array":
+            depth += 1
+            if depth == 1:
+                continue
+            if depth > MAX_JSON_DEPTH:
+                raise refuse(f"JSON nested deeper than {MAX_JSON_DEPTH} levels (an order event is one flat object)")
+            if top is not None:
+                keys.append(key)
+                stack.append(top)
+            top, key = ({} if event == "start_map" else []), None
+            continue
+        if event == "end_map" or event == "end_array":
+            depth -= 1
+            if depth == 0:
+                continue  # the array is closed; ijson still rejects anything after it
+            value = top
+            if stack:
+                top, key = stack.pop(), keys.pop()
+            else:
+                top = None
+        elif event == "string" and len(value) > MAX_STRING_CHARS:
+            raise refuse(f"a string of {len(value)} characters (limit {MAX_STRING_CHARS})")
+        if top is None:
+            yield value
+        elif key is None:
+            top.append(value)
+        else:
+            top[key] = value
 
 
 def iter_order_events(path: str | os.PathLike[str]) -> Iterator[LeanOrderEvent]:
@@ -197,6 +265,17 @@ def insert_ignore(conn: Connection, table: Any, index_elements: list[str]) -> In
     return dialect_insert(conn, table).on_conflict_do_nothing(index_elements=index_elements)
 
 
+_CURRENT = RebalanceRun.superseded_at.is_(None)
+
+
+def current_run_id(conn: Connection, dag_id: str, run_key: str) -> int | None:
+    """The row id of the run's current attempt, if the run exists."""
+    found = conn.execute(
+        select(RebalanceRun.id).where(RebalanceRun.dag_id == dag_id, RebalanceRun.run_key == run_key, _CURRENT)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
 def ensure_run(
     conn: Connection,
     *,
@@ -206,7 +285,7 @@ def ensure_run(
     runtime: str = "local",
     algorithm_id: str | None = None,
 ) -> int:
-    """The id of the (dag_id, run_key) run, created if absent (concurrency-safe upsert)."""
+    """The id of the (dag_id, run_key) run's current attempt, created if absent (concurrency-safe upsert)."""
     now = dt.datetime.now(dt.UTC)
     stmt = dialect_insert(conn, RebalanceRun.__table__).values(
         dag_id=dag_id,
@@ -218,11 +297,73 @@ def ensure_run(
         created_at=now,
         updated_at=now,
     )
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["dag_id", "run_key"]))
-    run_id = conn.execute(
-        select(RebalanceRun.id).where(RebalanceRun.dag_id == dag_id, RebalanceRun.run_key == run_key)
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["dag_id", "run_key"], index_where=_CURRENT))
+    run_id = current_run_id(conn, dag_id, run_key)
+    assert run_id is not None  # inserted, or there already
+    return run_id
+
+
+def _recorded_inputs(inputs: str | None, manifest: Mapping[str, Any] | None) -> str | None:
+    """The inputs hash of an attempt: stored, or (rows from before attempts existed) from its manifest."""
+    if inputs or not manifest:
+        return inputs
+    from include.audit.manifest import inputs_sha256
+    from include.contracts.manifest import RunManifest
+
+    return inputs_sha256(RunManifest.model_validate(manifest))
+
+
+def _lock_run_row(conn: Connection, run_id: int) -> Any:
+    table = RebalanceRun.__table__
+    return conn.execute(select(table).where(table.c.id == run_id).with_for_update()).one()
+
+
+def begin_attempt(conn: Connection, run_id: int, inputs: str) -> tuple[int, int | None]:
+    """The row id to ingest into for inputs hashing to ``inputs``, and the id it superseded.
+
+    Same inputs (or a run row that holds nothing yet): the same row. Other inputs: the row is
+    marked superseded (its intent orders, events and check results stay with it, as history) and
+    a new attempt row takes the run key, in the caller's transaction.
+    """
+    row = _lock_run_row(conn, run_id)
+    while row.superseded_at is not None:  # a concurrent ingestion superseded it while we waited
+        current = current_run_id(conn, row.dag_id, row.run_key)
+        if current is None:
+            raise AuditDatabaseError(f"run {row.dag_id}/{row.run_key} has no current attempt")
+        run_id = current
+        row = _lock_run_row(conn, run_id)
+    known = _recorded_inputs(row.inputs_sha256, row.manifest)
+    holds_rows = (
+        _count_events(conn, run_id) > 0
+        or conn.execute(select(IntentOrderRow.id).where(IntentOrderRow.run_id == run_id).limit(1)).first() is not None
+    )
+    if known == inputs or known is None or not holds_rows:
+        if row.inputs_sha256 != inputs:
+            conn.execute(update(RebalanceRun).where(RebalanceRun.id == run_id).values(inputs_sha256=inputs))
+        return run_id, None
+    now = dt.datetime.now(dt.UTC)
+    conn.execute(
+        update(RebalanceRun)
+        .where(RebalanceRun.id == run_id)
+        .values(superseded_at=now, status="superseded", inputs_sha256=known, updated_at=now)
+    )
+    new_id = conn.execute(
+        insert(RebalanceRun)
+        .values(
+            dag_id=row.dag_id,
+            run_key=row.run_key,
+            attempt=row.attempt + 1,
+            inputs_sha256=inputs,
+            mode=row.mode,
+            runtime=row.runtime,
+            status="created",
+            algorithm_id=row.algorithm_id,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(RebalanceRun.id)
     ).scalar_one()
-    return int(run_id)
+    return int(new_id), run_id
 
 
 def ensure_intent_orders(conn: Connection, run_id: int, intent: OrderIntent | None) -> dict[tuple[dt.date, str], int]:
@@ -360,12 +501,12 @@ class _BatchWriter:
         numbered = iter(f"?{_ROW_KEYS.index(key) + 1}" for key in order)
         self._insert_sql = re.sub(r"\?", lambda _: next(numbered), str(compiled))
 
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
+    def write(self, rows: list[tuple[Any, ...]]) -> int:
+        """Write a batch; returns how many rows were new (the rest had their ids stored already)."""
         if not rows:
-            return
+            return 0
         if not self._postgres:
-            self._conn.exec_driver_sql(self._insert_sql, rows)
-            return
+            return int(self._conn.exec_driver_sql(self._insert_sql, rows).rowcount)
         driver = self._conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor:
@@ -380,12 +521,14 @@ class _BatchWriter:
                     self._direct = False
                 else:
                     cursor.execute("RELEASE SAVEPOINT ingest_batch")
-                    return
+                    return len(rows)
             with cursor.copy(self._copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
             cursor.execute(self._merge_sql)
+            inserted = cursor.rowcount
             cursor.execute(f"TRUNCATE {_STAGING}")
+            return inserted
 
 
 _STAGING = "order_events_staging"
@@ -443,10 +586,67 @@ def _validated_row_batches(
         yield rows, linked
 
 
-def _write_all(writer: _BatchWriter, batches: Iterator[RowBatch], summary: IngestSummary) -> None:
+# What two versions of one event are compared on: everything Lean wrote (not where we filed it).
+_CONTENT = [key for key in _STORED if key not in ("run_id", "intent_order_id", "source_file")]
+_CONTENT_AT = [_ROW_KEYS.index(key) for key in _CONTENT]
+_KEY_AT = (_ROW_KEYS.index("order_id"), _ROW_KEYS.index("order_event_id"))
+
+
+def _comparable(key: str, value: Any) -> Any:
+    if key == "extras" and isinstance(value, str):
+        return json.loads(value)
+    if key in ("is_assignment", "is_in_the_money"):
+        return bool(value)
+    return value
+
+
+def _describe_version(values: Mapping[str, Any], differing: list[str], source: str) -> str:
+    return f"{source} has " + ", ".join(f"{key}={values[key]!r}" for key in differing)
+
+
+def check_batch_conflicts(conn: Connection, run_id: int, rows: list[tuple[Any, ...]], path: Path) -> None:
+    """Compare a batch whose ids were partly stored already with the stored versions.
+
+    Only batches that did not insert every row come here (a retry, a duplicate in the file, a
+    fallback re-read), so a first ingestion pays nothing for it.
+    """
+    order_ids = [row[_KEY_AT[0]] for row in rows]
+    table = OrderEventRow.__table__
+    stored_rows = conn.execute(
+        select(table.c.order_id, table.c.order_event_id, table.c.source_file, *(table.c[k] for k in _CONTENT)).where(
+            table.c.run_id == run_id, table.c.order_id.between(min(order_ids), max(order_ids))
+        )
+    )
+    stored: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
+    for found in stored_rows:
+        mapping = found._mapping
+        content = {key: _comparable(key, mapping[key]) for key in _CONTENT}
+        stored[(int(mapping["order_id"]), int(mapping["order_event_id"]))] = (mapping["source_file"], content)
+    for row in rows:
+        key = (int(row[_KEY_AT[0]]), int(row[_KEY_AT[1]]))
+        if key not in stored:
+            continue
+        source, kept = stored[key]
+        incoming = {name: _comparable(name, row[at]) for name, at in zip(_CONTENT, _CONTENT_AT, strict=True)}
+        differing = [name for name in _CONTENT if kept[name] != incoming[name]]
+        if differing:
+            raise OrderEventConflictError(
+                str(path),
+                key[0],
+                key[1],
+                _describe_version(kept, differing, f"the stored version (from {source})"),
+                _describe_version(incoming, differing, "this file's version"),
+            )
+
+
+Verify = Callable[[list[tuple[Any, ...]]], None]
+
+
+def _write_all(writer: _BatchWriter, batches: Iterator[RowBatch], summary: IngestSummary, verify: Verify) -> None:
     events = linked = written = 0
     for rows, batch_linked in batches:
-        writer.write(rows)
+        if writer.write(rows) < len(rows):
+            verify(rows)
         events += len(rows)
         linked += batch_linked
         written += 1
@@ -476,11 +676,14 @@ def ingest_order_events(
     runtime: Literal["docker", "local"] = "local",
     holdings: Mapping[str, float] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    inputs_sha256: str | None = None,
 ) -> IngestSummary:
     """Ingest every order-events file of ``algorithm_id`` in ``results_dir`` for one run.
 
     The run is the audit DB row ``audit_run_id`` or the (``dag_id``, ``run_key``) pair (created if
     absent; ``run_key`` defaults to the intent's). Re-ingesting the same files inserts nothing.
+    ``inputs_sha256`` identifies the attempt (see :func:`begin_attempt`); without it the current
+    attempt is used as it is.
     """
     files = order_event_files(results_dir, algorithm_id)
     if audit_run_id is None:
@@ -502,27 +705,35 @@ def ingest_order_events(
                 raise AuditDatabaseError(f"audit run row {audit_run_id} does not exist")
             dag, run_key = found
         assert run_key is not None
-        summary = IngestSummary(audit_run_id=audit_run_id, dag_id=dag, run_key=run_key, algorithm_id=algorithm_id)
+        superseded = None
+        if inputs_sha256 is not None:
+            audit_run_id, superseded = begin_attempt(conn, audit_run_id, inputs_sha256)
+        summary = IngestSummary(
+            audit_run_id=audit_run_id,
+            dag_id=dag,
+            run_key=run_key,
+            algorithm_id=algorithm_id,
+            superseded_run_id=superseded,
+            attempt=int(conn.execute(select(RebalanceRun.attempt).where(RebalanceRun.id == audit_run_id)).scalar_one()),
+        )
         linker = IntentLinker(ensure_intent_orders(conn, audit_run_id, intent))
         if not files:
-            if has_nonzero_target_delta(intent, holdings):
-                raise OrderEventsMissingError(
-                    f"no {algorithm_id}-order-events.json (or live per-day file) in {results_dir}, "
-                    "but the intent has a non-zero target delta"
-                )
-            summary.missing_file_ok = True
-            return summary
+            _accept_run_without_events(results_dir, algorithm_id, intent, holdings, summary)
         before = _count_events(conn, audit_run_id)
         writer = _BatchWriter(conn, fresh=before == 0)
         for path in files:
             summary.files.append(path.name)
+
+            def verify(rows: list[tuple[Any, ...]], path: Path = path, run_id: int = audit_run_id) -> None:
+                check_batch_conflicts(conn, run_id, rows, path)
+
             try:
-                _write_all(writer, _fast_row_batches(path, audit_run_id, algorithm_id, linker.link), summary)
+                _write_all(writer, _fast_row_batches(path, audit_run_id, algorithm_id, linker.link), summary, verify)
             except NotCanonicalError:
                 # Rows the fast path already wrote are re-sent and ignored (ON CONFLICT); a real
                 # error rolls the whole transaction back.
                 batches = _validated_row_batches(path, audit_run_id, algorithm_id, linker.link, batch_size)
-                _write_all(writer, batches, summary)
+                _write_all(writer, batches, summary, verify)
         summary.inserted = _count_events(conn, audit_run_id) - before
         summary.already_present = summary.events - summary.inserted
         conn.execute(
@@ -531,6 +742,35 @@ def ingest_order_events(
             .values(status="ingested", algorithm_id=algorithm_id, updated_at=dt.datetime.now(dt.UTC))
         )
     return summary
+
+
+def _accept_run_without_events(
+    results_dir: str | os.PathLike[str],
+    algorithm_id: str,
+    intent: OrderIntent | None,
+    holdings: Mapping[str, float] | None,
+    summary: IngestSummary,
+) -> None:
+    """No events file: fine when nothing was to trade, or when Lean says it completed with no order."""
+    summary.missing_file_ok = True
+    if not has_nonzero_target_delta(intent, holdings):
+        return
+    state = lean_algorithm_state(results_dir, algorithm_id)
+    status = state.get("Status") if state else None
+    orders = state.get("OrderCount", "0") if state else None
+    summary.lean_status = status
+    if status == "Completed" and orders == "0":
+        return
+    if state is None:
+        why = f"and no {algorithm_id}-summary.json or {algorithm_id}.json with Lean's final state (did Lean finish?)"
+    elif status != "Completed":
+        why = f"and Lean's final state is {status!r}, not 'Completed'"
+    else:
+        why = f"although Lean's final state counts {orders} orders"
+    raise OrderEventsMissingError(
+        f"no {algorithm_id}-order-events.json (or live per-day file) in {results_dir}, {why}; "
+        "the intent has a non-zero target delta"
+    )
 
 
 def run_folder_ingest_inputs(folder: RunFolder, config: LauncherConfig | None = None) -> dict[str, Any]:
@@ -549,6 +789,39 @@ def run_folder_ingest_inputs(folder: RunFolder, config: LauncherConfig | None = 
     }
 
 
-def ingest_run_folder(engine: Engine, folder: RunFolder, config: LauncherConfig | None = None) -> IngestSummary:
-    """Ingest a run folder's order events (idempotent): what the DAG's ``ingest_events`` task does."""
-    return ingest_order_events(engine=engine, **run_folder_ingest_inputs(folder, config))
+def ingest_run_folder(
+    engine: Engine, folder: RunFolder, config: LauncherConfig | None = None, *, inputs_sha256: str | None = None
+) -> IngestSummary:
+    """Ingest a run folder's order events (idempotent): what the DAG's ``ingest_events`` task does.
+    ``inputs_sha256`` (of the run's manifest) makes a re-run with changed inputs a new attempt."""
+    return ingest_order_events(engine=engine, inputs_sha256=inputs_sha256, **run_folder_ingest_inputs(folder, config))
+
+
+def ingest_and_record_run(
+    engine: Engine, folder: RunFolder, *, airflow_ids: Mapping[str, str] | None = None
+) -> IngestSummary:
+    """The ``ingest_events`` step on one run folder: hash its inputs into a manifest, ingest its
+    events as the attempt those inputs name, store the manifest on the run's row, then write
+    ``manifest.json`` (the DAG task and ``include.cli check`` both do exactly this)."""
+    from include.atomic_io import atomic_write_json
+    from include.audit.manifest import build_run_manifest, inputs_sha256, record_manifest
+
+    config = folder.read_config()
+    identity = folder.engine_identity()
+    # Built now (it hashes the inputs), written only once the events are in: a failed ingestion
+    # leaves neither a row nor a new manifest.json behind.
+    manifest = build_run_manifest(
+        folder,
+        config,
+        engine_identity=identity.get("engine") or "unknown",
+        engine_details=identity,
+        runtime="docker" if identity.get("runtime") == "docker" else "local",
+        airflow=airflow_ids,
+    )
+    # Events first: a failed ingestion rolls back its one transaction and leaves the DB untouched
+    # (no run row either); the manifest is then stored on the run's row. The inputs' hash names
+    # the attempt: changed inputs supersede the previous attempt's rows.
+    summary = ingest_run_folder(engine, folder, config, inputs_sha256=inputs_sha256(manifest))
+    record_manifest(engine, manifest)
+    atomic_write_json(folder.manifest_path, manifest.model_dump(mode="json"))
+    return summary

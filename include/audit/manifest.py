@@ -13,6 +13,7 @@ import importlib.metadata
 import os
 import platform
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +65,82 @@ def combined_sha256(digests: Iterable[FileDigest]) -> str:
     return digest.hexdigest()
 
 
+def input_files(folder: RunFolder) -> tuple[tuple[str, Path], ...]:
+    """The run folder's input files by manifest role (present or not)."""
+    return (
+        ("snapshot", folder.snapshots_path),
+        ("intent", folder.intent_path),
+        ("params", folder.params_path),
+        ("config", folder.config_path),
+        # A continued account's starting holdings are an input like the others.
+        ("initial_state", folder.initial_state_path),
+    )
+
+
+@dataclass(frozen=True)
+class RunFreshness:
+    """Whether a run folder's results, manifest and report belong to the inputs now in it.
+
+    ``current``: the manifest hashes every input file as it is on disk and the report was made
+    from that manifest. ``incomplete``: the inputs have no manifest or no report yet (a run in
+    progress, or a re-run that stopped early). ``stale``: the inputs changed after the manifest,
+    or the report belongs to another manifest. Only a current run's verdict may be shown.
+    """
+
+    state: Literal["current", "stale", "incomplete"]
+    problems: tuple[str, ...] = ()
+
+
+def check_freshness(folder: RunFolder, *, report_manifest_sha256: str | None = None) -> RunFreshness:
+    """Compare the run folder's files with its manifest (sha256 of each small input file, the
+    same digests that identify the attempt) and the report with the manifest.
+
+    ``report_manifest_sha256``: the report's link to its manifest when the caller holds a report
+    not yet on disk (the check rendering ``report.html``); else it is read from ``report.json``."""
+    if not folder.manifest_path.exists():
+        if folder.report_json_path.exists():
+            return RunFreshness("stale", ("report.json has no manifest.json beside it",))
+        return RunFreshness("incomplete", ("no manifest.json: the run was not ingested since its inputs were written",))
+    raw = folder.inside(folder.manifest_path).read_bytes()
+    try:
+        manifest = RunManifest.model_validate_json(raw)
+    except ValueError as exc:
+        return RunFreshness("stale", (f"manifest.json is not a valid manifest: {str(exc).splitlines()[0]}",))
+    problems: list[str] = []
+    for role, path in input_files(folder):
+        recorded = manifest.files.get(role)
+        if not path.exists():
+            if recorded is not None:
+                problems.append(f"{path.name} ({role}) is gone since the manifest")
+            continue
+        if recorded is None:
+            problems.append(f"{path.name} ({role}) was written after the manifest")
+        elif sha256_file(folder.inside(path)) != recorded.sha256:
+            problems.append(f"{path.name} ({role}) changed since the manifest")
+    if problems:
+        return RunFreshness("stale", tuple(problems))
+    if report_manifest_sha256 is None:
+        if not folder.report_json_path.exists():
+            return RunFreshness("incomplete", ("no report.json: the run was not checked since it was ingested",))
+        report_manifest_sha256 = _report_manifest_sha(folder)
+    if report_manifest_sha256 != hashlib.sha256(raw).hexdigest():
+        return RunFreshness("stale", ("report.json was made from another manifest.json",))
+    return RunFreshness("current")
+
+
+def _report_manifest_sha(folder: RunFolder) -> str | None:
+    """The report's ``manifest_sha256``, streamed: it comes before the (possibly huge) order table."""
+    import ijson
+
+    with open(folder.inside(folder.report_json_path), "rb") as handle:
+        for prefix, event, value in ijson.parse(handle):
+            if prefix == "manifest_sha256":
+                return str(value) if event == "string" else None
+            if prefix == "order_table" or prefix.startswith("order_table."):
+                break
+    return None
+
+
 def build_run_manifest(
     folder: RunFolder,
     config: LauncherConfig,
@@ -80,15 +157,7 @@ def build_run_manifest(
     ``engine_details``: the rest of the run's ``engine.json`` (``image_id``, ``image_digest``,
     ``image_created``, ``lean_version``), whichever the launch recorded.
     """
-    files: dict[str, FileDigest] = {}
-    for role, path in (
-        ("snapshot", folder.snapshots_path),
-        ("intent", folder.intent_path),
-        ("params", folder.params_path),
-        ("config", folder.config_path),
-    ):
-        if path.exists():
-            files[role] = _digest(folder.inside(path), path.name)
+    files = {role: _digest(folder.inside(path), path.name) for role, path in input_files(folder) if path.exists()}
     algorithm = Path(algorithm_path) if algorithm_path is not None else folder.algorithm_path(config)
     if algorithm is None or not algorithm.exists():
         raise RunFolderError(
@@ -128,6 +197,20 @@ def build_run_manifest(
             logical_date=ids.get("logical_date"),
         ),
     )
+
+
+def inputs_sha256(manifest: RunManifest) -> str:
+    """What identifies an attempt of a run: the hashes of every input (snapshot, intent, params,
+    config, starting state, algorithm, data files) and the engine. Unlike :func:`manifest_sha256`
+    it leaves out when and by which Airflow try the run was made, so a retry hashes the same."""
+    digest = hashlib.sha256()
+    digest.update(
+        combined_sha256(
+            FileDigest(path=role, sha256=d.sha256, size=d.size) for role, d in manifest.files.items()
+        ).encode()
+    )
+    digest.update(f"\0{manifest.data_sha256 or ''}\0{manifest.engine_identity}\0{manifest.image_id or ''}".encode())
+    return digest.hexdigest()
 
 
 def manifest_sha256(manifest: RunManifest) -> str:

@@ -1,4 +1,6 @@
-"""The per-order checks: ``terminal_state`` and ``lot_size`` per order, ``fees`` and ``slippage`` per fill.
+"""The per-order checks: ``unexpected_symbol`` (outside the algorithm's universe), ``unexpected_date``,
+``terminal_state``, ``order_sequence``, ``overfill`` and ``lot_size`` per order, ``fees`` and
+``slippage`` per fill.
 
 Vectorised over the order frame and the events frame (``include.audit.orders``); Python loops
 run per failing order or per symbol, never per event. Definitions: ``include.audit.consistency``.
@@ -6,7 +8,8 @@ run per failing order or per symbol, never per event. Definitions: ``include.aud
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,30 @@ from include.contracts.report import Verdict
 
 _TERMINAL = ["filled", "canceled", "invalid"]
 _NOT_FILLED = ["invalid", "canceled"]
+# Lean's order-event statuses in classes (compared lower-case; Lean writes them camelCase):
+# before submission, working (submitted, an update or a cancel pending), a partial fill, and the
+# three terminal ones. _START is the "previous status" of an order's first event.
+_PRE, _WORKING, _PARTIAL, _FILLED, _CANCELED, _INVALID, _UNKNOWN, _START = range(8)
+_STATUS_CLASS = {
+    "new": _PRE,
+    "none": _PRE,
+    "submitted": _WORKING,
+    "updatesubmitted": _WORKING,
+    "cancelpending": _WORKING,
+    "partiallyfilled": _PARTIAL,
+    "filled": _FILLED,
+    "canceled": _CANCELED,
+    "invalid": _INVALID,
+}
+# _ALLOWED[previous, current]: the transitions Lean's order state machine makes. An order starts
+# new, submitted or invalid (rejected before submission) - or canceled before it was submitted; it
+# fills only once submitted (Lean's brokerages, the backtesting one included, report Submitted
+# before any fill); nothing follows filled, canceled or invalid; it never goes back to new.
+_ALLOWED = np.zeros((8, 8), dtype=bool)
+for _previous in (_START, _PRE):
+    _ALLOWED[_previous, [_PRE, _WORKING, _CANCELED, _INVALID]] = True
+for _previous in (_WORKING, _PARTIAL):
+    _ALLOWED[_previous, [_WORKING, _PARTIAL, _FILLED, _CANCELED, _INVALID]] = True
 
 
 def check_orders(
@@ -28,8 +55,19 @@ def check_orders(
     bars: Mapping[str, pd.DataFrame],
     mode: str,
     findings: Findings,
+    *,
+    first_rebalance: dt.date | None = None,
+    universe: Collection[str] | None = None,
 ) -> None:
+    """The per-order and per-fill checks. ``universe``: the symbols Lean's algorithm subscribes
+    (the intent's and the starting holdings'); None skips that test."""
     check_terminal_state(orders, findings)
+    if universe is not None:
+        check_universe(orders, universe, findings)
+    if first_rebalance is not None:
+        check_dates(orders, first_rebalance, findings)
+    check_sequence(events, orders, findings)
+    check_overfill(orders, findings)
     check_lot_size(orders, params, findings)
     check_fills(events, params, bars, mode, findings)
 
@@ -42,6 +80,159 @@ def _sorted_unique(values: np.ndarray) -> list[str]:
 def _flag(findings: Findings, check: str, verdict: Verdict, row: Any, message: str, **details: Any) -> None:
     """A finding about one order (an ``itertuples`` row of the order frame), under its rebalance date."""
     findings.add(check, verdict, message, symbol=row.symbol, day=row.day, order_id=int(row.order_id), **details)
+
+
+def _ny_date(unix_time: float) -> dt.date:
+    return dt.datetime.fromtimestamp(float(unix_time), NEW_YORK).date()
+
+
+def _fail_orders(
+    findings: Findings,
+    check: str,
+    orders: pd.DataFrame,
+    positions: np.ndarray,
+    describe: Callable[[int], str],
+    **details: Any,
+) -> None:
+    """One ``fail`` per (rebalance date, symbol) of the order frame rows at ``positions``; each
+    names its first three orders (``describe(position)``: "order N (SYMBOL, date): why")."""
+    days = orders["day"].to_numpy(dtype=object)[positions]
+    symbols = orders["symbol"].to_numpy(dtype=object)[positions]
+    groups: dict[tuple[dt.date | None, str], list[int]] = {}
+    for position, day, symbol in zip(positions.tolist(), days.tolist(), symbols.tolist(), strict=True):
+        groups.setdefault((day if isinstance(day, dt.date) else None, str(symbol)), []).append(position)
+    ids = orders["order_id"].to_numpy()
+    for (day, symbol), members in sorted(groups.items(), key=lambda kv: (kv[0][0] or dt.date.min, kv[0][1])):
+        shown = "; ".join(describe(p) for p in members[:3])
+        more = f" (and {len(members) - 3} more)" if len(members) > 3 else ""
+        prefix = f"{len(members)} orders: " if len(members) > 1 else ""
+        findings.add(
+            check,
+            "fail",
+            f"{prefix}{shown}{more}",
+            symbol=symbol,
+            day=day,
+            count=len(members),
+            order_ids=[int(ids[p]) for p in members[:20]],
+            **details,
+        )
+
+
+def _order_label(orders: pd.DataFrame, position: int, when: float) -> str:
+    row = orders.iloc[position]
+    return f"order {int(row['order_id'])} ({row['symbol']}, {_ny_date(when).isoformat()})"
+
+
+def check_universe(orders: pd.DataFrame, universe: Collection[str], findings: Findings) -> None:
+    """``unexpected_symbol`` for orders in a symbol of no rebalance of the intent and not held at the start:
+    Lean's algorithm subscribes only those, so it cannot have placed such an order."""
+    known = {str(s).upper() for s in universe}
+    outside = ~orders["symbol"].isin(known).to_numpy(dtype=bool)
+    if not outside.any():
+        return  # the per-rebalance ``unexpected_symbol`` reports the passes
+    first = orders["first_time"].to_numpy(np.float64)
+    _fail_orders(
+        findings,
+        "unexpected_symbol",
+        orders,
+        np.flatnonzero(outside),
+        lambda p: (
+            f"{_order_label(orders, p, first[p])}: symbol in no rebalance of the intent and not held at the start"
+        ),
+    )
+
+
+def check_dates(orders: pd.DataFrame, first_rebalance: dt.date, findings: Findings) -> None:
+    """``unexpected_date``: no event (New York date) before the intent's first rebalance date."""
+    midnight = dt.datetime.combine(first_rebalance, dt.time(0, 0), tzinfo=NEW_YORK).timestamp()
+    first = orders["first_time"].to_numpy(np.float64)
+    early = first < midnight
+    if not early.any():
+        findings.add("unexpected_date", "pass", f"no event before the first rebalance {first_rebalance.isoformat()}")
+        return
+    _fail_orders(
+        findings,
+        "unexpected_date",
+        orders,
+        np.flatnonzero(early),
+        lambda p: (
+            f"{_order_label(orders, p, first[p])}: event before the first rebalance {first_rebalance.isoformat()}"
+        ),
+    )
+
+
+def check_sequence(events: pd.DataFrame, orders: pd.DataFrame, findings: Findings) -> None:
+    """``order_sequence``: each order's statuses follow Lean's state machine (:data:`_ALLOWED`), and
+    only partiallyFilled/filled events carry a fill quantity. One pass over the events (numpy)."""
+    if events.empty:
+        findings.add("order_sequence", "pass", "no events")
+        return
+    codes, statuses = pd.factorize(events["status"].to_numpy(dtype=object))
+    classes = np.array([_STATUS_CLASS.get(str(s).lower(), _UNKNOWN) for s in statuses] + [_UNKNOWN], np.int64)
+    current = classes[codes]
+    ids = events["order_id"].to_numpy()
+    starts = np.r_[True, ids[1:] != ids[:-1]]
+    previous = np.empty_like(current)
+    previous[0] = _START
+    previous[1:] = current[:-1]
+    previous[starts] = _START
+    fill_qty = events["fill_quantity"].to_numpy(np.float64)
+    fill_on_other = (fill_qty != 0) & (current != _PARTIAL) & (current != _FILLED)
+    bad = ~_ALLOWED[previous, current] | fill_on_other
+    if not bad.any():
+        findings.add("order_sequence", "pass", f"all {len(orders)} orders follow Lean's status sequence")
+        return
+    bad_events = np.flatnonzero(bad)
+    # The first offending event of each order, and that order's row in the order frame.
+    bad_ids, first_of = np.unique(ids[bad_events], return_index=True)
+    first_bad = bad_events[first_of]
+    rows = np.searchsorted(orders["order_id"].to_numpy(), bad_ids)
+    event_of_row = dict(zip(rows.tolist(), first_bad.tolist(), strict=True))
+    status = events["status"].to_numpy(dtype=object)
+    times = events["time"].to_numpy(np.float64)
+    event_ids = events["order_event_id"].to_numpy()
+
+    def describe(row: int) -> str:
+        i = event_of_row[row]
+        label = _order_label(orders, row, times[i])
+        before = None if starts[i] else str(status[i - 1])
+        if previous[i] in (_FILLED, _CANCELED, _INVALID):
+            why = f"event {int(event_ids[i])} {status[i]} after the order was {before}"
+        elif current[i] == _UNKNOWN:
+            why = f"event {int(event_ids[i])} has an unknown status {status[i]!r}"
+        elif fill_on_other[i]:
+            why = f"event {int(event_ids[i])} fills {fill_qty[i]:g} with status {status[i]}"
+        elif current[i] in (_PARTIAL, _FILLED):
+            why = f"event {int(event_ids[i])} {status[i]} but the order was never submitted"
+        else:
+            why = f"event {int(event_ids[i])} {status[i]} after {before or 'nothing'}"
+        return f"{label}: {why}"
+
+    _fail_orders(findings, "order_sequence", orders, np.array(sorted(event_of_row)), describe)
+
+
+def check_overfill(orders: pd.DataFrame, findings: Findings) -> None:
+    """``overfill``: an order's fills (sum of |fill quantity|, late fills included) stay within
+    |quantity|, and an order that ended ``filled`` was filled completely (Lean's Filled status means
+    exactly that; fewer shares would be PartiallyFilled)."""
+    abs_filled = orders["abs_filled"].to_numpy(np.float64)
+    quantity = np.abs(orders["quantity"].to_numpy(np.float64))
+    over = abs_filled > quantity + QTY_EPS
+    short = (orders["status"].to_numpy() == "filled") & (abs_filled < quantity - QTY_EPS)
+    if not (over | short).any():
+        findings.add("overfill", "pass", f"every order filled within its quantity ({len(orders)} orders)")
+        return
+    times = orders["fill_time"].to_numpy(np.float64)
+    _fail_orders(
+        findings,
+        "overfill",
+        orders,
+        np.flatnonzero(over | short),
+        lambda p: (
+            f"{_order_label(orders, p, times[p])}: filled {abs_filled[p]:g} shares on a {quantity[p]:g}-share order"
+            + (" that Lean reports as filled" if short[p] else "")
+        ),
+    )
 
 
 def check_terminal_state(orders: pd.DataFrame, findings: Findings) -> None:
@@ -98,13 +289,20 @@ def check_fills(
     _check_slippage(fills, symbols, order_ids, params, bars, mode, findings)
 
 
+def fill_sessions(times: np.ndarray) -> pd.DatetimeIndex:
+    """The session (naive New York midnight) of each fill time; see :func:`_day_bars`."""
+    local = pd.to_datetime(times, unit="s", utc=True).tz_convert(NEW_YORK).tz_localize(None)
+    days = local.normalize()
+    return days.where(local != days, days - pd.Timedelta(days=1))
+
+
 def _day_bars(
     fills: pd.DataFrame, symbols: np.ndarray, bars: Mapping[str, pd.DataFrame]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Open, close, low and high of each fill's New York day (NaN without a bar)."""
-    days = (
-        pd.to_datetime(fills["time"].to_numpy(), unit="s", utc=True).tz_convert(NEW_YORK).tz_localize(None).normalize()
-    )
+    """Open, close, low and high of each fill's session (NaN without a bar): its New York date,
+    except that a fill stamped at exactly New York midnight belongs to the session that ended
+    before it (a daily bar's end time when Lean runs without daily precise end times)."""
+    days = fill_sessions(fills["time"].to_numpy(np.float64))
     open_ = np.full(len(fills), np.nan)
     close = np.full(len(fills), np.nan)
     low = np.full(len(fills), np.nan)
@@ -142,22 +340,37 @@ def _check_slippage(
     else:
         ok = open_ok | close_ok
     bad = ~ok & ~missing
-    _per_symbol(
-        findings,
-        "slippage",
-        symbols,
-        bad,
-        order_ids,
-        lambda i: f"fill price {price[i]} outside the slippage band of open {open_[i]} / close {close[i]}",
-    )
+    if missing.any() and not bad.any():
+        if not missing.all():
+            findings.add("slippage", "pass", f"all {int((~missing).sum())} fills with a daily bar pass")
+    else:
+        _per_symbol(
+            findings,
+            "slippage",
+            symbols,
+            bad,
+            order_ids,
+            lambda i: f"fill price {price[i]} outside the slippage band of open {open_[i]} / close {close[i]}",
+        )
     if missing.any():
+        # A fill on a session without a bar: Lean filled at a price no bar backs (or the audit
+        # reads other data than Lean did). Not checkable is not consistent: a failure in both policies.
+        sessions = fill_sessions(fills["time"].to_numpy(np.float64)[missing])
+        missing_ids = order_ids[missing]
         for symbol in _sorted_unique(symbols[missing]):
+            idx = np.flatnonzero(symbols[missing] == symbol)
+            first = idx[0]
+            where = "no daily bars at all" if symbol not in bars else "no daily bar for that session"
             findings.add(
                 "slippage",
-                "warn",
-                "no daily bar for the fill date; price not checked",
+                "fail",
+                f"{len(idx)} fills on a session without a daily bar; first: order {int(missing_ids[first])} "
+                f"({symbol}, {sessions[first].date().isoformat()}): {where}, "
+                f"fill price {price[missing][first]:g} not checked",
                 symbol=symbol,
-                fills=int((symbols[missing] == symbol).sum()),
+                fills=len(idx),
+                order_ids=[int(missing_ids[i]) for i in idx[:20]],
+                sessions=sorted({sessions[i].date().isoformat() for i in idx[:20]}),
             )
 
 

@@ -60,6 +60,7 @@ ORDER_COLUMNS = (
     "quantity",
     "status",
     "filled",
+    "abs_filled",
     "fees",
     "notional",
     "value",
@@ -194,8 +195,9 @@ def order_frame(
 ) -> pd.DataFrame:
     """One row per Lean order (:data:`ORDER_COLUMNS`), by order id.
 
-    ``quantity``, ``status`` and ``message`` are the last event's; ``filled``, ``fees``,
-    ``notional`` (sum of |fill qty| x price) and ``value`` (signed) sum the fills; ``first_time``
+    ``quantity``, ``status`` and ``message`` are the last event's; ``filled``, ``abs_filled`` (sum
+    of |fill qty|), ``fees``, ``notional`` (sum of |fill qty| x price) and ``value`` (signed) sum
+    the fills; ``first_time``
     is the earliest event, ``fill_time`` the last fill's. ``day`` is the rebalance the order is
     counted under: its intent link's date, else the latest of ``rebalance_dates`` on or before its
     first event (None before the first).
@@ -204,6 +206,7 @@ def order_frame(
         return pd.DataFrame(columns=list(ORDER_COLUMNS))
     fill_qty = events["fill_quantity"]
     frame = events.assign(
+        abs_fill=fill_qty.abs(),
         notional=fill_qty.abs() * events["fill_price"],
         value=fill_qty * events["fill_price"],
         fee=events["fee_amount"].fillna(0.0),
@@ -217,6 +220,7 @@ def order_frame(
             "quantity": grouped["quantity"].last(),
             "status": grouped["status"].last(),
             "filled": grouped["fill_quantity"].sum(),
+            "abs_filled": grouped["abs_fill"].sum(),
             "fees": grouped["fee"].sum(),
             "notional": grouped["notional"].sum(),
             "value": grouped["value"].sum(),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -27,13 +29,18 @@ from include.run_folder import StartingState
 BuildOrders = Callable[..., Sequence[Any]]
 
 
-def load_build_orders() -> BuildOrders | None:
-    """``algorithms.execution_rules.build_orders``, the function the algorithm sizes orders with."""
+def _load_rules() -> ModuleType | None:
+    """``algorithms.execution_rules``, the rules the algorithm sizes its orders with (None: not importable)."""
     try:
-        module = importlib.import_module("algorithms.execution_rules")
+        return importlib.import_module("algorithms.execution_rules")
     except ImportError:
         return None
-    build: BuildOrders | None = getattr(module, "build_orders", None)
+
+
+def load_build_orders() -> BuildOrders | None:
+    """``algorithms.execution_rules.build_orders``, the function the algorithm sizes orders with."""
+    module = _load_rules()
+    build: BuildOrders | None = getattr(module, "build_orders", None) if module is not None else None
     return build
 
 
@@ -56,6 +63,7 @@ class _Done:
     orders: int = 0
     directions: set[str] = field(default_factory=set)
     cash_flow: float = 0.0
+    order_ids: list[int] = field(default_factory=list)
 
 
 def _done_by_key(orders: pd.DataFrame) -> dict[tuple[dt.date, str], _Done]:
@@ -64,7 +72,7 @@ def _done_by_key(orders: pd.DataFrame) -> dict[tuple[dt.date, str], _Done]:
         return done
     # Only the columns summed: the group split copies what it is given. Orders before the first
     # rebalance (day None) are dropped by groupby, as they always were.
-    columns = ["day", "symbol", "quantity", "filled", "fees", "notional", "direction", "value"]
+    columns = ["day", "symbol", "order_id", "quantity", "filled", "fees", "notional", "direction", "value"]
     for (day, symbol), grp in orders[columns].groupby(["day", "symbol"], sort=False):
         done[(day, symbol)] = _Done(
             ordered=float(grp["quantity"].sum()),
@@ -74,6 +82,7 @@ def _done_by_key(orders: pd.DataFrame) -> dict[tuple[dt.date, str], _Done]:
             orders=len(grp),
             directions=set(grp["direction"]),
             cash_flow=-float(grp["value"].sum()),
+            order_ids=[int(i) for i in grp["order_id"]],
         )
     return done
 
@@ -100,15 +109,28 @@ class _Account:
             self.cash += done.cash_flow - done.fees
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Day:
-    """One rebalance as the checks see it: targets, reference prices, portfolio value, plan."""
+    """One rebalance as the checks see it: targets, reference prices, the account before it
+    (cash, holdings, portfolio value), the plan and the symbols it could not recompute."""
 
     day: dt.date
     weights: Mapping[str, float]
     prices: Mapping[str, float]
     portfolio_value: float | None
     expected: Mapping[str, float] | None
+    cash: float | None = None
+    holdings: Mapping[str, float] = field(default_factory=dict)
+    skipped: frozenset[str] = frozenset()
+    universe: frozenset[str] = frozenset()
+    _reasons: dict[str, str] | None = None
+
+    def why_no_order(self, symbol: str, params: ExecutionParams) -> str | None:
+        """Why the algorithm's rules place no order for ``symbol`` today (computed once a day)."""
+        if self._reasons is None:
+            rules = _load_rules()
+            self._reasons = _no_order_reasons(rules, self, params) if rules is not None else {}
+        return self._reasons.get(symbol)
 
 
 def check_rebalances(
@@ -124,8 +146,10 @@ def check_rebalances(
 ) -> list[SymbolVerdict]:
     """The verdict rows, one per (rebalance date, symbol), in date then symbol order."""
     account = _Account(cash=starting.cash, holdings={s: q for s, q in starting.holdings.items() if q != 0})
+    universe = frozenset(intent.symbols) | frozenset(s.upper() for s in account.holdings)
     done = _done_by_key(orders)
     rows: list[SymbolVerdict] = []
+    unexplained: list[dt.date] = []
     for day in [r.date for r in intent.rebalances]:
         rebalance = next(r for r in intent.rebalances if r.date == day)
         weights = {i.symbol: i.weight for i in rebalance.items}
@@ -135,13 +159,46 @@ def check_rebalances(
         as_seen = day + dt.timedelta(days=1) if mode == "live" else day
         prices = {s: p for s in symbols if (p := reference_close(bars.get(s), as_seen)) is not None}
         pv = account.value(prices)
-        expected = _plan(build, day, weights, prices, account, pv, params, findings)
-        today = _Day(day=day, weights=weights, prices=prices, portfolio_value=pv, expected=expected)
+        expected, skipped = _plan(build, day, weights, prices, account, pv, params, findings)
+        if expected is None:
+            unexplained.append(day)
+        today = _Day(
+            day=day,
+            weights=weights,
+            prices=prices,
+            portfolio_value=pv,
+            expected=expected,
+            cash=account.cash,
+            holdings=dict(account.holdings),
+            skipped=skipped,
+            universe=universe,
+        )
         for symbol in symbols:
             got = done.get((day, symbol), _Done())
             rows.append(_check_symbol(symbol, today, account.holdings.get(symbol, 0.0), got, params, findings))
             account.apply(symbol, got)
+    if orders.empty and any(i.weight != 0 for r in intent.rebalances for i in r.items):
+        _explain_empty_run(unexplained, findings)
     return rows
+
+
+def _explain_empty_run(unexplained: Sequence[dt.date], findings: Findings) -> None:
+    """A run without orders although the intent has non-zero targets: the run-level finding that
+    says whether the recomputation accounts for it (each symbol's reason is its own finding)."""
+    if unexplained:
+        findings.add(
+            "recomputation",
+            "warn",
+            "Lean placed no order although the intent has non-zero targets, and the recomputation could not "
+            f"run on {', '.join(d.isoformat() for d in unexplained)}: why nothing traded there is not explained",
+            unexplained=[d.isoformat() for d in unexplained],
+        )
+    else:
+        findings.add(
+            "recomputation",
+            "pass",
+            "Lean placed no order, and the algorithm's rules place none either: each symbol's reason is listed",
+        )
 
 
 def _plan(
@@ -153,23 +210,45 @@ def _plan(
     pv: float | None,
     params: ExecutionParams,
     findings: Findings,
-) -> dict[str, float] | None:
-    """The recomputed quantity per symbol, or None (with a warning) when it cannot be recomputed."""
+) -> tuple[dict[str, float] | None, frozenset[str]]:
+    """The recomputed quantity per symbol (None, with a warning, when the day cannot be
+    recomputed) and the symbols skipped for want of a reference price.
+
+    Per symbol: a symbol with a zero target and no holding but no price is skipped (reported);
+    its rules give it no order and leave the others' cash alone, so they are still recomputed.
+    A non-zero target without a price stops the day: the cash it would take decides the others'.
+    """
     if build is None:
         findings.add("recomputation", "warn", "algorithms.execution_rules is not importable; not recomputed", day=day)
-        return None
-    if pv is None or pv <= 0 or any(s not in prices for s in weights):
+        return None, frozenset()
+    missing = sorted(s for s in weights if s not in prices)
+    blocking = [s for s in missing if weights[s] != 0]
+    if pv is None or pv <= 0 or blocking:
         findings.add(
             "recomputation",
             "warn",
-            "starting cash or reference prices unknown; not recomputed",
+            "starting cash or reference prices unknown; not recomputed"
+            + (
+                f" (no reference price for {', '.join(blocking)}, whose non-zero targets decide the cash left)"
+                if blocking
+                else ""
+            ),
             day=day,
-            missing_prices=sorted(s for s in weights if s not in prices),
+            missing_prices=missing,
             cash=account.cash,
         )
-        return None
+        return None, frozenset()
+    for symbol in missing:
+        findings.add(
+            "recomputation",
+            "warn",
+            f"no reference price for {symbol} before {day.isoformat()} (target 0, not held): {symbol} not "
+            "recomputed, the other symbols are",
+            symbol=symbol,
+            day=day,
+        )
     planned = build(
-        weights=dict(weights),
+        weights={s: w for s, w in weights.items() if s in prices},
         prices=dict(prices),
         holdings=dict(account.holdings),
         cash=float(account.cash or 0.0),
@@ -179,15 +258,81 @@ def _plan(
     out: dict[str, float] = defaultdict(float)
     for order in planned:
         out[str(order.symbol).upper()] += float(order.quantity)
-    return dict(out)
+    return dict(out), frozenset(missing)
+
+
+def _no_order_reasons(rules: ModuleType, today: _Day, params: ExecutionParams) -> dict[str, str]:
+    """Why the algorithm's rules give no order, per symbol with a target or a holding and none.
+
+    The steps of ``build_orders`` with its own functions: ``apply_risk_overrides``, the target in
+    whole lots (``build_orders``' formula), ``apply_execution_constraints``, then
+    ``trim_buys_to_cash`` (a buy it drops: the cash after the buffer and the orders before it
+    cannot pay ``min_qty``, costed with ``FeeRule`` and ``SlippageRule``).
+    """
+    pv = today.portfolio_value
+    if pv is None or pv <= 0:
+        return {}
+    lot, min_qty, buffer = params.lot_size, params.min_qty, params.cash_buffer_ratio
+    cash = float(today.cash or 0.0)
+    investable = pv * (1.0 - buffer)
+    held_back = f"; cash_buffer_ratio {buffer:g} holds back {buffer * pv:,.2f} of {pv:,.2f} USD" if buffer else ""
+    capped = rules.apply_risk_overrides(dict(today.weights), params.risk_overrides)
+    reasons: dict[str, str] = {}
+    planned = []
+    for symbol in sorted(set(capped) | {s for s, q in today.holdings.items() if q}):
+        price = float(today.prices.get(symbol) or 0.0)
+        weight, capped_weight = today.weights.get(symbol, 0.0), float(capped.get(symbol, 0.0))
+        held = float(today.holdings.get(symbol, 0.0))
+        if not price > 0 or not math.isfinite(price):
+            reasons[symbol] = "no reference price: the rules skip the symbol"
+            continue
+        capping = f"risk_overrides cap weight {weight:g} to {capped_weight:g}; " if capped_weight != weight else ""
+        target = capped_weight * investable / price
+        target_lots = math.floor(abs(target) / lot + 1e-9) * lot * (1 if target >= 0 else -1)
+        quantity = rules.apply_execution_constraints(raw_qty=target_lots - held, lot_size=lot, min_qty=min_qty)
+        sizing = f"weight {capped_weight:g} x {investable:,.2f} USD investable / {price:g} USD"
+        if quantity == 0:
+            if held == 0:
+                why = f"target {target:.4g} shares of {symbol} ({sizing}) rounds to 0 with lot_size {lot}"
+            else:
+                why = f"target {target_lots:g} shares of {symbol} ({sizing}) equals the holding {held:g}"
+            reasons[symbol] = capping + why + held_back
+            continue
+        planned.append(rules.PlannedOrder(symbol, quantity, price, capped_weight, target))
+    sells = [o for o in planned if o.quantity < 0]
+    buys = [o for o in planned if o.quantity > 0]
+    kept = {
+        o.symbol: o.quantity
+        for o in rules.trim_buys_to_cash([*sells, *buys], cash=cash, portfolio_value=pv, params=params)
+    }
+    fee = rules.FeeRule(params.fee_bps)
+    slippage = rules.SlippageRule(params.slippage_open_bps, params.slippage_close_bps)
+    available = cash - buffer * pv
+    for order in sells:
+        price = slippage.fill_price(order.reference_price, order.quantity, at_open=False)
+        available += -order.quantity * price - fee.fee(order.quantity, price)
+    minimum = math.ceil(min_qty / lot) * lot
+    for order in buys:
+        price = slippage.fill_price(order.reference_price, order.quantity, at_open=False)
+        if order.symbol in kept:
+            available -= kept[order.symbol] * price + fee.fee(kept[order.symbol], price)
+            continue
+        cost = minimum * price + fee.fee(minimum, price)
+        reasons[order.symbol] = (
+            f"a buy of {order.quantity} shares of {order.symbol} is dropped: the cash left after the cash buffer "
+            f"({buffer:g} x {pv:,.2f} USD held back) and the orders before it is {available:,.2f} USD, "
+            f"below the {cost:,.2f} USD that min_qty {min_qty} (lot_size {lot}) costs at {price:g} USD"
+        )
+    return reasons
 
 
 def _check_symbol(
     symbol: str, today: _Day, held: float, got: _Done, params: ExecutionParams, findings: Findings
 ) -> SymbolVerdict:
     day, weights = today.day, today.weights
-    exp_qty = today.expected.get(symbol, 0.0) if today.expected is not None else None
-    _check_side(symbol, day, weights, held, got, exp_qty, findings)
+    recomputed = today.expected is not None and symbol not in today.skipped
+    exp_qty = today.expected.get(symbol, 0.0) if today.expected is not None and recomputed else None
+    _check_side(symbol, day, weights, held, got, exp_qty, today.universe, findings)
     if exp_qty is not None:
         if abs(exp_qty - got.ordered) > QTY_EPS:
             findings.add(
@@ -199,6 +344,9 @@ def _check_symbol(
                 expected=exp_qty,
                 lean=got.ordered,
             )
+        elif exp_qty == 0 and not got.orders and (weights.get(symbol, 0.0) != 0 or held != 0):
+            why = today.why_no_order(symbol, params) or "the recomputation plans none"
+            findings.add("recomputation", "pass", f"no order, as the rules give: {why}", symbol=symbol, day=day)
         else:
             findings.add("recomputation", "pass", f"quantity {exp_qty:g} matches", symbol=symbol, day=day)
     ref = today.prices.get(symbol)
@@ -229,9 +377,10 @@ def _check_side(
     held: float,
     got: _Done,
     exp_qty: float | None,
+    universe: Collection[str],
     findings: Findings,
 ) -> None:
-    """``unexpected_symbol`` and ``intended_side``."""
+    """``unexpected_symbol`` (symbols of the universe; the per-order check reports the others) and ``intended_side``."""
     in_intent = symbol in weights
     if exp_qty is not None:
         side_sign = float(np.sign(exp_qty))
@@ -239,11 +388,12 @@ def _check_side(
         side_sign = float(np.sign(weights[symbol]))
     else:
         side_sign = float("nan")
-    if not in_intent and got.orders and not (exp_qty or 0.0):
+    if not in_intent and got.orders and not (exp_qty or 0.0) and symbol in universe:
         findings.add(
             "unexpected_symbol",
             "fail",
-            f"{got.orders} orders for a symbol outside the intent",
+            f"{_orders_named(got)} ({symbol}, rebalance {day.isoformat()}): {symbol} is not a target of this "
+            "rebalance and no sale of it was expected",
             symbol=symbol,
             day=day,
             ordered=got.ordered,
@@ -256,12 +406,19 @@ def _check_side(
             findings.add(
                 "intended_side",
                 "fail",
-                f"orders on side {sorted(got.directions)}, intended {want}",
+                f"{_orders_named(got)} ({symbol}, rebalance {day.isoformat()}): side {sorted(got.directions)}, "
+                f"intended {want}",
                 symbol=symbol,
                 day=day,
             )
         else:
             findings.add("intended_side", "pass", f"{want} as intended", symbol=symbol, day=day)
+
+
+def _orders_named(got: _Done) -> str:
+    ids = got.order_ids[:5]
+    more = f" and {len(got.order_ids) - 5} more" if len(got.order_ids) > 5 else ""
+    return ("order " if len(ids) == 1 else "orders ") + ", ".join(str(i) for i in ids) + more
 
 
 def _check_weight(

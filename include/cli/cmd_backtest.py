@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from include.cli import print_json
 from include.errors import ExecutionParamsError
+from include.launch.local import StopRequested, interrupted_message, stop_on_signals
 from include.pipeline import (
     DEFAULT_ENGINE_TIMEOUT_S,
     DEFAULT_STARTING_CASH,
@@ -69,7 +70,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--starting-cash", type=float, default=DEFAULT_STARTING_CASH)
     parser.add_argument("--policy", choices=["fail", "warn"], default="fail")
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_ENGINE_TIMEOUT_S, help="seconds before the engine is killed"
+        "--timeout", type=float, default=DEFAULT_ENGINE_TIMEOUT_S, help="seconds before the engine is stopped"
     )
     parser.set_defaults(handler=_run)
 
@@ -118,7 +119,14 @@ def _run(args: argparse.Namespace) -> int:
         following = TASKS.index(step) + 1
         bar.update(TASKS[following] if following < len(TASKS) else "done", advance=1)
 
-    result = run_chain(request, progress=progress, timeout_s=args.timeout)
+    # SIGTERM or SIGINT (Ctrl-C) stops the engine's process group with the command, never leaves it running.
+    try:
+        with stop_on_signals():
+            result = run_chain(request, progress=progress, timeout_s=args.timeout)
+    except StopRequested as stop:
+        bar.close()
+        sys.stderr.write(f"error: {interrupted_message('backtest', stop)}\n")
+        return stop.exit_code
     bar.close()
     _print_summary(result.folder, len(dates), result.outputs)
     return 0

@@ -25,20 +25,22 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from include.audit.consistency import check_run_folder
     from include.audit.db import make_engine
-    from include.audit.ingest import ingest_run_folder
+    from include.audit.db_errors import audit_db_errors
+    from include.audit.ingest import ingest_and_record_run
     from include.errors import ConsistencyCheckFailed
     from include.run_folder import RunFolder
 
     folder = RunFolder.open(args.run_dir)
-    engine = make_engine(args.url)
-    try:
-        ingest_run_folder(engine, folder)
-        report = check_run_folder(folder, engine=engine, policy=args.policy, data_folder=args.data_folder)
-    except ConsistencyCheckFailed as exc:
-        print_json({"verdict": "fail", "report": exc.report_path, "failures": exc.failures})
-        raise
-    finally:
-        engine.dispose()
+    with audit_db_errors(args.url):
+        engine = make_engine(args.url)
+        try:
+            ingest_and_record_run(engine, folder)
+            report = check_run_folder(folder, engine=engine, policy=args.policy, data_folder=args.data_folder)
+        except ConsistencyCheckFailed as exc:
+            print_json({"verdict": "fail", "report": exc.report_path, "failures": exc.failures})
+            raise
+        finally:
+            engine.dispose()
     print_json(
         {
             "verdict": report.verdict,

@@ -14,7 +14,8 @@ from typing import Any
 
 from include.atomic_io import atomic_write_bytes
 from include.cli import print_json
-from include.errors import ContractValidationError
+from include.contracts.validation import FILE_ERRORS, read_text_file
+from include.errors import ContractValidationError, InputFileError
 
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
 
@@ -24,6 +25,13 @@ class CsvImportError(ContractValidationError):
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("ohlcv csv", problems)
+
+
+class CsvFileError(InputFileError, CsvImportError):
+    """The CSV to import cannot be read: missing, not a regular file, no permission."""
+
+
+FILE_ERRORS[CsvImportError] = (CsvFileError, "ohlcv csv")
 
 
 def register(subparsers: Any) -> None:
@@ -91,10 +99,9 @@ def _import_csv(args: argparse.Namespace) -> int:
     ticker = args.ticker.strip().upper()
     if not _TICKER.match(ticker):
         raise CsvImportError([f"ticker={args.ticker!r}: expected letters/digits/.-"])
-    if not args.csv.is_file():
-        raise CsvImportError([f"csv file not found: {args.csv}"])
+    text = read_text_file(args.csv, CsvImportError, limit=None)
     columns = {k: getattr(args, f"{k}_col") for k in ("date", "open", "high", "low", "close", "volume")}
-    lines = convert_csv(args.csv.read_text(encoding="utf-8-sig"), columns=columns, date_format=args.date_format)
+    lines = convert_csv(text, columns=columns, date_format=args.date_format)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         info = zipfile.ZipInfo(f"{ticker.lower()}.csv", date_time=(1980, 1, 1, 0, 0, 0))

@@ -19,7 +19,10 @@ def register(subparsers: Any) -> None:
 
 def _upgrade(args: argparse.Namespace) -> int:
     from include.audit.db import current_revision, upgrade_database
+    from include.audit.db_errors import audit_db_errors
 
-    url = upgrade_database(args.url, args.revision)
-    print_json({"url": url, "revision": current_revision(args.url)})
+    with audit_db_errors(args.url):
+        url = upgrade_database(args.url, args.revision)
+        revision = current_revision(args.url)
+    print_json({"url": url, "revision": revision})
     return 0

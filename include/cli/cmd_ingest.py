@@ -69,13 +69,15 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     from include.audit.db import make_engine
+    from include.audit.db_errors import audit_db_errors
     from include.audit.ingest import ingest_order_events
 
     inputs = _inputs(args)
-    engine = make_engine(args.url)
-    try:
-        summary = ingest_order_events(engine=engine, **inputs)
-    finally:
-        engine.dispose()
+    with audit_db_errors(args.url):
+        engine = make_engine(args.url)
+        try:
+            summary = ingest_order_events(engine=engine, **inputs)
+        finally:
+            engine.dispose()
     print_json(summary.as_dict())
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from include.cli import print_json
 from include.contracts.params import EXECUTION_PARAM_FIELDS, write_execution_params
+from include.contracts.validation import read_text_file
 from include.errors import ExecutionParamsError
 
 # Every param but risk_overrides is a scalar flag (--min-qty ...); risk_overrides is a JSON object.
@@ -42,10 +43,7 @@ def _json_arg(text: str, where: str) -> Any:
 def _run(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {}
     if args.from_file is not None:
-        try:
-            text = args.from_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ExecutionParamsError([f"--from-file {args.from_file}: {exc.strerror}"]) from None
+        text = read_text_file(args.from_file, ExecutionParamsError)
         loaded = _json_arg(text, f"--from-file {args.from_file}")
         if not isinstance(loaded, dict):
             raise ExecutionParamsError([f"--from-file {args.from_file}: expected a JSON object"])

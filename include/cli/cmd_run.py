@@ -17,12 +17,19 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from include.launch.local import StopRequested, interrupted_message, stop_on_signals
     from include.lean_local.config import load_config
     from include.lean_local.errors import LocalConfigError
     from include.lean_local.runner import run
 
     sys.stderr.write(f"lean_local: running {args.config}\n")
-    code = run(str(args.config))
+    # The engine runs in this process: SIGTERM or SIGINT ends it with a named message, not a traceback.
+    try:
+        with stop_on_signals():
+            code = run(str(args.config))
+    except StopRequested as stop:
+        sys.stderr.write(f"error: {interrupted_message('run', stop, in_process=True)}\n")
+        return stop.exit_code
     try:
         cfg = load_config(args.config)
     except LocalConfigError:

@@ -40,5 +40,14 @@ def _check_finite(value: float) -> float:
     return value
 
 
+def check_no_nul(value: str) -> str:
+    """``value`` unless it holds a NUL character, which PostgreSQL text refuses (SQLite would store it)."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\x00), which the audit database (PostgreSQL) cannot store")
+    return value
+
+
 Symbol = Annotated[str, BeforeValidator(_normalise_symbol), AfterValidator(_check_symbol)]
+# Free text that ends up in the audit database: no NUL character.
+Text = Annotated[str, AfterValidator(check_no_nul)]
 FiniteFloat = Annotated[float, AfterValidator(_check_finite)]

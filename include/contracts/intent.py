@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from include.atomic_io import atomic_write_json
-from include.contracts._base import RUN_KEY_PATTERN, FiniteFloat, FrozenModel, Symbol
+from include.contracts._base import RUN_KEY_PATTERN, FiniteFloat, FrozenModel, Symbol, Text
 from include.contracts.snapshot import DecisionSnapshot, WeightItem, check_weight_items
 from include.contracts.validation import describe_validation_error, load_json_model
 from include.errors import OrderIntentError
@@ -58,7 +58,7 @@ class IntentOrder(FrozenModel):
 class OrderIntent(FrozenModel):
     schema_version: Literal[2] = INTENT_SCHEMA_VERSION
     run_key: str = Field(pattern=RUN_KEY_PATTERN)
-    source: str = Field(min_length=1, max_length=200)
+    source: Text = Field(min_length=1, max_length=200)
     rebalances: tuple[Rebalance, ...] = Field(min_length=1)
     intent_orders: tuple[IntentOrder, ...]
 

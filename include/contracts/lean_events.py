@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from include.contracts._base import check_no_nul
 from include.contracts.validation import describe_validation_error
 from include.errors import LeanOrderEventError, UnknownEnumValueError
 
@@ -78,11 +79,54 @@ _STATUS_VALUES: Final = frozenset(_STATUS_BY_LOWER.values())
 _DIRECTION_VALUES: Final = frozenset(_DIRECTION_BY_LOWER.values())
 
 
-def _field(camel: str, default: Any = ...) -> Any:
+# What the audit database can store, refused here (before any insert) the same on SQLite and
+# PostgreSQL: SQLite would store a longer string, a NUL or a 64-bit id that PostgreSQL refuses.
+# The widths of the order_events text columns (include/audit/db.py declares the same numbers;
+# tests/faults/test_sql_limits.py holds them equal), by snake_case field name.
+ORDER_EVENT_MAX_LENGTHS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "algorithm_id": 128,
+        "symbol": 64,
+        "symbol_value": 32,
+        "symbol_permtick": 32,
+        "fill_price_currency": 8,
+        "order_fee_currency": 8,
+    }
+)
+# order_id and order_event_id are INTEGER columns: PostgreSQL's is 32-bit.
+MAX_INT32: Final = 2**31 - 1
+
+# The text fields checked for NUL (PostgreSQL text cannot hold one), by name and camelCase name:
+# one loop in the model validator, cheaper than a validator call per field.
+_NUL_CHECKED: Final = (
+    ("algorithm_id", "algorithmId"),
+    ("symbol", "symbol"),
+    ("symbol_value", "symbolValue"),
+    ("symbol_permtick", "symbolPermtick"),
+    ("fill_price_currency", "fillPriceCurrency"),
+    ("order_fee_currency", "orderFeeCurrency"),
+    ("message", "message"),
+)
+
+
+def _field(camel: str, default: Any = ..., **constraints: Any) -> Any:
     """A field read from its camelCase name or its legacy kebab-case name, written camelCase."""
     legacy = LEGACY_NAMES.get(camel)
     choices = AliasChoices(camel, legacy) if legacy else AliasChoices(camel)
-    return Field(default, validation_alias=choices, serialization_alias=camel)
+    return Field(default, validation_alias=choices, serialization_alias=camel, **constraints)
+
+
+def _refuse_nul(camel: str, value: str) -> None:
+    """``ValueError`` naming the field when ``value`` holds a NUL."""
+    try:
+        check_no_nul(value)
+    except ValueError as exc:
+        raise ValueError(f"{camel}={value!r}: {exc}") from None
+
+
+def _text(camel: str, name: str, default: Any = ...) -> Any:
+    """A text field no longer than its order_events column."""
+    return _field(camel, default, max_length=ORDER_EVENT_MAX_LENGTHS[name])
 
 
 class LeanOrderEvent(BaseModel):
@@ -94,18 +138,18 @@ class LeanOrderEvent(BaseModel):
     schema_version: Literal[1] = Field(default=LEAN_EVENTS_SCHEMA_VERSION, exclude=True)
 
     id: str = _field("id")
-    algorithm_id: str = _field("algorithmId")
-    order_id: int = _field("orderId")
-    order_event_id: int = _field("orderEventId")
-    symbol: str = _field("symbol")
-    symbol_value: str = _field("symbolValue")
-    symbol_permtick: str = _field("symbolPermtick")
+    algorithm_id: str = _text("algorithmId", "algorithm_id")
+    order_id: int = _field("orderId", le=MAX_INT32)
+    order_event_id: int = _field("orderEventId", le=MAX_INT32)
+    symbol: str = _text("symbol", "symbol")
+    symbol_value: str = _text("symbolValue", "symbol_value")
+    symbol_permtick: str = _text("symbolPermtick", "symbol_permtick")
     time: float = _field("time")
     status: OrderStatus = _field("status")
     order_fee_amount: float | None = _field("orderFeeAmount", None)
-    order_fee_currency: str | None = _field("orderFeeCurrency", None)
+    order_fee_currency: str | None = _text("orderFeeCurrency", "order_fee_currency", None)
     fill_price: float = _field("fillPrice")
-    fill_price_currency: str = _field("fillPriceCurrency")
+    fill_price_currency: str = _text("fillPriceCurrency", "fill_price_currency")
     fill_quantity: float = _field("fillQuantity")
     direction: OrderDirection = _field("direction")
     message: str = _field("message", "")
@@ -124,6 +168,10 @@ class LeanOrderEvent(BaseModel):
             raise ValueError("orderFeeAmount and orderFeeCurrency must be both present or both absent")
         if self.order_event_id < 1 or self.order_id < 0:
             raise ValueError(f"orderId={self.order_id}/orderEventId={self.order_event_id}: out of range")
+        for name, camel in _NUL_CHECKED:
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:
+                _refuse_nul(camel, value)
         return self
 
     @property

@@ -24,6 +24,21 @@ from include.run_folder import params_filename
 
 PARAMS_SCHEMA_VERSION: Final = 1
 
+# Upper bounds: what an account can hold and a cost model can mean (issue #18). Lean keeps an
+# order's quantity as a decimal, so nothing in Lean stops a 1e12-share minimum; but no US equity
+# has more than ~1.6e10 shares outstanding (Apple), and an order, a minimum or a lot of more than
+# 1e9 shares is several percent of the largest company: a typo, never a real constraint. The
+# bound also keeps the quantity arithmetic of the order build exact in a float (far below 2**53).
+MAX_SHARES: Final = 1_000_000_000
+# Basis points of the notional (or of the price): 10_000 bps is 100%. A fee above the whole
+# notional is a typo; slippage of 100% or more would fill a sell at a price of zero or below.
+MAX_FEE_BPS: Final = 10_000.0
+MAX_SLIPPAGE_BPS: Final = 10_000.0
+_SHARES_REASON = (
+    f"must be at most {MAX_SHARES:,} shares: no US equity has more than ~1.6e10 shares outstanding, "
+    "so a larger order, minimum or lot is not one an account can hold"
+)
+
 
 class RiskOverrides(FrozenModel):
     """Caps applied to the target weights before any quantity is computed."""
@@ -59,8 +74,22 @@ class ExecutionParams(FrozenModel):
     model_config = ConfigDict(**FrozenModel.model_config, json_schema_extra=_record_field_order)
 
     schema_version: Literal[1] = PARAMS_SCHEMA_VERSION
-    min_qty: int = Field(default=1, ge=1, strict=True, title="Min quantity", description="smallest order, in shares")
-    lot_size: int = Field(default=1, ge=1, strict=True, title="Lot size", description="orders are whole lots")
+    min_qty: int = Field(
+        default=1,
+        ge=1,
+        strict=True,
+        title="Min quantity",
+        description="smallest order, in shares",
+        json_schema_extra={"maximum": MAX_SHARES},
+    )
+    lot_size: int = Field(
+        default=1,
+        ge=1,
+        strict=True,
+        title="Lot size",
+        description="orders are whole lots",
+        json_schema_extra={"maximum": MAX_SHARES},
+    )
     cash_buffer_ratio: FiniteFloat = Field(
         default=0.02,
         ge=0.0,
@@ -69,14 +98,57 @@ class ExecutionParams(FrozenModel):
         title="Cash buffer ratio",
         description="share of the portfolio value kept in cash",
     )
-    fee_bps: FiniteFloat = Field(default=1.0, ge=0.0, strict=True, title="Fee (bps of notional)")
-    slippage_open_bps: FiniteFloat = Field(default=2.0, ge=0.0, strict=True, title="Slippage at the open (bps)")
-    slippage_close_bps: FiniteFloat = Field(default=1.0, ge=0.0, strict=True, title="Slippage otherwise (bps)")
+    fee_bps: FiniteFloat = Field(
+        default=1.0,
+        ge=0.0,
+        strict=True,
+        title="Fee (bps of notional)",
+        json_schema_extra={"maximum": MAX_FEE_BPS},
+    )
+    slippage_open_bps: FiniteFloat = Field(
+        default=2.0,
+        ge=0.0,
+        strict=True,
+        title="Slippage at the open (bps)",
+        json_schema_extra={"exclusiveMaximum": MAX_SLIPPAGE_BPS},
+    )
+    slippage_close_bps: FiniteFloat = Field(
+        default=1.0,
+        ge=0.0,
+        strict=True,
+        title="Slippage otherwise (bps)",
+        json_schema_extra={"exclusiveMaximum": MAX_SLIPPAGE_BPS},
+    )
     risk_overrides: RiskOverrides = Field(
         default_factory=RiskOverrides,
         title="Risk overrides",
         description='e.g. {"max_weight": 0.4, "blocked_symbols": ["ZZSA"], "max_gross_exposure": 0.95}',
     )
+
+    # The upper bounds are checked here (not with ``le=``) so the error says why; the schema
+    # still carries them (``json_schema_extra``), so the trigger form refuses the same values.
+    @field_validator("min_qty", "lot_size")
+    @classmethod
+    def _shares_an_account_can_hold(cls, value: int) -> int:
+        if value > MAX_SHARES:
+            raise ValueError(_SHARES_REASON)
+        return value
+
+    @field_validator("fee_bps")
+    @classmethod
+    def _fee_within_the_notional(cls, value: float) -> float:
+        if value > MAX_FEE_BPS:
+            raise ValueError(f"must be at most {MAX_FEE_BPS:,.0f} bps (100% of the notional): a larger fee is a typo")
+        return value
+
+    @field_validator("slippage_open_bps", "slippage_close_bps")
+    @classmethod
+    def _slippage_below_the_price(cls, value: float) -> float:
+        if value >= MAX_SLIPPAGE_BPS:
+            raise ValueError(
+                f"must be below {MAX_SLIPPAGE_BPS:,.0f} bps (100% of the price): a sell would fill at a price of zero"
+            )
+        return value
 
 
 EXECUTION_PARAM_FIELDS: Final = tuple(name for name in ExecutionParams.model_fields if name != "schema_version")

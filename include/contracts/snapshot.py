@@ -14,8 +14,13 @@ from typing import Final, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from include.atomic_io import atomic_write_text
-from include.contracts._base import FiniteFloat, FrozenModel, Symbol
-from include.contracts.validation import check_file_size, describe_validation_error, load_json_model
+from include.contracts._base import FiniteFloat, FrozenModel, Symbol, Text
+from include.contracts.validation import (
+    MAX_CONTRACT_FILE_BYTES,
+    describe_validation_error,
+    load_json_model,
+    open_input_file,
+)
 from include.errors import SnapshotError
 
 SNAPSHOT_SCHEMA_VERSION: Final = 1
@@ -43,7 +48,7 @@ def check_weight_items(items: tuple[WeightItem, ...], where: str) -> None:
 class DecisionSnapshot(FrozenModel):
     schema_version: Literal[1] = SNAPSHOT_SCHEMA_VERSION
     as_of: dt.date
-    source: str = Field(min_length=1, max_length=200)
+    source: Text = Field(min_length=1, max_length=200)
     items: tuple[WeightItem, ...]
 
     @model_validator(mode="after")
@@ -69,17 +74,18 @@ def load_snapshots(path: str | os.PathLike[str]) -> list[DecisionSnapshot]:
     The size is checked first: a file without newlines would otherwise be read whole as one line.
     """
     snapshots: list[DecisionSnapshot] = []
-    try:
-        check_file_size(path, SnapshotError)
-    except OSError as exc:
-        raise SnapshotError([f"{path}: cannot read ({exc.strerror})"]) from None
     offset = 0
-    with open(path, "rb") as handle:
+    with open_input_file(path, SnapshotError) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_CONTRACT_FILE_BYTES:
+            raise SnapshotError([f"{path}: file is {size} bytes, over the {MAX_CONTRACT_FILE_BYTES}-byte limit"])
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise SnapshotError([f"{path}:{number}: not UTF-8 text (byte offset {offset + exc.start})"]) from None
+                raise SnapshotError(
+                    [f"{path}:{number}: not UTF-8 text (byte offset {offset + exc.start}). Fix: save it as UTF-8"]
+                ) from None
             offset += len(raw)
             if not line.strip():
                 continue

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from include.atomic_io import atomic_write_json
-from include.errors import LeanConfigError, RunFolderNotWritableError
-from include.run_folder import ALGORITHM_PATH, RunFolder, check_run_key, confine, data_folder
+from include.errors import ArtifactPathError, LeanConfigError, RunFolderNotWritableError
+from include.run_folder import ALGORITHM_PATH, RUN_KEY_PATTERN, RunFolder, check_run_key, confine, data_folder
 
 Mode = Literal["backtest", "live"]
 Runtime = Literal["docker", "local"]
@@ -31,6 +31,15 @@ RUNTIMES: tuple[Runtime, ...] = ("docker", "local")
 
 INTENT_PATH_KEY = "execution-intent-path"
 PARAMS_PATH_KEY = "execution-params-path"
+# What a run's engine writes and reads of its own: each must stay inside the run folder, symlinks
+# followed (issue #18). ``data-folder`` (the shared Lean data) and ``algorithm-location`` (the
+# project's algorithms) lie outside it by design and are not confined.
+RESULTS_KEY = "results-destination-folder"
+STORAGE_KEY = "object-store-root"
+CONFINED_KEYS: tuple[str, ...] = (RESULTS_KEY, STORAGE_KEY, INTENT_PATH_KEY, PARAMS_PATH_KEY)
+CONFINED_PARAMETERS: tuple[str, ...] = (INTENT_PATH_KEY, PARAMS_PATH_KEY, "final-state-path", "initial-state-path")
+# Lean's defaults when a key is absent (relative to the config's folder).
+PATH_DEFAULTS: dict[str, str] = {RESULTS_KEY: ".", STORAGE_KEY: "./storage"}
 # A launcher config is a few KiB; a bigger file is a mistake. Refused before it is read, so a
 # huge file neither fills memory nor keeps the comment stripper busy.
 MAX_CONFIG_BYTES = 16 << 20
@@ -325,9 +334,20 @@ class LauncherConfig:
 
     @property
     def algorithm_id(self) -> str:
+        """``algorithm-id`` (else the type name, else the file's stem): it names the result files, so it
+        must be one safe path component (no ``/``, no ``..``, no leading dot)."""
         location = str(self.get("algorithm-location") or "")
         type_name = str(self.get("algorithm-type-name") or Path(location).stem)
-        return str(self.get("algorithm-id") or type_name)
+        value = str(self.get("algorithm-id") or type_name)
+        try:
+            return check_run_key(value, "algorithm-id")
+        except ArtifactPathError:
+            raise LeanConfigError(
+                [
+                    f"{self.path}: key 'algorithm-id'={value!r}: not a safe file-name part (it names the result "
+                    f"files, which must stay in the results folder; expected {RUN_KEY_PATTERN})"
+                ]
+            ) from None
 
     @property
     def parameters(self) -> dict[str, str]:
@@ -343,6 +363,77 @@ class LauncherConfig:
             return None
         candidate = Path(str(value)).expanduser()
         return candidate if candidate.is_absolute() else self.path.resolve().parent / candidate
+
+    @property
+    def run_folder(self) -> Path:
+        """The folder every confined path must stay in: the config's own folder (the launcher writes
+        ``config.json`` into the run folder), or, for a config that names an absolute results folder
+        outside its own folder (a copy made elsewhere, as Lean's container entry script makes), the
+        folder holding that results folder. Not resolved: :meth:`confined_path` resolves both sides."""
+        home = Path(os.path.abspath(self.path)).parent
+        raw = self.get(RESULTS_KEY, PATH_DEFAULTS[RESULTS_KEY])
+        if not isinstance(raw, str) or not raw.strip() or ".." in Path(raw).parts:
+            return home  # refused by confined_path
+        results = Path(raw).expanduser()
+        if not results.is_absolute():
+            return home
+        results = Path(os.path.normpath(results))
+        return home if results == home or home in results.parents else results.parent
+
+    def confined_path(self, key: str, *, parameter: bool = False) -> Path | None:
+        """A path-valued key (top level, or of ``parameters``), resolved with symlinks followed;
+        ``LeanConfigError`` naming the key, the value and why when it leaves :attr:`run_folder`."""
+        where = f"parameters[{key!r}]" if parameter else repr(key)
+        if parameter:
+            raw = self.get("parameters") or {}
+            value = raw.get(key) if isinstance(raw, Mapping) else None
+        else:
+            value = self.get(key, PATH_DEFAULTS.get(key))
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise LeanConfigError([f"{self.path}: key {where}={value!r}: expected a path (a JSON string)"])
+        if ".." in Path(value).parts:
+            raise LeanConfigError(
+                [f"{self.path}: key {where}={value!r}: '..' is not allowed (the path must stay in the run folder)"]
+            )
+        candidate = Path(value).expanduser()
+        if not candidate.is_absolute():
+            candidate = Path(os.path.abspath(self.path)).parent / candidate
+        run = self.run_folder
+        try:
+            return confine(candidate, run)
+        except (ArtifactPathError, OSError):
+            resolved = candidate.resolve(strict=False)
+            raise LeanConfigError(
+                [
+                    f"{self.path}: key {where}={value!r}: resolves to {resolved}, outside the run folder "
+                    f"{run.resolve(strict=False)} (symlinks are followed; only data-folder and "
+                    "algorithm-location may lie outside it)"
+                ]
+            ) from None
+
+    def check_run_paths(self) -> dict[str, Path]:
+        """Every confined path of the config (and ``algorithm-id``), checked; the resolved paths by key
+        (``parameters[...]`` keys are prefixed ``parameters.``). ``LeanConfigError`` lists every problem."""
+        problems: list[str] = []
+        found: dict[str, Path] = {}
+        checks = [(key, False) for key in CONFINED_KEYS] + [(key, True) for key in CONFINED_PARAMETERS]
+        for key, parameter in checks:
+            try:
+                path = self.confined_path(key, parameter=parameter)
+            except LeanConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            if path is not None:
+                found[f"parameters.{key}" if parameter else key] = path
+        try:
+            self.algorithm_id  # noqa: B018 - checked: it names the result files
+        except LeanConfigError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise LeanConfigError(problems)
+        return found
 
 
 def read_launcher_config(path: str | os.PathLike[str]) -> LauncherConfig:

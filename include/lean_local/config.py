@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from include.errors import LeanConfigError
-from include.launch.config import LauncherConfig, as_bool, read_launcher_config
+from include.launch.config import RESULTS_KEY, STORAGE_KEY, LauncherConfig, as_bool, read_launcher_config
 from include.launch.data_folder import check_lean_start_files
 from include.lean_local.errors import LocalConfigError
 
@@ -53,6 +53,8 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
     try:
         launcher = read_launcher_config(cfg_path)
         parameters = launcher.parameters
+        # algorithm-id, results, storage and the run's own files stay in the run folder (symlinks followed).
+        confined = launcher.check_run_paths()
     except LeanConfigError as exc:
         raise LocalConfigError(f"config file {'; '.join(exc.problems)}") from None
 
@@ -93,8 +95,9 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
         algorithm_type_name=str(launcher.get("algorithm-type-name") or location.stem),
         algorithm_id=launcher.algorithm_id,
         data_folder=data_folder,
-        results_folder=launcher.path_value("results-destination-folder", ".") or cfg_path.parent,
-        object_store_root=launcher.path_value("object-store-root", "./storage") or cfg_path.parent / "storage",
+        # A blank value is Lean's default: the config's folder, and its storage/ for the object store.
+        results_folder=confined.get(RESULTS_KEY) or cfg_path.parent.resolve(),
+        object_store_root=confined.get(STORAGE_KEY) or cfg_path.parent.resolve() / "storage",
         parameters=parameters,
         live_mode=launcher.live_mode,
         close_automatically=True if close_auto is None else as_bool(close_auto),

@@ -8,6 +8,7 @@ import inspect
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -180,6 +181,47 @@ def _write_logs(cfg: RuntimeConfig, logs: RunLogs) -> None:
         atomic_write_text(cfg.results_folder / f"{cfg.algorithm_id}-log.txt", "\n".join(logs.algorithm) + "\n")
 
 
+class StartingPortfolioValue:
+    """Lean's ``StartingPortfolioValue``, the Start Equity of the statistics (``startingCapital`` in
+    PortfolioStatistics: Net Profit, Compounding Annual Return, the first daily return, the runtime Return).
+
+    A backtest takes the portfolio's *cash* once Initialize is done (BacktestingSetupHandler.Setup):
+    holdings an algorithm sets in Initialize (``portfolio[s].set_holdings``, a continued account) are
+    not in it, as no price is known then. A warm-up re-captures it as the total portfolio value when
+    the warm-up ends (BaseResultsHandler.OnWarmupFinished, called by the AlgorithmManager before the
+    algorithm's own ``on_warmup_finished``, when the algorithm set a warm-up): holdings then count at
+    the last price the warm-up brought, the close of the session before the start date. A live run's
+    comes from its saved state (``live.prepare``)."""
+
+    def __init__(self, engine: Engine, log_line: Callable[[str], None]) -> None:
+        self.value: float | None = None
+        self._engine = engine
+        self._log_line = log_line
+
+    def recapture_after_warmup(self) -> None:
+        """After Initialize: when the algorithm warms up, take the value again as the warm-up ends."""
+        engine = self._engine
+        if not (engine.warmup_bars or engine.warmup_days):
+            return
+        algorithm_hook = engine._warmup_finished
+
+        def warmup_finished() -> None:
+            # The engine calls this once: before the first step without a warm-up, else when the
+            # warm-up's last session is done (its prices are the securities' prices now).
+            if engine.running:
+                engine.portfolio.invalidate()
+                value = engine.portfolio.total_portfolio_value()
+                if value != self.value:
+                    self.value = value
+                    self._log_line(
+                        f"BacktestingResultHandler.OnWarmupFinished(): Re-captured starting portfolio value "
+                        f"after warm-up: {value}"
+                    )
+            algorithm_hook()
+
+        engine._warmup_finished = warmup_finished  # type: ignore[method-assign]
+
+
 def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) -> int:
     provider = provider_for(cfg.data_folder)
     set_default_provider(provider)
@@ -196,14 +238,17 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
     state = None
     error: BaseException | None = None
     phase = "Initialize"
+    starting = StartingPortfolioValue(engine, logs.engine_line)
     try:
         algorithm.initialize()
         phase = "setup"
         engine.initialized = True
-        start_cash = algorithm.portfolio.cash
+        starting.value = algorithm.portfolio.cash
         if cfg.live_mode:
             state = live.prepare(cfg, engine)
-            start_cash = state.start_equity
+            starting.value = state.start_equity
+        else:
+            starting.recapture_after_warmup()
         logs.engine_line(
             f"BacktestingSetupHandler.Setup(): {algorithm.start_date:%Y-%m-%d} to "
             f"{algorithm.end_date:%Y-%m-%d}, cash {algorithm.portfolio.cash}"
@@ -225,7 +270,8 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
     if cfg.live_mode and state is not None and error is None:
         live.save(cfg, engine, state)
     try:
-        _write_results(cfg, engine, algorithm, start_cash if engine.initialized else algorithm.portfolio.cash, error)
+        start_value = starting.value if starting.value is not None else algorithm.portfolio.cash
+        _write_results(cfg, engine, algorithm, start_value, error)
     except Exception:  # results must never hide the algorithm outcome
         logs.engine_line("Results: failed to store results\n" + traceback.format_exc())
         return 1
@@ -360,6 +406,8 @@ def _state(engine: Engine, algorithm: QCAlgorithm, aid: str, error: BaseExceptio
         "RuntimeError": str(error or ""),
         "StackTrace": "".join(traceback.format_exception(error)) if error else "",
         "Hostname": "lean_local",
+        # As Lean's GetAlgorithmState: what tells a run without orders from a run without results.
+        "OrderCount": str(len(engine.transactions.orders)),
     }
     if engine.feed.missing_data:
         state["FailedDataRequests"] = "; ".join(engine.feed.missing_data)

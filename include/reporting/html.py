@@ -24,13 +24,17 @@ table{border-collapse:collapse;font-size:13px} th,td{padding:4px 10px;border-bot
 th{background:#f4f6f8} td.l,th.l{text-align:left} .muted{color:#6b7785}
 .verdict{display:inline-block;padding:2px 8px;border-radius:10px;font-weight:600;font-size:12px}
 .pass{background:#d9f2e3;color:#16643a} .fail{background:#fbe0e0;color:#9b1c1c} .warn{background:#fff1cc;color:#7a5600}
-.na{background:#eceff3;color:#4a5563} code{font-size:12px} svg{background:#fbfcfd;border:1px solid #e3e8ee}
+.na{background:#eceff3;color:#4a5563} .banner{padding:8px 12px;border-radius:6px;margin:8px 0}
+code{font-size:12px} svg{background:#fbfcfd;border:1px solid #e3e8ee}
 """
 
 
 def verdict_badge(verdict: Any) -> str:
     text = str(verdict or "not checked")
-    css = {"pass": "pass", "ok": "pass", "fail": "fail", "warn": "warn"}.get(text.lower(), "na")
+    # A stale or incomplete run shows no verdict at all, in red: it must not pass for a checked one.
+    css = {"pass": "pass", "ok": "pass", "fail": "fail", "warn": "warn", "stale": "fail", "incomplete": "fail"}.get(
+        text.lower(), "na"
+    )
     return f'<span class="verdict {css}" data-verdict="{escape(text)}">{escape(text)}</span>'
 
 
@@ -120,9 +124,20 @@ def _latest_rows(symbols: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def _summary(view: RunView, report: dict[str, Any], symbols: list[dict[str, Any]], title_prefix: str) -> list[str]:
     """Title, overall verdict, and the charts of weights and equity."""
     latest = _latest_rows(symbols)
+    fresh = view.freshness
+    verdict = report.get("verdict") if fresh.state == "current" else fresh.state
+    banner = []
+    if fresh.state != "current":
+        reasons = "".join(f"<li>{escape(p)}</li>" for p in fresh.problems)
+        banner = [
+            f'<div id="freshness" class="banner fail" data-state="{escape(fresh.state)}"><strong>'
+            f"{escape(fresh.state.upper())}</strong>: the results, manifest or report in this folder do not "
+            f"belong to its current inputs, so no verdict is shown.<ul>{reasons}</ul></div>"
+        ]
     return [
         f"<h1>{escape(title_prefix)} {escape(view.dag_id)} / {escape(view.run_key)}</h1>",
-        f'<p>Overall verdict: {verdict_badge(report.get("verdict"))} <span class="muted">'
+        *banner,
+        f'<p>Overall verdict: {verdict_badge(verdict)} <span class="muted">'
         f"policy {escape(str(report.get('policy', '–')))}, {view.intent_rebalances} rebalance(s), "
         f"{len(view.orders)} order(s), {escape(str(report.get('events', 0)))} event(s)</span></p>",
         "<h2>Target vs achieved weights"

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import ijson
 
+from include.audit.manifest import RunFreshness, check_freshness
 from include.audit.orders import LeanOrder, lean_orders, orders_from_files
 from include.contracts.intent import OrderIntent
 from include.contracts.report import ConsistencyReport, OrderTable
@@ -45,12 +46,16 @@ class RunView:
     parity: dict[str, Any] | None = None
     equity_curve: list[tuple[float, float]] = field(default_factory=list)
     statistics: dict[str, str] = field(default_factory=dict)
+    # Whether the results, manifest and report belong to the inputs now in the folder.
+    freshness: RunFreshness = field(default_factory=lambda: RunFreshness("current"))
 
 
-def _read_json(path: Path) -> Any:
-    if not path.exists():
+def _read_json(folder: RunFolder, path: Path) -> Any:
+    """A JSON file of the run, confined to its folder: a symlink out of it is refused
+    (``ArtifactPathError``), never followed into the page."""
+    if not path.exists() and not path.is_symlink():
         return None
-    with open(path, encoding="utf-8") as handle:
+    with open(folder.inside(path), encoding="utf-8") as handle:
         return json.load(handle)
 
 
@@ -89,9 +94,9 @@ def _order_rows(table: OrderTable, intent: OrderIntent | None) -> list[OrderRow]
 
 def _lean_results(view: RunView, folder: RunFolder) -> None:
     """Equity curve and statistics from Lean's ``<id>.json`` (or its ``-summary.json``)."""
-    result = _read_json(folder.results_dir / f"{folder.algorithm_id}.json")
+    result = _read_json(folder, folder.results_dir / f"{folder.algorithm_id}.json")
     view.equity_curve = _equity_curve(result)
-    summary = _read_json(folder.results_dir / f"{folder.algorithm_id}-summary.json") or result or {}
+    summary = _read_json(folder, folder.results_dir / f"{folder.algorithm_id}-summary.json") or result or {}
     view.statistics = {str(k): str(v) for k, v in (summary.get("statistics") or {}).items()}
 
 
@@ -107,18 +112,24 @@ def load_run_view(
         intent = folder.load_intent()
     view = RunView(dag_id=folder.dag_id, run_key=folder.run_key, run_dir=folder.path)
     view.intent_rebalances = len(intent.rebalances) if intent is not None else 0
-    if report is not None:
+    view.freshness = check_freshness(
+        folder, report_manifest_sha256=report.manifest_sha256 if report is not None else None
+    )
+    table: OrderTable | None = None
+    if view.freshness.state != "current":
+        view.report = None  # a verdict about other inputs (or none yet): never shown as this run's
+    elif report is not None:
         view.report = report.model_dump(mode="json", exclude={"order_table"})
-        table: OrderTable | None = report.order_table
+        table = report.order_table
     else:
-        view.report = _read_json(folder.report_json_path)
+        view.report = _read_json(folder, folder.report_json_path)
         table = _saved_order_table(view.report)
     if table is None:  # not checked yet (or checked before reports carried the orders)
-        table = orders_from_files(folder.results_dir, folder.algorithm_id, intent)
+        table = orders_from_files(folder.inside(folder.results_dir), folder.algorithm_id, intent)
     view.orders = _order_rows(table, intent)
     _lean_results(view, folder)
-    view.manifest = _read_json(folder.manifest_path)
-    view.parity = _read_json(folder.parity_path)
+    view.manifest = _read_json(folder, folder.manifest_path)
+    view.parity = _read_json(folder, folder.parity_path)
     return view
 
 
@@ -140,11 +151,15 @@ def list_runs(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     for dag_dir in sorted(p for p in base.iterdir() if p.is_dir()):
         for path in sorted((p for p in dag_dir.iterdir() if p.is_dir()), reverse=True):
             try:
-                folder = RunFolder.open(path)
+                folder = RunFolder.open(path, root=base)  # a run folder symlinked out of the root is skipped
+                if not folder.config_path.exists() and not folder.intent_path.exists():
+                    continue
+                report = folder.inside(folder.report_json_path) if folder.report_json_path.exists() else None
+                freshness = check_freshness(folder)
             except (ArtifactPathError, RunFolderError):
-                continue  # not a run folder name
-            if not folder.config_path.exists() and not folder.intent_path.exists():
-                continue
-            verdict = _report_verdict(folder.report_json_path) if folder.report_json_path.exists() else None
+                continue  # not a run folder name, or a file that leaves it
+            verdict: str | None = freshness.state  # never the verdict of other inputs
+            if freshness.state == "current":
+                verdict = _report_verdict(report) if report is not None else None
             runs.append({"dag_id": dag_dir.name, "run_key": path.name, "verdict": verdict or "not checked"})
     return runs

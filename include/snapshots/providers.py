@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -14,8 +15,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from include.contracts.snapshot import DecisionSnapshot, WeightItem
-from include.contracts.validation import describe_validation_error
-from include.errors import SnapshotError
+from include.contracts.validation import decode_utf8, describe_validation_error, read_input_bytes
+from include.errors import SnapshotError, SnapshotSourceError
 from include.market_data import available_tickers, closes_before
 
 
@@ -63,38 +64,50 @@ def trend_rotation_snapshot(
     return _snapshot(as_of, f"trend_rotation(top_n={top_n},lookback={lookback_days})", weights)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, data: bytes) -> pd.DataFrame:
     import csv
 
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
+    text = decode_utf8(data, path, SnapshotError)
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:  # pandas would silently rename the second one "weight.1"
         raise SnapshotError([f"{path}: duplicate column(s) {repeated} in the header"])
     # No NA parsing: "NA" and "NAN" are tickers, and a blank cell must stay blank so the row check
     # below can name it.
-    return pd.read_csv(path, dtype={"symbol": str}, keep_default_na=False, na_values=[])
+    return pd.read_csv(io.StringIO(text, newline=""), dtype={"symbol": str}, keep_default_na=False, na_values=[])
 
 
-_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+def _read_json(path: Path, data: bytes) -> pd.DataFrame:
+    text = decode_utf8(data, path, SnapshotError)
+    return pd.read_json(io.StringIO(text), dtype={"symbol": str}, precise_float=True)
+
+
+def _read_parquet(_path: Path, data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data))
+
+
+_READERS: dict[str, Callable[[Path, bytes], pd.DataFrame]] = {
     ".csv": _read_csv,
-    ".json": lambda path: pd.read_json(path, dtype={"symbol": str}, precise_float=True),
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
+    ".json": _read_json,
+    ".parquet": _read_parquet,
+    ".pq": _read_parquet,
 }
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    """The weights table of a regular file; the file is read once, by the one reader of input files
+    (a FIFO, a directory, a missing, unreadable or non-UTF-8 file: a named ``SnapshotFileError``)."""
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise SnapshotError(
             [f"{path}: unsupported weights file type {path.suffix.lower()!r} (use .csv, .json or .parquet)"]
         )
+    data = read_input_bytes(path, SnapshotError, limit=None)
     try:
-        return reader(path)
+        return reader(path, data)
     except SnapshotError:
         raise
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, ImportError) as exc:
         raise SnapshotError([f"{path}: cannot read weights table ({exc})"]) from None
 
 
@@ -147,25 +160,77 @@ def _rows_for(frame: pd.DataFrame, as_of: dt.date, where: str) -> dict[str, floa
 
 def file_snapshot(*, as_of: dt.date, path: str | os.PathLike[str]) -> DecisionSnapshot:
     table_path = Path(path)
-    if not table_path.exists():
-        raise SnapshotError([f"weights file {table_path} does not exist"])
     return _snapshot(as_of, f"file:{table_path.name}", _rows_for(_read_table(table_path), as_of, str(table_path)))
 
 
-def sql_snapshot(*, as_of: dt.date, url: str, table: str) -> DecisionSnapshot:
+_SQL_FIX = "use a SQLAlchemy URL such as postgresql+psycopg://user:password@host:5432/db or sqlite:////abs/path.db"
+
+
+def _sql_engine(url: str, where: str) -> Any:
+    """An engine for ``url``; ``SnapshotSourceError`` for a URL SQLAlchemy cannot parse or whose driver is unknown."""
     import sqlalchemy as sa
+
+    try:
+        return sa.create_engine(url)
+    except sa.exc.NoSuchModuleError as exc:
+        raise SnapshotSourceError(
+            [f"{where}: unknown database driver ({_first_line(exc)}). Fix: {_SQL_FIX}, with its driver installed"]
+        ) from None
+    except (sa.exc.ArgumentError, ValueError, TypeError) as exc:
+        raise SnapshotSourceError([f"{where}: not a SQLAlchemy URL ({_first_line(exc)}). Fix: {_SQL_FIX}"]) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().replace("\n\t", " ").splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def sql_snapshot(*, as_of: dt.date, url: str, table: str) -> DecisionSnapshot:
+    """The weights of ``as_of`` from a SQL table of date, symbol, weight.
+
+    Every failure of the source names it (table and URL, password hidden) and what to do:
+    ``SnapshotSourceError`` for a bad URL, an unknown driver, an unreachable database, a missing
+    table or column; ``SnapshotError`` for bad rows.
+    """
+    import sqlalchemy as sa
+
+    from include.audit.db_errors import safe_url
 
     if not table.replace("_", "").replace(".", "").isalnum():
         raise SnapshotError([f"table={table!r}: not a plain table name"])
-    engine = sa.create_engine(url)
+    source = f"sql table {table!r} at {safe_url(url)}"
+    engine = _sql_engine(url, f"sql provider url {safe_url(url)}")
     try:
         schema, _, name = table.rpartition(".")
         weights_table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
+        missing = [c for c in ("date", "symbol", "weight") if c not in weights_table.c]
+        if missing:
+            raise SnapshotSourceError(
+                [
+                    f"{source}: missing column(s) {missing}; it has {list(weights_table.c.keys())}. "
+                    "Fix: give a table (or view) with the columns date, symbol, weight"
+                ]
+            )
         query = sa.select(weights_table.c.date, weights_table.c.symbol, weights_table.c.weight)
         with engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).all(), columns=["date", "symbol", "weight"])
+    except sa.exc.NoSuchTableError:
+        raise SnapshotSourceError(
+            [
+                f"{source}: the table does not exist (NoSuchTableError). "
+                "Fix: create it, or name an existing table (schema.table)"
+            ]
+        ) from None
+    except sa.exc.DBAPIError as exc:
+        reason = _first_line(exc.orig if exc.orig is not None else exc)
+        raise SnapshotSourceError(
+            [
+                f"{source}: the database cannot be used ({reason}). Fix: check the URL's host, port, database, "
+                "user and password, and that the server is running"
+            ]
+        ) from None
     except sa.exc.SQLAlchemyError as exc:
-        raise SnapshotError([f"sql table {table!r}: {type(exc).__name__}: {exc}".splitlines()[0]]) from None
+        raise SnapshotSourceError([f"{source}: {type(exc).__name__}: {_first_line(exc)}"]) from None
     finally:
         engine.dispose()
     return _snapshot(as_of, f"sql:{table}", _rows_for(frame, as_of, f"sql table {table!r}"))

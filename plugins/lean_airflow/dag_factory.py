@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, cast
 
 import pendulum
 from airflow.sdk import DAG, Param, Variable, task
+from airflow.sdk.exceptions import AirflowFailException
 
-from lean_airflow.operators import LeanRunOperator, task_execution_timeout
+from lean_airflow.operators import LeanReportLink, LeanRunOperator, task_execution_timeout
 from lean_airflow.timetables import NyseTradingDayTimetable
 
 RUNTIME_ENV = "LEAN_AIRFLOW_RUNTIME"
@@ -30,6 +33,14 @@ EXECUTION_SECTION = "Execution params"
 DAILY_BACKTEST_MINUTES_AFTER_CLOSE = 14 * 60
 LIVE_MINUTES_AFTER_CLOSE = 30
 log = logging.getLogger(__name__)
+# Shown with the DAG's docs in the UI, for the DAG whose runs wait for each other.
+BLOCKED_RUNS_DOC = """
+
+**Runs go in order.** Each run starts from the previous run's holdings (`depends_on_past`): a run
+that did not succeed holds back every later one. Its next run's `snapshot` task fails at once and
+names it; fix it by clearing its failed tasks (re-run) or marking it success, then clear the runs
+after it (or backfill them with reprocess behaviour "failed").
+"""
 
 Paths = dict[str, str]
 
@@ -118,24 +129,95 @@ def _folder(paths: Paths) -> Any:
     return RunFolder.open(paths["run_dir"], root=artifact_root())
 
 
+@contextmanager
+def form_errors_fail_at_once() -> Iterator[None]:
+    """A form the contracts refuse fails the task at once, without a retry, and says what to fix.
+
+    The named validation errors of ``include`` (``ContractValidationError``, ``RunDateError`` among
+    them) become ``AirflowFailException``: the same Params would fail the same way 30 s later.
+    ``include`` never imports Airflow, so the conversion lives here.
+    """
+    from include.errors import ContractValidationError
+
+    try:
+        yield
+    except ContractValidationError as exc:
+        raise AirflowFailException(
+            f"{exc} (the run's Params are refused; no retry: trigger a new run with corrected values)"
+        ) from exc
+
+
+def _run_type(context: dict[str, Any]) -> str:
+    run_type = context["dag_run"].run_type
+    return str(getattr(run_type, "value", run_type))
+
+
+# Task states that let the next run of a depends_on_past task start (Airflow's PrevDagrunDep).
+_PASSING_STATES = ("success", "skipped")
+
+
+def check_previous_run(context: dict[str, Any]) -> None:
+    """Fail at once, naming the run, when the previous run would block this one's ``depends_on_past`` tasks.
+
+    Airflow leaves such tasks without a state ("blocked" only in their dependency details), and the
+    run then holds the single active-run slot: every later run waits behind it, silently. The
+    previous run is Airflow's (the latest run with an earlier logical date, any type); the first run
+    of a backfill is not held back by earlier runs, as in Airflow.
+    """
+    ti = context["ti"]
+    previous = ti.get_previous_dagrun()
+    if previous is None:
+        return
+    this_type = _run_type(context)
+    previous_type = str(getattr(previous.run_type, "value", previous.run_type))
+    if this_type == "backfill" and previous_type != "backfill":
+        return
+    previous_state = str(getattr(previous.state, "value", previous.state))
+    if previous_state in ("queued", "running"):
+        log.info(
+            "previous run %s is still %s: this run's later tasks wait for it (depends_on_past)",
+            previous.run_id,
+            previous_state,
+        )
+        return
+    states = ti.get_task_states(dag_id=previous.dag_id, run_ids=[previous.run_id]).get(previous.run_id, {})
+    dag_tasks = [t.task_id for t in context["dag"].topological_sort()]
+    unsuccessful = {task_id: states.get(task_id) for task_id in dag_tasks if states.get(task_id) not in _PASSING_STATES}
+    # Only the tasks that depend on the past hold this run back (snapshot itself does not).
+    if not any(context["dag"].get_task(task_id).depends_on_past for task_id in unsuccessful):
+        return
+    shown = ", ".join(f"{task_id}={state or 'no state'}" for task_id, state in unsuccessful.items())
+    logical = previous.logical_date.isoformat() if previous.logical_date else "none"
+    raise AirflowFailException(
+        f"blocked by the previous run {previous.run_id} (logical date {logical}, {previous_state}): {shown}. "
+        "Each daily backtest starts from the previous run's holdings (depends_on_past), so this run and "
+        f"every later one wait for it. Fix: open run {previous.run_id} and Clear its failed tasks to re-run it, "
+        "or Mark it as success to accept it as it is (a run refused for its Params: mark it success or "
+        "delete it); then Clear this run (or backfill the range with reprocess behaviour 'failed')."
+    )
+
+
 # ---------------------------------------------------------------------------- the tasks
 
 
 @task
 def snapshot(kind: Literal["daily", "range"], mode: Literal["backtest", "live"], **context: Any) -> Paths:
-    from include.pipeline import resolve_run, session_of, step_snapshot
+    from include.pipeline import check_run_form, session_of, step_snapshot
     from include.run_folder import data_folder
 
-    run_type = context["dag_run"].run_type
-    ref, dates = resolve_run(
-        dag_id=context["dag"].dag_id,
-        kind=kind,
-        run_type=str(getattr(run_type, "value", run_type)),
-        # A scheduled or backfill run's interval starts at its session's close (NyseTradingDayTimetable).
-        interval_session=session_of(context.get("data_interval_start")),
-        params=context["params"],
-        mode=mode,
-    )
+    # Every Param is checked before the folder exists: a refused form leaves nothing behind.
+    with form_errors_fail_at_once():
+        ref, dates = check_run_form(
+            dag_id=context["dag"].dag_id,
+            kind=kind,
+            run_type=_run_type(context),
+            # A scheduled or backfill run's interval starts at its session's close (NyseTradingDayTimetable).
+            interval_session=session_of(context.get("data_interval_start")),
+            params=context["params"],
+            mode=mode,
+        )
+    if any(t.depends_on_past for t in context["dag"].tasks):
+        check_previous_run(context)
     provider, options = _provider_options(context["params"])
     folder = step_snapshot(ref, dates, provider=provider, options=options, data_folder=data_folder())
     return {"run_dir": str(folder.path), "snapshots": str(folder.snapshots_path)}
@@ -202,10 +284,11 @@ def build_lean_dag(
     scheduled = kind == "daily"
     # Daily runs continue an account: the previous run's final state is the next run's start.
     continuous = kind == "daily"
+    ordered = continuous and mode == "backtest"
     with DAG(
         dag_id=dag_id,
         description=description,
-        doc_md=doc_md,
+        doc_md=doc_md + BLOCKED_RUNS_DOC if ordered else doc_md,
         schedule=NyseTradingDayTimetable(
             minutes_after_close=DAILY_BACKTEST_MINUTES_AFTER_CLOSE if mode == "backtest" else LIVE_MINUTES_AFTER_CLOSE
         )
@@ -222,12 +305,14 @@ def build_lean_dag(
             "retries": 1,
             "retry_delay": dt.timedelta(seconds=30),
             # Each daily backtest starts from the previous run's holdings, so runs go in order.
-            "depends_on_past": continuous and mode == "backtest",
+            "depends_on_past": ordered,
         },
     ) as dag:
         # A TaskFlow call returns an XComArg that Airflow resolves to the task's return value at
         # run time; typed as what it resolves to, so the wiring below reads as the data flow.
-        intent_out = cast(Any, write_intent)(snapshot(kind, mode))
+        # snapshot does not depend on the past: it is the task that says, by name, which earlier run
+        # blocks the others (check_previous_run) instead of waiting silently with them.
+        intent_out = cast(Any, write_intent)(cast(Any, snapshot).override(depends_on_past=False)(kind, mode))
         params_out: Paths = cast(Any, write_params)(intent_out, mode, continuous)
         run_lean = LeanRunOperator(
             task_id="run_lean",
@@ -243,5 +328,8 @@ def build_lean_dag(
             # The engine's own limit stops Lean cleanly first; this one bounds the whole task.
             execution_timeout=task_execution_timeout(),
         )
-        consistency_check(cast(Any, ingest_events)(params_out, run_lean.output))
+        checked = cast(Any, consistency_check)(cast(Any, ingest_events)(params_out, run_lean.output))
+        # The report link of run_lean, on the task that writes the report (a TaskFlow task takes
+        # its operator's class links; these are this one task's).
+        checked.operator.operator_extra_links = (LeanReportLink(),)
     return dag

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
     from include.launch.config import LeanJob, Mode
     from include.launch.lifecycle import DockerLeanRun
+    from include.launch.local import LocalLeanRun
 
 # include/ (pydantic contracts, the runtime) is imported inside the methods that run tasks: the
 # DAG processor parses this module on every DAG-file parse and must not pay for it.
@@ -45,18 +45,50 @@ def task_execution_timeout(
     return engine_timeout + stop_grace + TASK_TIMEOUT_MARGIN
 
 
+def _api_root_path() -> str:
+    """The path part of ``[api] base_url`` (``/airflow`` behind a proxy's sub-path), else empty."""
+    from urllib.parse import urlsplit
+
+    try:
+        from airflow.configuration import conf
+
+        base_url = conf.get("api", "base_url", fallback="") or ""
+    except Exception:  # no Airflow config here: the UI is at the host's root
+        return ""
+    return urlsplit(base_url).path.rstrip("/")
+
+
 def report_url(dag_id: str, run_key: str) -> str:
-    base = os.environ.get(REPORT_BASE_URL_ENV, "http://localhost:8080").rstrip("/")
+    """The report page of a run: relative to the Airflow UI's host (whatever host the browser used).
+
+    ``$LEAN_AIRFLOW_REPORT_BASE_URL``, when set and not empty, makes it absolute (reports served
+    elsewhere); otherwise the path follows ``[api] base_url``'s sub-path, if Airflow has one.
+    """
+    base = (os.environ.get(REPORT_BASE_URL_ENV) or "").strip().rstrip("/") or _api_root_path()
     return f"{base}{REPORT_URL_PREFIX}/runs/{dag_id}/{run_key}"
 
 
+def _run_dir_of(operator: BaseOperator) -> str:
+    """The run folder a task worked on: ``LeanRunOperator.run_dir``, or the ``run_dir`` of a TaskFlow
+    task's (rendered) input, the paths dict the previous task returned."""
+    run_dir = getattr(operator, "run_dir", None)
+    if run_dir:
+        return str(run_dir)
+    inputs = [*(getattr(operator, "op_args", None) or ()), *(getattr(operator, "op_kwargs", None) or {}).values()]
+    for value in inputs:
+        if isinstance(value, Mapping) and isinstance(value.get("run_dir"), str):
+            return str(value["run_dir"])
+    return ""
+
+
 class LeanReportLink(BaseOperatorLink):
-    """Opens the run's report page served by the lean-airflow UI plugin."""
+    """Opens the run's report page served by the lean-airflow UI plugin (on ``run_lean`` and
+    ``consistency_check``). Evaluated on the worker when the task ends, from the rendered task."""
 
     name = "Lean report"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        run_dir = str(getattr(operator, "run_dir", "") or "")
+        run_dir = _run_dir_of(operator)
         if not run_dir or "{{" in run_dir:
             return report_url(ti_key.dag_id, "").rstrip("/")
         return report_url(ti_key.dag_id, os.path.basename(run_dir.rstrip("/")))
@@ -94,7 +126,7 @@ class LeanRunOperator(BaseOperator):
     :param broker_conn_id: Airflow connection with broker credentials; they reach Lean through
         the container's (or subprocess's) environment, never a file.
     :param engine_timeout: wall-clock limit of one Lean run (both runtimes); a Docker run is then
-        stopped with SIGINT and killed after ``stop_grace``.
+        stopped with SIGINT and killed after ``stop_grace`` (the local engine: its whole process group).
     :param mem_limit: the container's memory limit (Docker notation, ``none`` for no limit);
         default ``$LEAN_AIRFLOW_CONTAINER_MEMORY``, else 8g.
     :param cpus: the container's CPU limit; default ``$LEAN_AIRFLOW_CONTAINER_CPUS``, else 2.
@@ -148,8 +180,9 @@ class LeanRunOperator(BaseOperator):
         self.mem_limit = mem_limit
         self.cpus = cpus
         self.docker_conn_id = docker_conn_id
-        # The Docker run in progress, so that on_kill (Airflow's SIGTERM handler) can stop it.
+        # The Docker or local run in progress, so that on_kill (Airflow's SIGTERM handler) can stop it.
         self._docker_run: DockerLeanRun | None = None
+        self._local_run: LocalLeanRun | None = None
 
     def _job(self) -> LeanJob:
         from pathlib import Path
@@ -185,23 +218,22 @@ class LeanRunOperator(BaseOperator):
     def _run_local(self, job: LeanJob, secrets: Mapping[str, str]) -> None:
         from include.errors import LeanRunError
         from include.launch.docker import SECRET_CONFIG_ENV
-        from include.launch.local import run_lean_local
+        from include.launch.local import LocalLeanRun
 
         self.log.info("Running the local Lean runtime on %s", job.folder.config_path)
+        # Kept so that on_kill can stop it: the engine runs in a process group of its own, which
+        # Airflow's kill of the task's group does not reach.
+        self._local_run = LocalLeanRun(
+            job,
+            timeout_s=self.engine_timeout.total_seconds(),
+            on_line=lambda line: self.log.info("[lean] %s", line),
+            env={SECRET_CONFIG_ENV: json.dumps(secrets)} if secrets else None,
+            stop_grace_s=self.stop_grace.total_seconds(),
+        )
         try:
-            run_lean_local(
-                job,
-                timeout_s=self.engine_timeout.total_seconds(),
-                on_line=lambda line: self.log.info("[lean] %s", line),
-                env={SECRET_CONFIG_ENV: json.dumps(secrets)} if secrets else None,
-            )
-        except LeanRunError as exc:
+            self._local_run.run()
+        except LeanRunError as exc:  # a failure, a stop (on_kill) or the engine timeout
             raise AirflowException(str(exc)) from None
-        except subprocess.TimeoutExpired:
-            raise AirflowException(
-                f"local Lean runtime exceeded {self.engine_timeout} and was killed. "
-                f"Last log lines:\n{job.folder.log_tail()}"
-            ) from None
 
     def _run_docker(self, job: LeanJob, context: Context, secrets: Mapping[str, str]) -> None:
         from airflow.providers.docker.hooks.docker import DockerHook
@@ -240,8 +272,12 @@ class LeanRunOperator(BaseOperator):
         self.log.info("Lean engine: %s", identity)
 
     def on_kill(self) -> None:
-        """Stop the Lean container (SIGINT, then SIGKILL after the grace): a killed task must not leave
-        Lean running, or trading. Airflow calls it on SIGTERM and after an ``AirflowTaskTimeout``."""
+        """Stop the Lean container or the local engine's process group (SIGINT, then SIGKILL after the
+        grace): a killed task must not leave Lean running, or trading. Airflow calls it on SIGTERM and
+        after an ``AirflowTaskTimeout``."""
         run = self._docker_run
         if run is not None:
             run.stop("the Airflow task was killed")
+        local = self._local_run
+        if local is not None:
+            local.stop("the Airflow task was killed")

@@ -97,7 +97,9 @@ def test_schedules_and_modes(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert live.get_task("run_lean").mode == "live"
     assert daily.get_task("run_lean").mode == "backtest" and ranged.get_task("run_lean").mode == "backtest"
     assert daily.is_paused_upon_creation is True
-    assert all(t.depends_on_past for t in daily.tasks)
+    # snapshot checks the previous run itself, to fail naming it instead of waiting silently
+    assert not daily.get_task("snapshot").depends_on_past
+    assert all(t.depends_on_past for t in daily.tasks if t.task_id != "snapshot")
     assert not any(t.depends_on_past for t in live.tasks)
     assert "start_date" in ranged.params and "end_date" in ranged.params
     assert "as_of" in live.params

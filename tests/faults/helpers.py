@@ -78,10 +78,18 @@ def intent_orders(folder: RunFolder) -> int:
     return len(folder.load_intent().intent_orders)
 
 
-def prepare_run(
-    *, dag_id: str = DAG_ID, start: str = START, end: str = END, root: Path | None = None, run_key: str | None = None
-) -> RunFolder:
-    """snapshot -> write_intent -> write_params, exactly as the DAG's first three tasks (the chain)."""
+def range_request(
+    *,
+    dag_id: str = DAG_ID,
+    start: str = START,
+    end: str = END,
+    root: Path | None = None,
+    run_key: str | None = None,
+    provider: str = "trend_rotation",
+    options: dict[str, Any] | None = None,
+    execution: dict[str, Any] | None = None,
+) -> ChainRequest:
+    """The chain request of a ``lean_backtest_range`` run on the sample data (the suite's defaults)."""
     ref, dates = resolve_run(
         dag_id=dag_id,
         kind="range",
@@ -91,16 +99,47 @@ def prepare_run(
     )
     if run_key is not None:
         ref = RunRef(dag_id, run_key)
-    request = ChainRequest(
+    return ChainRequest(
         ref=ref,
         dates=tuple(dates),
-        options=OPTIONS,
-        execution=EXECUTION,
+        provider=provider,
+        options=OPTIONS if options is None else options,
+        execution=EXECUTION if execution is None else execution,
         starting_cash=STARTING_CASH,
         data_folder=DEFAULT_DATA_FOLDER,
         root=root,
     )
+
+
+def prepare_run(
+    *, dag_id: str = DAG_ID, start: str = START, end: str = END, root: Path | None = None, run_key: str | None = None
+) -> RunFolder:
+    """snapshot -> write_intent -> write_params, exactly as the DAG's first three tasks (the chain)."""
+    request = range_request(dag_id=dag_id, start=start, end=end, root=root, run_key=run_key)
     return run_chain(request, until="write_params").folder
+
+
+def lean_event(algorithm_id: str, **overrides: Any) -> dict[str, Any]:
+    """One submitted SPY order event as Lean writes it, with ``overrides`` applied."""
+    event: dict[str, Any] = {
+        "id": f"{algorithm_id}-1-1",
+        "algorithmId": algorithm_id,
+        "orderId": 1,
+        "orderEventId": 1,
+        "symbol": "SPY R735QTJ8XC9X",
+        "symbolValue": "SPY",
+        "symbolPermtick": "SPY",
+        "time": 1614618000.0,
+        "status": "submitted",
+        "fillPrice": 0.0,
+        "fillPriceCurrency": "USD",
+        "fillQuantity": 0.0,
+        "direction": "buy",
+        "isAssignment": False,
+        "quantity": 10.0,
+    }
+    event.update(overrides)
+    return event
 
 
 def run_engine(
@@ -182,7 +221,8 @@ def db_events(db_url: str, dag_id: str, run_key: str) -> list[EventKey]:
     query = sa.text(
         "SELECT e.order_id, e.order_event_id, e.symbol_value, e.status, e.direction, e.time, e.fill_price, "
         "e.fill_quantity, e.quantity, e.fee_amount, e.source_file FROM order_events e "
-        "JOIN rebalance_runs r ON r.id = e.run_id WHERE r.dag_id = :dag AND r.run_key = :key"
+        "JOIN rebalance_runs r ON r.id = e.run_id WHERE r.dag_id = :dag AND r.run_key = :key "
+        "AND r.superseded_at IS NULL"
     )
     with connect(db_url) as conn:
         rows = conn.execute(query, {"dag": dag_id, "key": run_key}).all()
@@ -204,7 +244,9 @@ def table_counts(db_url: str) -> dict[str, int]:
 def run_status(db_url: str, dag_id: str, run_key: str) -> str | None:
     with connect(db_url) as conn:
         found = conn.execute(
-            sa.text("SELECT status FROM rebalance_runs WHERE dag_id = :dag AND run_key = :key"),
+            sa.text(
+                "SELECT status FROM rebalance_runs WHERE dag_id = :dag AND run_key = :key AND superseded_at IS NULL"
+            ),
             {"dag": dag_id, "key": run_key},
         ).scalar_one_or_none()
     return None if found is None else str(found)

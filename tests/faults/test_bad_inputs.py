@@ -60,7 +60,7 @@ from include.run_folder import (
     read_starting_state,
 )
 from tests.conftest import REPO_ROOT
-from tests.faults.helpers import STARTING_CASH, prepare_run
+from tests.faults.helpers import STARTING_CASH, lean_event, prepare_run
 
 DAY = dt.date(2021, 3, 1)
 ALGO = "1234567890"
@@ -161,25 +161,7 @@ def _events(text: str | None, *, sparse: int = 0) -> Callable[[Ctx], object]:
 
 
 def _event(**overrides: Any) -> dict[str, Any]:
-    event = {
-        "id": f"{ALGO}-1-1",
-        "algorithmId": ALGO,
-        "orderId": 1,
-        "orderEventId": 1,
-        "symbol": "SPY R735QTJ8XC9X",
-        "symbolValue": "SPY",
-        "symbolPermtick": "SPY",
-        "time": 1614618000.0,
-        "status": "submitted",
-        "fillPrice": 0.0,
-        "fillPriceCurrency": "USD",
-        "fillQuantity": 0.0,
-        "direction": "buy",
-        "isAssignment": False,
-        "quantity": 10.0,
-    }
-    event.update(overrides)
-    return event
+    return lean_event(ALGO, **overrides)
 
 
 def _huge(loader: Callable[[Path], object], name: str) -> Callable[[Ctx], object]:

@@ -324,11 +324,11 @@ def test_database_connection_dropped_mid_ingestion_leaves_zero_rows_and_the_reru
     original = ingest_module._BatchWriter.write
     written: list[int] = []
 
-    def write_then_drop(self: Any, rows: list[tuple[Any, ...]]) -> None:
+    def write_then_drop(self: Any, rows: list[tuple[Any, ...]]) -> int:
         if written:
             _drop_connection(self._conn)
         written.append(len(rows))
-        original(self, rows)
+        return original(self, rows)
 
     engine = make_engine(db_url)
     try:

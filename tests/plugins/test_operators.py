@@ -20,7 +20,7 @@ from include.lean_local import __version__ as local_version
 from include.pipeline import ChainRequest, resolve_run, run_chain, step_ingest
 from include.run_folder import ALGORITHM_PATH, DEFAULT_DATA_FOLDER, RunFolder, RunRef
 from tests.airflow_fixtures import RecordingTI
-from tests.lean_data_factory import write_lean_databases
+from tests.lean_data_factory import write_closes
 from tests.plugins.fake_docker_api import RECENT_CREATED, ContainerScript, FakeDockerAPI
 
 # A syntactically valid digest for tests only; real deployments set LEAN_IMAGE (see README).
@@ -61,9 +61,9 @@ def run_folder(root: Path, tmp_path: Path) -> RunFolder:
         output_dir=folder.path, run_key="20240305", rebalances={dt.date(2024, 3, 5): [{"symbol": "SPY", "weight": 0.5}]}
     )
     write_execution_params(output_dir=folder.path, run_id="20240305", params={"lot_size": 1})
-    # A data folder the operator's preflight accepts: Lean's two databases and the daily bars' folder.
-    write_lean_databases(tmp_path / "data")
-    (tmp_path / "data" / "equity" / "usa" / "daily").mkdir(parents=True)
+    # A data folder the operator's preflights accept: Lean's two databases, and SPY's bars of the
+    # session a live run sizes on and of the one a backtest fills at (the market-data coverage check).
+    write_closes(tmp_path / "data", {"SPY": {dt.date(2024, 3, 4): 500.0, dt.date(2024, 3, 5): 501.0}})
     return folder
 
 

@@ -67,6 +67,16 @@ def test_report_page_in_chromium(finished_run: Path, tmp_path: Path) -> None:
                 path = urllib.parse.urlsplit(page_url).path
                 assert path.startswith("/lean-airflow/") and not path.startswith("/lean-airflow/lean-airflow")
                 assert page.get_attribute("a", "href") == f"/auth/login?next={path}"
+                # The reflected-XSS payload of issue #17: nothing of it reaches the page, no script runs.
+                dialogs: list[str] = []
+                page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+                payload = '/lean-airflow/runs/x/"><img src=x onerror=alert(document.domain)>'
+                response = page.goto(stack.url + payload)
+                assert response is not None and response.status == 401
+                assert "default-src 'none'" in (response.headers.get("content-security-policy") or "")
+                page.wait_for_timeout(500)
+                assert dialogs == [] and page.locator("img").count() == 0
+                assert page.get_attribute("a", "href") == "/auth/login?next=/lean-airflow/"
                 anonymous.close()
 
                 context = browser.new_context(viewport={"width": 1280, "height": 1600})
@@ -91,6 +101,21 @@ def test_report_page_in_chromium(finished_run: Path, tmp_path: Path) -> None:
                 runs = context.new_page()
                 runs.goto(f"{stack.url}/lean-airflow/")
                 assert runs.locator("#runs tbody tr").count() >= 1
+
+                # A re-run that changed the params and stopped: the page shows STALE in red, no verdict.
+                params = finished_run / "lean_backtest_range" / RUN_KEY / f"execution_params_run_{RUN_KEY}.json"
+                params.write_text(params.read_text() + "\n")  # any change of its bytes
+                page.goto(page_url)
+                banner = page.locator("#freshness")
+                assert (
+                    banner.get_attribute("data-state") == "stale"
+                    and "changed since the manifest" in banner.inner_text()
+                )
+                assert banner.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(251, 224, 224)"
+                badges = page.locator("[data-verdict]").evaluate_all("els => els.map(e => e.dataset.verdict)")
+                assert badges == ["stale"]
+                runs.goto(f"{stack.url}/lean-airflow/")
+                assert "stale" in runs.locator("#runs tbody").inner_text()
                 context.close()
             finally:
                 browser.close()

@@ -36,7 +36,18 @@ def _lock_out_other_migrations(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     elif connection.dialect.name == "sqlite":
+        # Batch mode copies a table to change its constraints; with foreign keys on, dropping the
+        # old copy would cascade-delete every child row. The pragma only works outside a
+        # transaction, so it goes first; foreign_key_check after the migrations proves nothing broke.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"audit DB migration left {len(broken)} rows with broken foreign keys: {broken[:5]}")
 
 
 def run_migrations_online() -> None:
@@ -53,6 +64,7 @@ def run_migrations_online() -> None:
             )
             with context.begin_transaction():
                 context.run_migrations()
+            _check_foreign_keys(connection)
     finally:
         engine.dispose()
 

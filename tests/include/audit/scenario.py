@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from include.audit.ingest import IngestSummary, ingest_run_folder
+from include.audit.ingest import IngestSummary, ingest_and_record_run
 from include.contracts.intent import write_order_intent
 from include.contracts.params import ExecutionParams, write_execution_params
 from include.run_folder import RunFolder, RunRef
@@ -106,5 +106,5 @@ def make_run(tmp_path: Path, results_fixture: str, *, weights: Mapping[str, floa
 
 
 def ingest(folder: RunFolder, engine: Engine) -> IngestSummary:
-    """What the DAG's ingest_events task stores for the run folder."""
-    return ingest_run_folder(engine, folder)
+    """What the DAG's ingest_events task stores for the run folder (and its manifest.json)."""
+    return ingest_and_record_run(engine, folder)

@@ -17,7 +17,7 @@ def test_db_upgrade_ingest_check(
 ) -> None:
     monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", db_url)
     assert main(["db", "upgrade"]) == 0
-    assert json.loads(capsys.readouterr().out)["revision"] == "0001_audit_tables"
+    assert json.loads(capsys.readouterr().out)["revision"] == "0002_run_attempts"
     folder = make_run(tmp_path, "backtest")
     assert main(["ingest", str(folder.results_dir), "--run-key", RUN_KEY]) == 0
     summary = json.loads(capsys.readouterr().out)

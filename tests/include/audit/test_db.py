@@ -25,7 +25,7 @@ TABLES = {"rebalance_runs", "intent_orders", "order_events", "consistency_result
 
 def test_migrations_up_down_up(raw_db_url: str) -> None:
     upgrade_database(raw_db_url)
-    assert current_revision(raw_db_url) == "0001_audit_tables"
+    assert current_revision(raw_db_url) == "0002_run_attempts"
     engine = make_engine(raw_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES

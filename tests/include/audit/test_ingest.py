@@ -168,3 +168,73 @@ def test_nonzero_target_delta_rule() -> None:
     assert not has_nonzero_target_delta(_intent({"SPY": 0.0}), {"SPY": 0})
     assert has_nonzero_target_delta(_intent({"SPY": 0.0}), {"SPY": 3})
     assert not has_nonzero_target_delta(None, {"SPY": 3})
+
+
+# ------------------------------------------------------------------ bounds of the events reader
+
+_BOMB_SCRIPT = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # 1 GiB: the old reader needed ~21 GB
+from include.audit.ingest import iter_order_events
+from include.errors import OrderEventsFileError
+try:
+    list(iter_order_events(Path(sys.argv[1])))
+except OrderEventsFileError as exc:
+    print(exc)
+"""
+
+
+def test_a_200kb_file_of_nested_arrays_is_refused_by_name_within_a_memory_limit(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "A-order-events.json"
+    bomb.write_text("[" + "[" * 100_000 + "]" * 100_000 + "]")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    done = subprocess.run(
+        [sys.executable, "-c", _BOMB_SCRIPT, str(bomb)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "nested deeper than 8 levels" in done.stdout and str(bomb) in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ('[{"message": "' + "x" * ((1 << 20) + 1) + '"}]', "a string of 1048577 characters"),
+        ("[{" + ",".join(f'"k{i}": 1' for i in range(1001)) + "}]", "more than 1000 keys"),
+    ],
+    ids=["long-string", "many-keys"],
+)
+def test_oversized_elements_are_refused_by_name(tmp_path: Path, payload: str, expected: str) -> None:
+    path = tmp_path / "A-order-events.json"
+    path.write_text(payload)
+    with pytest.raises(OrderEventsFileError, match=expected):
+        list(iter_order_events(path))
+
+
+def test_the_bounded_reader_builds_items_as_ijson_does(tmp_path: Path) -> None:
+    import json
+
+    import ijson
+
+    items = [
+        {"a": 1, "b": [1, 2.5, {"c": None}], "d": {"e": [True, False, "s"]}},
+        [],
+        {},
+        "x",
+        3.25,
+        None,
+        [[1], [2, [3]]],
+    ]
+    path = tmp_path / "A-order-events.json"
+    path.write_text(json.dumps(items))
+    expected = list(ijson.items(path.open("rb"), "item", use_float=True))
+    from include.audit.ingest import iter_raw_events
+
+    assert [obj for _, obj, _ in iter_raw_events(path)] == expected == items
+    path.write_text(json.dumps(items) + " [1]")
+    with pytest.raises(OrderEventsFileError, match="garbled JSON"):
+        list(iter_raw_events(path))

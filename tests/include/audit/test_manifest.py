@@ -23,7 +23,7 @@ def test_manifest_hashes_inputs_and_is_stored(db_engine: Engine, tmp_path: Path)
         airflow={"dag_id": DAG_ID, "run_id": "scheduled__2021-03-30", "task_id": "lean", "try_number": "2"},
     )
     assert manifest.files["intent"].sha256 == sha256_file(folder.path / f"order_intent_run_{RUN_KEY}.json")
-    assert set(manifest.files) == {"snapshot", "intent", "params", "config", "algorithm"}
+    assert set(manifest.files) == {"snapshot", "intent", "params", "config", "initial_state", "algorithm"}
     assert {d.path for d in manifest.data_files} >= {"data/equity/usa/daily/spy.zip", "data/equity/usa/daily/qqq.zip"}
     assert manifest.data_sha256 and manifest.package_versions["pydantic"]
     text = manifest.model_dump_json()
