@@ -28,6 +28,28 @@ def dagbag(airflow_db: None):  # type: ignore[no-untyped-def]
     return bag
 
 
+@pytest.fixture(autouse=True)
+def _restore_dag_params(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In-process ``dag.test(run_conf=...)`` writes the conf into the Param objects of the DAG and of
+    the tasks that ran (Airflow's ``process_params``), and the DagBag lives for the session: put every
+    form value back after each test that used it, so no test's conf leaks into the next."""
+    if "dagbag" not in request.fixturenames:
+        yield
+        return
+    import copy
+
+    bag = request.getfixturevalue("dagbag")
+    saved = [
+        (params, key, copy.deepcopy(params.get_param(key).value))
+        for dag in bag.dags.values()
+        for params in (dag.params, *(task.params for task in dag.tasks))
+        for key in params
+    ]
+    yield
+    for params, key, value in saved:
+        params.get_param(key).value = value
+
+
 @pytest.fixture
 def lean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[dict[str, str]]:
     """Artifact root in tmp_path, the audit DB on SQLite or Postgres (``db_url`` is parametrised)."""

@@ -6,7 +6,6 @@ once too, naming that run and what to do, instead of waiting without a state.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,20 +24,6 @@ def artifact_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
     monkeypatch.setenv("LEAN_AIRFLOW_RUNTIME", "local")
     yield root
-
-
-@pytest.fixture(autouse=True)
-def _restore_dag_params(dagbag: Any) -> Iterator[None]:
-    """In-process ``dag.test(run_conf=...)`` writes the conf into the DAG's own Param objects
-    (``process_params`` updates a ParamsDict sharing them); put the form's values back after the test."""
-    saved = {
-        dag_id: {key: copy.deepcopy(dag.params.get_param(key).value) for key in dag.params}
-        for dag_id, dag in dagbag.dags.items()
-    }
-    yield
-    for dag_id, values in saved.items():
-        for key, value in values.items():
-            dagbag.dags[dag_id].params.get_param(key).value = value
 
 
 def _snapshot_ti(run: Any) -> Any:
