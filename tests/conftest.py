@@ -7,6 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _session_home = Path(tempfile.mkdtemp(prefix="lean-airflow-tests-"))
@@ -28,3 +30,13 @@ def pytest_sessionfinish(session: object, exitstatus: int) -> None:
 
 
 pytest_plugins = ["tests.db_fixtures", "tests.airflow_fixtures"]
+
+
+@pytest.fixture
+def chain_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The embedded default in tmp: the artifact root (returned), a SQLite audit DB, the local runtime."""
+    root = tmp_path / "artifacts"
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(root))
+    monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setenv("LEAN_AIRFLOW_RUNTIME", "local")
+    return root

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from include.atomic_io import dumps_canonical
 from include.contracts.manifest import AirflowRunIds, FileDigest, RunManifest
+from include.contracts.report import read_report_head
 from include.errors import RunFolderError
 from include.launch.config import LauncherConfig
 from include.run_folder import RunFolder
@@ -122,23 +123,10 @@ def check_freshness(folder: RunFolder, *, report_manifest_sha256: str | None = N
     if report_manifest_sha256 is None:
         if not folder.report_json_path.exists():
             return RunFreshness("incomplete", ("no report.json: the run was not checked since it was ingested",))
-        report_manifest_sha256 = _report_manifest_sha(folder)
+        report_manifest_sha256 = read_report_head(folder.inside(folder.report_json_path)).get("manifest_sha256")
     if report_manifest_sha256 != hashlib.sha256(raw).hexdigest():
         return RunFreshness("stale", ("report.json was made from another manifest.json",))
     return RunFreshness("current")
-
-
-def _report_manifest_sha(folder: RunFolder) -> str | None:
-    """The report's ``manifest_sha256``, streamed: it comes before the (possibly huge) order table."""
-    import ijson
-
-    with open(folder.inside(folder.report_json_path), "rb") as handle:
-        for prefix, event, value in ijson.parse(handle):
-            if prefix == "manifest_sha256":
-                return str(value) if event == "string" else None
-            if prefix == "order_table" or prefix.startswith("order_table."):
-                break
-    return None
 
 
 def build_run_manifest(

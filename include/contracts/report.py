@@ -7,6 +7,7 @@ the report page never re-reads the events files of a checked run.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
@@ -152,3 +153,18 @@ class ParityReport(FrozenModel):
     verdict: Literal["identical", "equivalent", "mismatch"]
     orders: tuple[OrderDiff, ...]
     summary: dict[str, int]
+
+
+def read_report_head(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level scalars of a ``report.json`` (``verdict``, ``manifest_sha256``...), streamed:
+    they come before its order table (10^5+ orders), which is never read."""
+    import ijson
+
+    head: dict[str, Any] = {}
+    with open(path, "rb") as handle:
+        for prefix, event, value in ijson.parse(handle):
+            if prefix == "order_table":
+                break
+            if "." not in prefix and prefix and event in ("string", "number", "boolean", "null"):
+                head[prefix] = value
+    return head

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import ijson
-
 from include.audit.manifest import RunFreshness, check_freshness
 from include.audit.orders import LeanOrder, lean_orders, orders_from_files
 from include.contracts.intent import OrderIntent
-from include.contracts.report import ConsistencyReport, OrderTable
+from include.contracts.report import ConsistencyReport, OrderTable, read_report_head
 from include.errors import ArtifactPathError, RunFolderError
 from include.run_folder import RunFolder
 
@@ -133,15 +131,6 @@ def load_run_view(
     return view
 
 
-def _report_verdict(path: Path) -> str | None:
-    """The verdict of a report.json, streamed: it comes before the (possibly huge) order table."""
-    with open(path, "rb") as handle:
-        for prefix, event, value in ijson.parse(handle):
-            if prefix in ("verdict", "overall_verdict") and event == "string" and value:
-                return str(value)
-    return None
-
-
 def list_runs(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every run folder under the artifact root, newest key first, with its overall verdict."""
     runs: list[dict[str, Any]] = []
@@ -154,12 +143,15 @@ def list_runs(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 folder = RunFolder.open(path, root=base)  # a run folder symlinked out of the root is skipped
                 if not folder.config_path.exists() and not folder.intent_path.exists():
                     continue
-                report = folder.inside(folder.report_json_path) if folder.report_json_path.exists() else None
-                freshness = check_freshness(folder)
+                # report.json is streamed once: its verdict, and its link to the manifest.
+                head = (
+                    read_report_head(folder.inside(folder.report_json_path)) if folder.report_json_path.exists() else {}
+                )
+                freshness = check_freshness(folder, report_manifest_sha256=head.get("manifest_sha256"))
             except (ArtifactPathError, RunFolderError):
                 continue  # not a run folder name, or a file that leaves it
             verdict: str | None = freshness.state  # never the verdict of other inputs
             if freshness.state == "current":
-                verdict = _report_verdict(report) if report is not None else None
+                verdict = head.get("verdict") or head.get("overall_verdict")  # version 1 named it so
             runs.append({"dag_id": dag_dir.name, "run_key": path.name, "verdict": verdict or "not checked"})
     return runs

@@ -7,7 +7,6 @@ once too, naming that run and what to do, instead of waiting without a state.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,6 @@ import pendulum
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def artifact_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    root = tmp_path / "artifacts"
-    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(root))
-    monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    monkeypatch.setenv("LEAN_AIRFLOW_RUNTIME", "local")
-    yield root
 
 
 def _snapshot_ti(run: Any) -> Any:
@@ -52,17 +42,17 @@ def _no_run_folder(root: Path) -> None:
 
 
 def test_range_end_before_start_fails_snapshot_at_once(
-    dagbag: Any, artifact_root: Path, capfd: pytest.CaptureFixture[str]
+    dagbag: Any, chain_env: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     run = dagbag.dags["lean_backtest_range"].test(run_conf={"start_date": "2021-03-31", "end_date": "2021-03-01"})
     _assert_failed_at_once(
         run, capfd, "invalid run dates", "start_date=2021-03-31 and end_date=2021-03-01: end is before start"
     )
-    _no_run_folder(artifact_root)
+    _no_run_folder(chain_env)
 
 
 def test_range_backtest_ending_today_fails_at_once(
-    dagbag: Any, artifact_root: Path, capfd: pytest.CaptureFixture[str]
+    dagbag: Any, chain_env: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from include.pipeline import new_york_today
 
@@ -71,7 +61,7 @@ def test_range_backtest_ending_today_fails_at_once(
         run_conf={"start_date": (today - dt.timedelta(days=30)).isoformat(), "end_date": today.isoformat()}
     )
     _assert_failed_at_once(run, capfd, f"end_date={today}: a backtest can end on")
-    _no_run_folder(artifact_root)
+    _no_run_folder(chain_env)
 
 
 @pytest.mark.parametrize(
@@ -80,35 +70,35 @@ def test_range_backtest_ending_today_fails_at_once(
     ids=["saturday", "good-friday"],
 )
 def test_daily_as_of_not_a_session_fails_at_once(
-    dagbag: Any, artifact_root: Path, capfd: pytest.CaptureFixture[str], as_of: str, named: str
+    dagbag: Any, chain_env: Path, capfd: pytest.CaptureFixture[str], as_of: str, named: str
 ) -> None:
     run = dagbag.dags["lean_backtest_daily"].test(logical_date=None, run_conf={"as_of": as_of})
     _assert_failed_at_once(run, capfd, named)
-    _no_run_folder(artifact_root)
+    _no_run_folder(chain_env)
 
 
 def test_execution_params_the_contract_refuses_fail_at_snapshot_not_write_params(
-    dagbag: Any, artifact_root: Path, capfd: pytest.CaptureFixture[str]
+    dagbag: Any, chain_env: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # risk_overrides is a free JSON object in the form: only the contract can refuse it.
     conf = {"start_date": "2021-02-01", "end_date": "2021-02-26", "risk_overrides": {"max_weight": 1.5}}
     run = dagbag.dags["lean_backtest_range"].test(run_conf=conf)
     _assert_failed_at_once(run, capfd, "invalid execution params", "max_weight")
-    _no_run_folder(artifact_root)
+    _no_run_folder(chain_env)
 
 
-def test_negative_fees_are_refused_by_the_form_itself(dagbag: Any, artifact_root: Path) -> None:
+def test_negative_fees_are_refused_by_the_form_itself(dagbag: Any, chain_env: Path) -> None:
     from airflow.sdk.definitions.param import ParamValidationError
 
     with pytest.raises(ParamValidationError, match="fee_bps"):
         dagbag.dags["lean_backtest_range"].test(
             run_conf={"start_date": "2021-02-01", "end_date": "2021-02-26", "fee_bps": -1.0}
         )
-    _no_run_folder(artifact_root)
+    _no_run_folder(chain_env)
 
 
 def test_a_failed_daily_backtest_run_blocks_the_next_one_by_name(
-    dagbag: Any, artifact_root: Path, capfd: pytest.CaptureFixture[str]
+    dagbag: Any, chain_env: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     dag = dagbag.dags["lean_backtest_daily"]
     # Logical dates no other test uses: Airflow's previous run is the latest earlier logical date.
@@ -126,7 +116,7 @@ def test_a_failed_daily_backtest_run_blocks_the_next_one_by_name(
         "Clear its failed tasks",
         "Mark it as success",
     )
-    _no_run_folder(artifact_root)
+    _no_run_folder(chain_env)
     # The DAG's docs (the UI's Docs tab) say so too.
     assert "Runs go in order" in (dag.doc_md or "")
     assert not dag.get_task("snapshot").depends_on_past

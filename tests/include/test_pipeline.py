@@ -263,15 +263,6 @@ START, END = dt.date(2021, 2, 1), dt.date(2021, 2, 12)
 OPTIONS = {"top_n": 2, "lookback_days": 10}
 
 
-@pytest.fixture
-def chain_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The artifact root in tmp (returned) and a SQLite audit DB in tmp."""
-    root = tmp_path / "artifacts"
-    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(root))
-    monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    return root
-
-
 def _request(root: Path, **overrides: Any) -> ChainRequest:
     ref, dates = resolve_run(
         dag_id="lean_backtest_range",

@@ -98,14 +98,6 @@ DAY1, DAY2 = dt.date(2021, 3, 1), dt.date(2021, 3, 2)
 OPTIONS = {"top_n": 2, "lookback_days": 10}
 
 
-@pytest.fixture
-def chain_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "artifacts"
-    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(root))
-    monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    return root
-
-
 def _run(
     root: Path, algorithm: Path, *, kind: Literal["daily", "range"], params: dict[str, str], continue_account: bool
 ) -> RunFolder:
