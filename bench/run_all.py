@@ -209,6 +209,7 @@ def main() -> int:
     runs += [_run("bench_local_engine.py", "--symbols", str(n), *repeat) for n in sizes["engine_symbols"]]
     runs += [_run("bench_ingest.py", "--events", str(n), *repeat) for n in sizes["ingest_events"]]
     runs += [_run("bench_consistency.py", "--events", str(n), *repeat) for n in sizes["check_events"]]
+    runs.append(_run("bench_report_page.py", *repeat))
     if args.with_rss:
         runs.append(_run("bench_ingest_rss.py"))
     if sizes["backfill_days"]:

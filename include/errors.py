@@ -170,6 +170,25 @@ class ExecutionParamsFileError(InputFileError, ExecutionParamsError):
     """An execution-params file cannot be read (it is still an ``ExecutionParamsError``)."""
 
 
+class WeightsFileLocationError(SnapshotError):
+    """A weights file (the file provider's ``weights_file``) lies outside every configured base folder
+    (``LEAN_AIRFLOW_WEIGHTS_DIRS``), after resolving ``..`` and symlinks. Names the path, where it
+    resolves to and the base folders; the file is not read."""
+
+    def __init__(self, path: str, resolved: str, bases: list[str]) -> None:
+        self.path = path
+        self.resolved = resolved
+        self.bases = list(bases)
+        SnapshotError.__init__(
+            self,
+            [
+                f"weights file {path!r} resolves to {resolved}, outside every weights base folder "
+                f"({', '.join(self.bases)}). Fix: put the file under one of them, or add its folder to "
+                "LEAN_AIRFLOW_WEIGHTS_DIRS (os.pathsep-separated)"
+            ],
+        )
+
+
 class SnapshotSourceError(SnapshotError):
     """A snapshot provider's source cannot be used: a bad or unreachable SQL URL, an unknown driver,
     a missing table or column. Names the source (password hidden) and what to do."""

@@ -206,6 +206,7 @@ def step_snapshot(
 
     The snapshots are taken before the folder is made: a provider error leaves no empty folder.
     """
+    from include.audit.parity import update_session_parity
     from include.contracts.snapshot import write_snapshots
     from include.snapshots import take_snapshot
 
@@ -216,6 +217,8 @@ def step_snapshot(
     # A re-run starts a new attempt: what the previous one concluded goes before any input changes,
     # so a re-run that stops early leaves a folder that is visibly incomplete, never an old verdict.
     folder.invalidate_conclusions()
+    # ... and the other run of its session must not keep showing a diff against what is now gone.
+    update_session_parity(folder)
     write_snapshots(folder.snapshots_path, snapshots)
     return folder
 
@@ -231,18 +234,23 @@ def step_write_intent(folder: RunFolder) -> Path:
 def step_write_params(
     folder: RunFolder, params: Mapping[str, Any] | None, *, previous: RunFolder | None = None
 ) -> Path:
-    """Write the execution params; for a continued account, copy the previous run's final state."""
+    """Write the execution params; for a continued account, copy the previous run's final state, with
+    the splits and dividends between the two runs' sessions applied as a broker would (live accounts;
+    ``include.corporate_actions``, which records what it applied in the copy)."""
     from include.atomic_io import atomic_write_text
     from include.contracts.params import write_execution_params
+    from include.corporate_actions import carry_over
 
-    # Every path is checked before anything is written: a bad one leaves no file behind.
-    final_state = None
+    # Every path is checked (and the carried state worked out) before anything is written: a bad one
+    # leaves no file behind.
+    carried = None
     if previous is not None and previous.final_state_path.exists():
         final_state = previous.inside(previous.final_state_path)
+        carried = carry_over(final_state.read_text(encoding="utf-8"), previous=previous, folder=folder)
     path = Path(write_execution_params(output_dir=folder.path, run_id=folder.run_key, params=params))
-    if final_state is not None:
+    if carried is not None:
         # Copied, so the run folder is self-contained and the Docker path can bind it read-only.
-        atomic_write_text(folder.initial_state_path, final_state.read_text(encoding="utf-8"))
+        atomic_write_text(folder.initial_state_path, carried)
     else:
         folder.initial_state_path.unlink(missing_ok=True)
     return path
@@ -284,22 +292,33 @@ def step_check(folder: RunFolder, *, policy: Policy = "fail") -> dict[str, Any]:
 
     Under the ``fail`` policy a hard inconsistency raises ``ConsistencyCheckFailed`` (after
     the report is saved); under ``warn`` it is only reported.
+
+    Then the session's backtest-vs-live parity (``include.audit.parity.update_session_parity``): the
+    live run's ``parity.json`` is written, replaced or removed. It never fails the task, and it runs
+    whatever the check concluded: a failing run's saved report still compares, and a run left
+    without a report withdraws the session's earlier diff.
     """
     from include.audit.consistency import check_run_folder
     from include.audit.db import audit_engine
     from include.audit.db_errors import audit_db_errors
+    from include.audit.parity import update_session_parity
 
-    with audit_db_errors():
-        db = audit_engine()
-        try:
-            report = check_run_folder(folder, engine=db, policy=policy)
-        finally:
-            db.dispose()
+    try:
+        with audit_db_errors():
+            db = audit_engine()
+            try:
+                report = check_run_folder(folder, engine=db, policy=policy)
+            finally:
+                db.dispose()
+    finally:
+        parity = update_session_parity(folder)  # never raises, so it masks no error of the check
     return {
         "verdict": report.verdict,
         "report_json": str(folder.report_json_path),
         "report_html": str(folder.report_html_path),
         "failures": len(report.failures),
+        "parity": parity.verdict,
+        "parity_note": parity.reason,
     }
 
 

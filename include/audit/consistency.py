@@ -48,6 +48,21 @@ starting account and Lean-format daily bars. Checks, each with a per-symbol verd
                       expects no order for a symbol with a target or a holding, the pass says why,
                       with the rules' own functions (rounds to 0 lots, risk overrides, cash
                       buffer, cash left below min_qty): a run without orders is explained.
+``corporate_actions`` live: the account carried from the previous run took every split and cash
+                      dividend between that run's session and this one's (``include.corporate_actions``
+                      applies them and records them in ``initial_state.json``; without a record, at
+                      least those effective on this run's first session). Each applied one is listed.
+
+Price basis: fills, bars and quantities are compared on the prices each order was filled on, its
+``priceAdjustmentMode`` in Lean's ``<id>.json`` (default: Raw live, Adjusted in a backtest, Lean's
+``BrokerageTransactionHandler.SetPriceAdjustmentMode``). A fill is judged against the bars of its order's
+basis; a symbol's reference prices and the account are on its orders' basis, and on Raw prices the
+account takes the splits (and, in a backtest, dividends) between rebalances as Lean does
+(``SecurityPortfolioManager.ApplySplit``/``ApplyDividend``). Adjusted bars are what the runtime reads.
+
+Dates: every finding carries the New York session it concerns (``CheckResult.date``: its order's
+rebalance date for an order or fill finding; None for the whole run) and counts towards that one
+(date, symbol) row only. The DB rows keep it in their details (no column: the report is the record).
 
 Policy ``fail``: an overall ``fail`` raises ``ConsistencyCheckFailed`` after the report is saved.
 Policy ``warn``: the same report, no exception.
@@ -68,9 +83,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
@@ -78,17 +95,31 @@ from sqlalchemy.engine import Engine
 from include.atomic_io import atomic_write_text
 from include.audit.db import ConsistencyResultRow, RebalanceRun
 from include.audit.findings import CHECKS, TOLERANCES, Findings
-from include.audit.order_checks import check_orders
+from include.audit.order_checks import SUPPORTED_BASES, BarKey, check_orders, default_price_basis
 from include.audit.orders import load_event_columns, load_intent_days, order_frame, order_table
-from include.audit.rebalance_checks import BuildOrders, check_rebalances, load_build_orders, reference_close
+from include.audit.rebalance_checks import (
+    BuildOrders,
+    check_carried_state,
+    check_rebalances,
+    load_build_orders,
+    reference_close,
+)
 from include.contracts.intent import OrderIntent
 from include.contracts.manifest import RunManifest
 from include.contracts.params import ExecutionParams
 from include.contracts.report import ConsistencyReport, Policy, worst
+from include.corporate_actions import (
+    ACTIONS_BY_BASIS,
+    CarryRecord,
+    CorporateAction,
+    corporate_actions,
+    read_carry_record,
+)
 from include.errors import AuditDatabaseError, ConsistencyCheckFailed
 from include.launch.config import LauncherConfig, Mode
 from include.reporting.html import write_report_html
 from include.run_folder import RunFolder, RunRef, StartingState
+from include.trading_calendar import previous_session
 
 __all__ = [
     "CHECKS",
@@ -114,6 +145,11 @@ class CheckInputs:
     mode: Mode = "backtest"
     manifest: RunManifest | None = None
     manifest_sha256: str | None = None
+    # Order id -> the prices Lean filled it on (its ``priceAdjustmentMode`` in ``<id>.json``); an order
+    # not listed fills on the mode's default (Raw live, Adjusted in a backtest).
+    price_modes: Mapping[int, str] = field(default_factory=dict)
+    price_modes_problem: str | None = None  # why ``<id>.json`` could not be read
+    carry: CarryRecord | None = None  # what the carry-over applied to the starting account
 
     @classmethod
     def from_folder(
@@ -124,6 +160,7 @@ class CheckInputs:
             raw = folder.manifest_path.read_bytes()
             manifest = RunManifest.model_validate_json(raw)
             manifest_sha = hashlib.sha256(raw).hexdigest()
+        price_modes, problem = _price_modes(folder)
         return cls(
             intent=folder.load_intent(),
             params=folder.load_params(),
@@ -132,7 +169,23 @@ class CheckInputs:
             mode=config.mode,
             manifest=manifest,
             manifest_sha256=manifest_sha,
+            price_modes=price_modes,
+            price_modes_problem=problem,
+            carry=read_carry_record(folder.local_path(config.parameters.get("initial-state-path"))),
         )
+
+
+def _price_modes(folder: RunFolder) -> tuple[dict[int, str], str | None]:
+    """Each order's price adjustment mode from Lean's ``<id>.json`` (the order events do not carry
+    it), through the parity diff's reader of that file; ({}, why) when it cannot be read."""
+    from include.audit.parity import _order_metadata
+    from include.errors import ParityError
+
+    try:
+        metadata = _order_metadata(folder.inside(folder.results_dir), folder.algorithm_id)
+    except ParityError as exc:
+        return {}, str(exc)
+    return {order_id: mode for order_id, (_kind, mode) in metadata.items() if mode is not None}, None
 
 
 @dataclass(frozen=True)
@@ -160,18 +213,72 @@ def find_audit_run(engine: Engine, ref: RunRef) -> AuditRun:
     return AuditRun(audit_run_id=int(found[0]), dag_id=ref.dag_id, run_key=ref.run_key, algorithm_id=found[1])
 
 
-def _daily_bars(data_folder: Path | None, symbols: list[str], adjusted: bool) -> dict[str, pd.DataFrame]:
+def _daily_bars(data_folder: Path | None, keys: set[BarKey]) -> dict[BarKey, pd.DataFrame]:
+    """Daily bars by (symbol, price basis), read through the runtime's reader (``include.market_data``):
+    Raw unscaled, Adjusted with the factor files as Lean's default mode; other bases are not read."""
     from include.market_data import MarketDataError, read_daily_bars
 
-    bars: dict[str, pd.DataFrame] = {}
+    bars: dict[BarKey, pd.DataFrame] = {}
     if data_folder is None:
         return bars
-    for symbol in symbols:
+    for symbol, basis in sorted(keys):
+        if basis not in SUPPORTED_BASES:
+            continue
         try:
-            bars[symbol] = read_daily_bars(data_folder, symbol, adjusted=adjusted)
+            bars[(symbol, basis)] = read_daily_bars(data_folder, symbol, adjusted=basis != "Raw")
         except MarketDataError:
             continue
     return bars
+
+
+@dataclass(frozen=True)
+class _Bases:
+    """The price basis of each order (a row of the order frame) and of each symbol: its orders' (Lean
+    keeps one per symbol), else the run's (its orders' when they agree, else the mode's default)."""
+
+    orders: np.ndarray
+    symbols: dict[str, str]
+    default: str
+
+    @classmethod
+    def of(cls, orders: pd.DataFrame, inputs: CheckInputs, findings: Findings) -> _Bases:
+        default = default_price_basis(inputs.mode)
+        if inputs.price_modes_problem is not None:
+            findings.add(
+                "slippage",
+                "warn",
+                f"the orders' price basis is unknown ({inputs.price_modes_problem}); fills judged on {default} prices",
+            )
+        if not inputs.price_modes:  # no ``<id>.json`` (or no mode in it): every order on the default
+            return cls(orders=np.full(len(orders), default, dtype=object), symbols={}, default=default)
+        ids = pd.Series(orders["order_id"].to_numpy(), dtype="int64")
+        mapped = ids.map(dict(inputs.price_modes)).astype(object)
+        per_order = mapped.where(mapped.notna(), default).to_numpy(dtype=object)
+        # Each symbol's most frequent basis (counted in C: a run has 10^5+ orders, a few symbols).
+        counts = pd.DataFrame({"symbol": orders["symbol"].to_numpy(dtype=object), "basis": per_order}).value_counts()
+        by_symbol: dict[str, str] = {}
+        for symbol, basis in counts.index:
+            by_symbol.setdefault(str(symbol), str(basis))
+        distinct = set(by_symbol.values())
+        return cls(orders=per_order, symbols=by_symbol, default=distinct.pop() if len(distinct) == 1 else default)
+
+    def of_symbol(self, symbol: str) -> str:
+        return self.symbols.get(symbol, self.default)
+
+
+def _corporate_actions(
+    inputs: CheckInputs, symbols: list[str], after: dt.date | None, through: dt.date, findings: Findings
+) -> list[CorporateAction]:
+    """The splits and dividends of ``symbols`` effective in (``after``, ``through``] (none without data)."""
+    from include.market_data import MarketDataError
+
+    if inputs.data_folder is None or after is None or not symbols:
+        return []
+    try:
+        return corporate_actions(inputs.data_folder, symbols, after=after, through=through)
+    except MarketDataError as exc:
+        findings.add("corporate_actions", "warn", f"splits and dividends unknown: {exc}")
+        return []
 
 
 def check_consistency(
@@ -191,8 +298,15 @@ def check_consistency(
         intent_days=load_intent_days(engine, run.audit_run_id),
     )
     symbols = sorted(set(inputs.intent.symbols) | set(orders["symbol"]) | set(inputs.starting.holdings))
-    bars = _daily_bars(inputs.data_folder, symbols, adjusted=inputs.mode != "live")
+    # Fills, bars and quantities on the prices each order was filled on (issue #17): a live order on
+    # Raw prices against raw bars, a backtest's on Adjusted ones against adjusted bars.
+    bases = _Bases.of(orders, inputs, findings)
+    bars = _daily_bars(
+        inputs.data_folder,
+        {(s, bases.of_symbol(s)) for s in symbols} | set(zip(orders["symbol"], bases.orders, strict=True)),
+    )
     universe = set(inputs.intent.symbols) | {s.upper() for s, q in inputs.starting.holdings.items() if q}
+    days = sorted(r.date for r in inputs.intent.rebalances)
     check_orders(
         orders,
         events,
@@ -200,18 +314,33 @@ def check_consistency(
         bars,
         inputs.mode,
         findings,
-        first_rebalance=min(r.date for r in inputs.intent.rebalances),
+        first_rebalance=days[0],
         universe=universe,
+        bases=bases.orders,
     )
+    if inputs.mode == "live" and any(inputs.starting.holdings.values()):
+        # A live account carried from an earlier run: the splits and dividends since that run's
+        # session (at least those effective on this one's) must be in it.
+        held = sorted(s for s, q in inputs.starting.holdings.items() if q)
+        since = inputs.carry.from_session if inputs.carry is not None else previous_session(days[0])
+        check_carried_state(
+            inputs.starting,
+            carry=inputs.carry,
+            expected=_corporate_actions(inputs, held, since, days[0], findings),
+            findings=findings,
+        )
+    unadjusted = [s for s in symbols if ACTIONS_BY_BASIS.get(bases.of_symbol(s))]
     rows = check_rebalances(
         orders,
         intent=inputs.intent,
         params=inputs.params,
         starting=inputs.starting,
-        bars=bars,
+        bars={s: frame for s in symbols if (frame := bars.get((s, bases.of_symbol(s)))) is not None},
         mode=inputs.mode,
         build=build_orders or load_build_orders(),
         findings=findings,
+        bases={s: bases.of_symbol(s) for s in symbols},
+        actions=_corporate_actions(inputs, unadjusted, previous_session(days[0]), days[-1], findings),
     )
     manifest = inputs.manifest
     manifest_files = {role: f.sha256 for role, f in manifest.files.items()} if manifest is not None else {}
@@ -226,7 +355,7 @@ def check_consistency(
         generated_at=dt.datetime.now(dt.UTC),
         events=len(events),
         orders=len(orders),
-        symbols=tuple(findings.fold_undated(rows)),
+        symbols=tuple(findings.fold(rows)),
         checks=tuple(findings.results),
         manifest_sha256=inputs.manifest_sha256,
         manifest_files=manifest_files,
@@ -255,7 +384,8 @@ def save_report(
                 "symbol": c.symbol,
                 "verdict": c.verdict,
                 "message": c.message,
-                "details": c.details or None,
+                # The DB row keeps the finding's date in its details (no column: the report has it).
+                "details": ({**c.details, "date": c.date.isoformat()} if c.date is not None else c.details) or None,
                 "created_at": report.generated_at,
             }
             for c in report.checks

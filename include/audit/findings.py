@@ -1,8 +1,9 @@
 """What the consistency check found, as it finds it.
 
-Every finding becomes a :class:`CheckResult` (the report's ``checks``, in the order found); a
-finding about a symbol also counts towards that symbol's verdict row, keyed by (rebalance date,
-symbol) — or (None, symbol) for fill-level findings, which fold into every row of the symbol.
+Every finding becomes a :class:`CheckResult` (the report's ``checks``, in the order found) dated on
+the New York session it concerns (an order's or a fill's finding: the order's rebalance date; None
+only for a finding about the whole run). A finding about a symbol also counts towards exactly one
+verdict row, the one of its (date, symbol): a fill's failure never colours the symbol's other days.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CHECKS = (
     "fees",
     "slippage",
     "recomputation",
+    "corporate_actions",
 )
 FEE_ABS_TOLERANCE = 0.005
 PRICE_REL_EPS = 1e-6
@@ -54,31 +56,28 @@ class Findings:
         day: dt.date | None = None,
         **details: Any,
     ) -> None:
-        if day is not None:
-            details["rebalance_date"] = day.isoformat()
         self.results.append(
-            CheckResult(check=check, symbol=symbol, verdict=verdict, message=message, details=_jsonable(details))
+            CheckResult(
+                check=check, symbol=symbol, date=day, verdict=verdict, message=message, details=_jsonable(details)
+            )
         )
         if symbol is not None:
             self.verdicts[(day, symbol)].append(verdict)
             if verdict != "pass":
                 self.problems[(day, symbol)].append(f"{check}: {message}")
 
-    def fold_undated(self, rows: list[SymbolVerdict]) -> list[SymbolVerdict]:
-        """The verdict rows with each symbol's fill-level findings folded in."""
-        undated = {s: v for (d, s), v in self.verdicts.items() if d is None}
-        undated_problems = {s: p for (d, s), p in self.problems.items() if d is None}
+    def fold(self, rows: list[SymbolVerdict]) -> list[SymbolVerdict]:
+        """The verdict rows with every finding of their own (date, symbol), whenever it was found
+        (the per-order checks run before the rows exist). A finding whose (date, symbol) has no row
+        (an order before the first rebalance) stays in the checks and the run's verdict only."""
         folded = []
         for row in rows:
-            extra_v = undated.get(row.symbol, [])
-            extra_p = undated_problems.get(row.symbol, [])
-            folded.append(
-                row.model_copy(
-                    update={"verdict": worst([row.verdict, *extra_v]), "problems": row.problems + tuple(extra_p)}
-                )
-                if extra_v
-                else row
-            )
+            key = (row.rebalance_date, row.symbol)
+            verdict = worst(self.verdicts.get(key, []))
+            problems = tuple(self.problems.get(key, []))
+            if verdict != row.verdict or problems != row.problems:
+                row = row.model_copy(update={"verdict": verdict, "problems": problems})
+            folded.append(row)
         return folded
 
 

@@ -9,7 +9,8 @@ run per failing order or per symbol, never per event. Definitions: ``include.aud
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,10 @@ from include.audit.ingest import NEW_YORK
 from include.contracts.params import ExecutionParams
 from include.contracts.report import Verdict
 
+# Daily bars by (symbol, price basis); a basis is a Lean DataNormalizationMode name, as an order's
+# ``priceAdjustmentMode`` says. The audit reads bars on these bases (``include.market_data``).
+BarKey = tuple[str, str]
+SUPPORTED_BASES = ("Raw", "Adjusted")
 _TERMINAL = ["filled", "canceled", "invalid"]
 _NOT_FILLED = ["invalid", "canceled"]
 # Lean's order-event statuses in classes (compared lower-case; Lean writes them camelCase):
@@ -52,15 +57,17 @@ def check_orders(
     orders: pd.DataFrame,
     events: pd.DataFrame,
     params: ExecutionParams,
-    bars: Mapping[str, pd.DataFrame],
+    bars: Mapping[BarKey, pd.DataFrame],
     mode: str,
     findings: Findings,
     *,
     first_rebalance: dt.date | None = None,
     universe: Collection[str] | None = None,
+    bases: Sequence[str] | np.ndarray | None = None,
 ) -> None:
     """The per-order and per-fill checks. ``universe``: the symbols Lean's algorithm subscribes
-    (the intent's and the starting holdings'); None skips that test."""
+    (the intent's and the starting holdings'); None skips that test. ``bars``: daily bars by
+    (symbol, price basis); ``bases``: each order's price basis (see :func:`check_fills`)."""
     check_terminal_state(orders, findings)
     if universe is not None:
         check_universe(orders, universe, findings)
@@ -69,7 +76,7 @@ def check_orders(
     check_sequence(events, orders, findings)
     check_overfill(orders, findings)
     check_lot_size(orders, params, findings)
-    check_fills(events, params, bars, mode, findings)
+    check_fills(events, orders, params, bars, mode, findings, bases=bases)
 
 
 def _sorted_unique(values: np.ndarray) -> list[str]:
@@ -262,9 +269,20 @@ def check_lot_size(orders: pd.DataFrame, params: ExecutionParams, findings: Find
 
 
 def check_fills(
-    events: pd.DataFrame, params: ExecutionParams, bars: Mapping[str, pd.DataFrame], mode: str, findings: Findings
+    events: pd.DataFrame,
+    orders: pd.DataFrame,
+    params: ExecutionParams,
+    bars: Mapping[BarKey, pd.DataFrame],
+    mode: str,
+    findings: Findings,
+    *,
+    bases: Sequence[str] | np.ndarray | None = None,
 ) -> None:
-    """``fees`` and ``slippage``, per fill event."""
+    """``fees`` and ``slippage``, per fill event; each failure under its order's rebalance date.
+
+    ``bases``: the price basis (Lean's ``priceAdjustmentMode`` name) of each row of ``orders``, default
+    the mode's (:func:`default_price_basis`); a fill is judged against the bars of its order's basis.
+    """
     fills = events.loc[
         events["fill_quantity"] != 0, ["order_id", "symbol_value", "time", "fill_price", "fill_quantity", "fee_amount"]
     ]
@@ -272,21 +290,61 @@ def check_fills(
         findings.add("fees", "pass", "no fills")
         findings.add("slippage", "pass", "no fills")
         return
-    symbols = fills["symbol_value"].to_numpy(dtype=object)
-    order_ids = fills["order_id"].to_numpy()
+    fill = _Fills.of(fills, orders, mode, bases)
     notional = fills["fill_quantity"].abs().to_numpy() * fills["fill_price"].to_numpy()
     expected_fee = params.fee_bps / 10_000.0 * notional
     fee = fills["fee_amount"].fillna(0.0).to_numpy()
     fee_bad = np.abs(fee - expected_fee) > FEE_ABS_TOLERANCE + 1e-6 * expected_fee
-    _per_symbol(
+    _per_day(
         findings,
         "fees",
-        symbols,
+        fill,
         fee_bad,
-        order_ids,
         lambda i: f"fee {fee[i]:.6f} != fee_bps x notional {expected_fee[i]:.6f}",
     )
-    _check_slippage(fills, symbols, order_ids, params, bars, mode, findings)
+    _check_slippage(fills, fill, params, bars, mode, findings)
+
+
+def default_price_basis(mode: str) -> str:
+    """The prices Lean fills on when an order does not say: Raw live, Adjusted in a backtest (Lean's
+    default normalization; ``BrokerageTransactionHandler.SetPriceAdjustmentMode``)."""
+    return "Raw" if mode == "live" else "Adjusted"
+
+
+@dataclass(frozen=True)
+class _Fills:
+    """Per fill event: its symbol, order id, the date its findings carry (the order's rebalance date,
+    else the fill's session), its session and its order's price basis."""
+
+    symbols: np.ndarray
+    order_ids: np.ndarray
+    days: np.ndarray
+    sessions: pd.DatetimeIndex
+    bases: np.ndarray
+
+    @classmethod
+    def of(
+        cls, fills: pd.DataFrame, orders: pd.DataFrame, mode: str, bases: Sequence[str] | np.ndarray | None
+    ) -> _Fills:
+        order_ids = fills["order_id"].to_numpy()
+        rows = np.searchsorted(orders["order_id"].to_numpy(), order_ids)  # the order frame is sorted by id
+        sessions = fill_sessions(fills["time"].to_numpy(np.float64))
+        days = orders["day"].to_numpy(dtype=object)[rows]
+        undated = np.asarray(pd.isna(days), dtype=bool)  # orders before the first rebalance
+        if undated.any():
+            days[undated] = np.array(sessions[undated].date, dtype=object)
+        order_bases = (
+            np.asarray(bases, dtype=object)
+            if bases is not None
+            else np.full(len(orders), default_price_basis(mode), dtype=object)
+        )
+        return cls(
+            symbols=fills["symbol_value"].to_numpy(dtype=object),
+            order_ids=order_ids,
+            days=days,
+            sessions=sessions,
+            bases=order_bases[rows],
+        )
 
 
 def fill_sessions(times: np.ndarray) -> pd.DatetimeIndex:
@@ -297,40 +355,38 @@ def fill_sessions(times: np.ndarray) -> pd.DatetimeIndex:
 
 
 def _day_bars(
-    fills: pd.DataFrame, symbols: np.ndarray, bars: Mapping[str, pd.DataFrame]
+    fill: _Fills, bars: Mapping[BarKey, pd.DataFrame]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Open, close, low and high of each fill's session (NaN without a bar): its New York date,
-    except that a fill stamped at exactly New York midnight belongs to the session that ended
-    before it (a daily bar's end time when Lean runs without daily precise end times)."""
-    days = fill_sessions(fills["time"].to_numpy(np.float64))
-    open_ = np.full(len(fills), np.nan)
-    close = np.full(len(fills), np.nan)
-    low = np.full(len(fills), np.nan)
-    high = np.full(len(fills), np.nan)
-    for symbol in _sorted_unique(symbols):
-        mask = symbols == symbol
-        table = bars.get(symbol)
-        if table is None:
-            continue
-        aligned = table.reindex(days[mask])
-        open_[mask] = aligned["open"].to_numpy()
-        close[mask] = aligned["close"].to_numpy()
-        low[mask] = aligned["low"].to_numpy()
-        high[mask] = aligned["high"].to_numpy()
+    """Open, close, low and high of each fill's session on its order's price basis (NaN without a
+    bar): its New York date, except that a fill stamped at exactly New York midnight belongs to the
+    session that ended before it (a daily bar's end time when Lean runs without daily precise end times)."""
+    n = len(fill.symbols)
+    open_, close, low, high = (np.full(n, np.nan) for _ in range(4))
+    for symbol in _sorted_unique(fill.symbols):
+        of_symbol = fill.symbols == symbol
+        for basis in _sorted_unique(fill.bases[of_symbol]):
+            mask = of_symbol & (fill.bases == basis)
+            table = bars.get((symbol, basis))
+            if table is None:
+                continue
+            aligned = table.reindex(fill.sessions[mask])
+            open_[mask] = aligned["open"].to_numpy()
+            close[mask] = aligned["close"].to_numpy()
+            low[mask] = aligned["low"].to_numpy()
+            high[mask] = aligned["high"].to_numpy()
     return open_, close, low, high
 
 
 def _check_slippage(
     fills: pd.DataFrame,
-    symbols: np.ndarray,
-    order_ids: np.ndarray,
+    fill: _Fills,
     params: ExecutionParams,
-    bars: Mapping[str, pd.DataFrame],
+    bars: Mapping[BarKey, pd.DataFrame],
     mode: str,
     findings: Findings,
 ) -> None:
     price = fills["fill_price"].to_numpy()
-    open_, close, low, high = _day_bars(fills, symbols, bars)
+    open_, close, low, high = _day_bars(fill, bars)
     missing = np.isnan(open_)
     open_ok = np.abs(price / open_ - 1.0) <= params.slippage_open_bps / 10_000.0 + PRICE_REL_EPS
     close_ok = np.abs(price / close - 1.0) <= params.slippage_close_bps / 10_000.0 + PRICE_REL_EPS
@@ -344,54 +400,72 @@ def _check_slippage(
         if not missing.all():
             findings.add("slippage", "pass", f"all {int((~missing).sum())} fills with a daily bar pass")
     else:
-        _per_symbol(
+        _per_day(
             findings,
             "slippage",
-            symbols,
+            fill,
             bad,
-            order_ids,
-            lambda i: f"fill price {price[i]} outside the slippage band of open {open_[i]} / close {close[i]}",
+            lambda i: (
+                f"fill price {price[i]} outside the slippage band of open {open_[i]} / close {close[i]} "
+                f"({fill.bases[i]} prices)"
+            ),
         )
     if missing.any():
         # A fill on a session without a bar: Lean filled at a price no bar backs (or the audit
         # reads other data than Lean did). Not checkable is not consistent: a failure in both policies.
-        sessions = fill_sessions(fills["time"].to_numpy(np.float64)[missing])
-        missing_ids = order_ids[missing]
-        for symbol in _sorted_unique(symbols[missing]):
-            idx = np.flatnonzero(symbols[missing] == symbol)
+        def where(i: int) -> str:
+            symbol, basis = str(fill.symbols[i]), str(fill.bases[i])
+            if basis not in SUPPORTED_BASES:
+                return f"no bars on its order's price basis {basis} (the audit reads {', '.join(SUPPORTED_BASES)})"
+            return "no daily bars at all" if (symbol, basis) not in bars else "no daily bar for that session"
+
+        for (day, symbol), idx in _groups(fill, missing):
             first = idx[0]
-            where = "no daily bars at all" if symbol not in bars else "no daily bar for that session"
             findings.add(
                 "slippage",
                 "fail",
-                f"{len(idx)} fills on a session without a daily bar; first: order {int(missing_ids[first])} "
-                f"({symbol}, {sessions[first].date().isoformat()}): {where}, "
-                f"fill price {price[missing][first]:g} not checked",
+                f"{len(idx)} fills on a session without a daily bar; first: order {int(fill.order_ids[first])} "
+                f"({symbol}, {fill.sessions[first].date().isoformat()}): {where(first)}, "
+                f"fill price {price[first]:g} not checked",
                 symbol=symbol,
+                day=day,
                 fills=len(idx),
-                order_ids=[int(missing_ids[i]) for i in idx[:20]],
-                sessions=sorted({sessions[i].date().isoformat() for i in idx[:20]}),
+                order_ids=[int(fill.order_ids[i]) for i in idx[:20]],
+                sessions=sorted({fill.sessions[i].date().isoformat() for i in idx[:20]}),
+                price_basis=str(fill.bases[first]),
             )
 
 
-def _per_symbol(
-    findings: Findings,
-    check: str,
-    symbols: np.ndarray,
-    bad: np.ndarray,
-    order_ids: np.ndarray,
-    describe: Callable[[int], str],
-) -> None:
+def _groups(fill: _Fills, bad: np.ndarray) -> list[tuple[tuple[dt.date, str], np.ndarray]]:
+    """The positions of the fills at ``bad`` by (date, symbol), in that order (vectorised: a run whose
+    every fill fails, e.g. without bars, has 10^6 of them)."""
+    positions = np.flatnonzero(bad)
+    day_codes, days = pd.factorize(fill.days[positions])
+    symbol_codes, symbols = pd.factorize(fill.symbols[positions])
+    key = day_codes.astype(np.int64) * len(symbols) + symbol_codes
+    order = np.argsort(key, kind="stable")  # stable: each group keeps the fills' order
+    members = np.split(positions[order], np.flatnonzero(np.diff(key[order])) + 1)
+    firsts = key[order][np.r_[0, np.flatnonzero(np.diff(key[order])) + 1]]
+    groups = [
+        ((days[k // len(symbols)], str(symbols[k % len(symbols)])), idx)
+        for k, idx in zip(firsts.tolist(), members, strict=True)
+    ]
+    return sorted(groups, key=lambda kv: kv[0])
+
+
+def _per_day(findings: Findings, check: str, fill: _Fills, bad: np.ndarray, describe: Callable[[int], str]) -> None:
+    """One pass for all fills, else one ``fail`` per (date, symbol) with failing fills."""
     if not bad.any():
         findings.add(check, "pass", f"all {len(bad)} fills pass")
         return
-    for symbol in _sorted_unique(symbols[bad]):
-        idx = np.flatnonzero(bad & (symbols == symbol))
+    for (day, symbol), idx in _groups(fill, bad):
         findings.add(
             check,
             "fail",
-            f"{len(idx)} fills fail; first: order {int(order_ids[idx[0]])}: {describe(idx[0])}",
+            f"{len(idx)} fills fail; first: order {int(fill.order_ids[idx[0]])}: {describe(idx[0])}",
             symbol=symbol,
+            day=day,
             count=len(idx),
-            order_ids=[int(order_ids[i]) for i in idx[:20]],
+            order_ids=[int(i) for i in fill.order_ids[idx[:20]]],
+            price_basis=str(fill.bases[idx[0]]),
         )

@@ -24,6 +24,7 @@ from include.audit.findings import QTY_EPS, Findings
 from include.contracts.intent import OrderIntent
 from include.contracts.params import ExecutionParams
 from include.contracts.report import SymbolVerdict, worst
+from include.corporate_actions import ACTIONS_BY_BASIS, CarryRecord, CorporateAction, apply_corporate_actions
 from include.run_folder import StartingState
 
 BuildOrders = Callable[..., Sequence[Any]]
@@ -46,10 +47,16 @@ def load_build_orders() -> BuildOrders | None:
 
 def reference_close(bars: pd.DataFrame | None, day: dt.date) -> float | None:
     """Close of the last session strictly before ``day``."""
+    last = _last_close(bars, day)
+    return last[1] if last is not None else None
+
+
+def _last_close(bars: pd.DataFrame | None, day: dt.date) -> tuple[dt.date, float] | None:
+    """(date, close) of the last session strictly before ``day``."""
     if bars is None:
         return None
     before = bars.loc[bars.index < pd.Timestamp(day), "close"]
-    return float(before.iloc[-1]) if len(before) else None
+    return (before.index[-1].date(), float(before.iloc[-1])) if len(before) else None
 
 
 @dataclass
@@ -99,6 +106,17 @@ class _Account:
             return None
         return self.cash + sum(q * prices[s] for s, q in self.holdings.items())
 
+    def apply_actions(self, actions: Sequence[CorporateAction]) -> None:
+        """Splits and dividends between two rebalances, as Lean applies them to the account
+        (the one implementation: ``include.corporate_actions``)."""
+        if not actions:
+            return
+        state = {"cash": self.cash or 0.0, "holdings": {s: {"quantity": q} for s, q in self.holdings.items()}}
+        after, _applied = apply_corporate_actions(state, actions)
+        self.holdings = {s: float(h["quantity"]) for s, h in after["holdings"].items()}
+        if self.cash is not None:
+            self.cash = float(after["cash"])
+
     def apply(self, symbol: str, done: _Done) -> None:
         new_qty = self.holdings.get(symbol, 0.0) + done.filled
         if abs(new_qty) > QTY_EPS:
@@ -143,21 +161,37 @@ def check_rebalances(
     mode: str,
     build: BuildOrders | None,
     findings: Findings,
+    bases: Mapping[str, str] | None = None,
+    actions: Sequence[CorporateAction] = (),
 ) -> list[SymbolVerdict]:
-    """The verdict rows, one per (rebalance date, symbol), in date then symbol order."""
+    """The verdict rows, one per (rebalance date, symbol), in date then symbol order.
+
+    ``bars`` are each symbol's on its price basis (``bases``, default the mode's: Raw live, Adjusted in
+    a backtest). On a Raw or SplitAdjusted basis the account also takes ``actions`` (splits, dividends)
+    between rebalances as Lean does within a run, and a backtest's reference price on a split day is the
+    last close in post-split terms (Lean scales the security's price when it applies the split)."""
     account = _Account(cash=starting.cash, holdings={s: q for s, q in starting.holdings.items() if q != 0})
     universe = frozenset(intent.symbols) | frozenset(s.upper() for s in account.holdings)
     done = _done_by_key(orders)
     rows: list[SymbolVerdict] = []
     unexplained: list[dt.date] = []
+    basis_of = _basis_lookup(bases, mode)
+    previous_day: dt.date | None = None
     for day in [r.date for r in intent.rebalances]:
+        if previous_day is not None:
+            account.apply_actions(_actions_within(actions, basis_of, mode, previous_day, day))
+        previous_day = day
         rebalance = next(r for r in intent.rebalances if r.date == day)
         weights = {i.symbol: i.weight for i in rebalance.items}
         symbols = sorted(set(weights) | set(account.holdings) | {s for (d, s) in done if d == day})
         # The algorithm sizes a backtest rebalance on the last close before its day; a live one
         # on the day's own bar (it trades after the close, when that bar arrives).
         as_seen = day + dt.timedelta(days=1) if mode == "live" else day
-        prices = {s: p for s in symbols if (p := reference_close(bars.get(s), as_seen)) is not None}
+        prices = {
+            s: p
+            for s in symbols
+            if (p := _reference_price(bars.get(s), as_seen, day, s, basis_of(s), actions)) is not None
+        }
         pv = account.value(prices)
         expected, skipped = _plan(build, day, weights, prices, account, pv, params, findings)
         if expected is None:
@@ -180,6 +214,120 @@ def check_rebalances(
     if orders.empty and any(i.weight != 0 for r in intent.rebalances for i in r.items):
         _explain_empty_run(unexplained, findings)
     return rows
+
+
+def _basis_lookup(bases: Mapping[str, str] | None, mode: str) -> Callable[[str], str]:
+    default = "Raw" if mode == "live" else "Adjusted"
+    known = dict(bases or {})
+    return lambda symbol: known.get(symbol, default)
+
+
+def _actions_within(
+    actions: Sequence[CorporateAction], basis_of: Callable[[str], str], mode: str, after: dt.date, through: dt.date
+) -> list[CorporateAction]:
+    """The actions Lean applies to the account between two rebalances: by each symbol's basis
+    (``ACTIONS_BY_BASIS``), and no dividend live (Lean leaves that cash to the brokerage's sync,
+    ``SecurityPortfolioManager.ApplyDividend``; the carry-over to the next run credits it)."""
+    return [
+        a
+        for a in actions
+        if after < a.date <= through
+        and a.kind in ACTIONS_BY_BASIS.get(basis_of(a.symbol), frozenset())
+        and not (mode == "live" and a.kind == "dividend")
+    ]
+
+
+def _reference_price(
+    bars: pd.DataFrame | None,
+    as_seen: dt.date,
+    day: dt.date,
+    symbol: str,
+    basis: str,
+    actions: Sequence[CorporateAction],
+) -> float | None:
+    """The last close before ``as_seen``; on Raw prices scaled by the splits effective after that close
+    and by the rebalance ``day`` (a backtest sizing on a split day sees the pre-split close in
+    post-split terms; a live run sizes on the day's own, post-split, bar)."""
+    last = _last_close(bars, as_seen)
+    if last is None:
+        return None
+    bar_day, price = last
+    if basis == "Raw":
+        for action in actions:
+            if action.symbol == symbol and action.kind == "split" and bar_day < action.date <= day:
+                price *= action.split_factor
+    return price
+
+
+def check_carried_state(
+    starting: StartingState,
+    *,
+    carry: CarryRecord | None,
+    expected: Sequence[CorporateAction],
+    findings: Findings,
+) -> None:
+    """``corporate_actions``: a live account carried from an earlier run must have taken every split
+    and cash dividend between that run's session and this one's (``expected``; when the state records
+    no carry-over, the ones effective on this run's first session, which certainly came after the
+    previous run). Each action the carry-over applied is listed (dated on its effective session);
+    each one missing fails: the account would be valued, and sized, on the wrong number of shares."""
+    recorded = {
+        (str(a["symbol"]).upper(), str(a["kind"]), dt.date.fromisoformat(str(a["date"]))): a
+        for a in (carry.applied if carry is not None else ())
+    }
+    for (symbol, _kind, day), record in sorted(recorded.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        findings.add(
+            "corporate_actions",
+            "pass",
+            _describe_applied(record),
+            symbol=symbol,
+            day=day,
+            **{k: v for k, v in record.items() if k not in ("symbol", "date")},
+        )
+    for action in expected:
+        if (action.symbol, action.kind, action.date) in recorded:
+            continue
+        held = starting.holdings.get(action.symbol, 0.0)
+        if action.kind == "split":
+            why = (
+                f"split (factor {action.split_factor:g}) effective {action.date.isoformat()} not applied to the "
+                f"carried account: it starts with {held:g} shares, a broker holds "
+                f"{int(held / action.split_factor):g} after the split"
+            )
+        else:
+            why = (
+                f"cash dividend {action.distribution:g} USD/share (ex {action.date.isoformat()}) not credited to the "
+                f"carried account of {held:g} shares"
+            )
+        findings.add(
+            "corporate_actions",
+            "fail",
+            why,
+            symbol=action.symbol,
+            day=action.date,
+            kind=action.kind,
+            split_factor=action.split_factor,
+            distribution=action.distribution,
+            reference_price=action.reference_price,
+            starting_quantity=held,
+        )
+    if not recorded and not expected:
+        findings.add("corporate_actions", "pass", "no split or dividend of a carried holding since the previous run")
+
+
+def _describe_applied(record: Mapping[str, Any]) -> str:
+    symbol, day = record["symbol"], record["date"]
+    before, after, cash = float(record["quantity_before"]), float(record["quantity_after"]), float(record["cash"])
+    if record["kind"] == "split":
+        return (
+            f"split of {symbol} (factor {float(record['split_factor']):g}) effective {day} applied to the carried "
+            f"account: {before:g} -> {after:g} shares, average price {float(record['average_price_before']):g} -> "
+            f"{float(record['average_price_after']):g}, fractional share paid {cash:.2f} USD"
+        )
+    return (
+        f"cash dividend of {symbol} {float(record['distribution']):g} USD/share (ex {day}) credited to the carried "
+        f"account: {before:g} shares, {cash:.2f} USD"
+    )
 
 
 def _explain_empty_run(unexplained: Sequence[dt.date], findings: Findings) -> None:

@@ -97,7 +97,7 @@ def convert_csv(text: str, *, columns: dict[str, str], date_format: str) -> list
 
 def _import_csv(args: argparse.Namespace) -> int:
     ticker = args.ticker.strip().upper()
-    if not _TICKER.match(ticker):
+    if not _TICKER.fullmatch(ticker):
         raise CsvImportError([f"ticker={args.ticker!r}: expected letters/digits/.-"])
     text = read_text_file(args.csv, CsvImportError, limit=None)
     columns = {k: getattr(args, f"{k}_col") for k in ("date", "open", "high", "low", "close", "volume")}

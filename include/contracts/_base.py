@@ -29,7 +29,8 @@ def _normalise_symbol(value: object) -> object:
 
 
 def _check_symbol(value: str) -> str:
-    if not _SYMBOL_RE.match(value):
+    # fullmatch: "$" alone would accept a trailing newline
+    if not _SYMBOL_RE.fullmatch(value):
         raise ValueError(f"symbol {value!r} is not a ticker (expected {SYMBOL_PATTERN})")
     return value
 

@@ -1,7 +1,10 @@
 """`ConsistencyReport` (Lean's orders vs the intent) and `ParityReport` (backtest vs live).
 
 Report versions: 1 had the verdicts only; 2 adds ``order_table``, Lean's orders one by one, so
-the report page never re-reads the events files of a checked run.
+the report page never re-reads the events files of a checked run; 3 dates every finding
+(``CheckResult.date``, the New York session it concerns) where 2 kept a finding's rebalance date in
+``details["rebalance_date"]`` and left fill-level findings undated. A version-2 report still reads:
+its findings are dated from that detail (undated fill findings stay undated).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pydantic import Field, model_validator
 
 from include.contracts._base import FrozenModel
 
-REPORT_SCHEMA_VERSION: Final = 2
+REPORT_SCHEMA_VERSION: Final = 3
 PARITY_SCHEMA_VERSION: Final = 1
 
 Verdict = Literal["pass", "warn", "fail"]
@@ -32,10 +35,12 @@ def worst(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict:
 
 
 class CheckResult(FrozenModel):
-    """One finding: a named check, for one symbol (or the whole run when ``symbol`` is None)."""
+    """One finding: a named check, for one symbol (or the whole run when ``symbol`` is None), about
+    one New York session (an order's finding: its rebalance date; None: about the whole run)."""
 
     check: str = Field(min_length=1, max_length=64)
     symbol: str | None = None
+    date: dt.date | None = None
     verdict: Verdict
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
@@ -92,7 +97,7 @@ class OrderTable(FrozenModel):
 
 
 class ConsistencyReport(FrozenModel):
-    schema_version: Literal[2] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[3] = REPORT_SCHEMA_VERSION
     dag_id: str
     run_key: str
     algorithm_id: str | None = None
@@ -107,6 +112,18 @@ class ConsistencyReport(FrozenModel):
     manifest_files: dict[str, str] = Field(default_factory=dict)
     tolerances: dict[str, float] = Field(default_factory=dict)
     order_table: OrderTable = Field(default_factory=OrderTable)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade_version_2(cls, data: Any) -> Any:
+        """A version-2 report is a version 3 whose findings carry their date in ``details``."""
+        if not isinstance(data, dict) or data.get("schema_version") != 2:
+            return data
+        checks = [
+            {**c, "date": (c.get("details") or {}).get("rebalance_date")} if isinstance(c, dict) else c
+            for c in data.get("checks") or ()
+        ]
+        return {**data, "schema_version": REPORT_SCHEMA_VERSION, "checks": checks}
 
     @model_validator(mode="after")
     def _one_row_per_order(self) -> ConsistencyReport:

@@ -28,8 +28,8 @@ Modules, along Lean's own seams: ``engine`` (the time loop, Lean's AlgorithmMana
 ``transactions`` (orders and fills), ``buying_power`` (margin model), ``portfolio`` (cash and holdings),
 ``securities``, ``orders``, ``order_models`` (fee/slippage/fill models), ``market_data`` (bars, corporate
 events, the Slice), ``enums``, ``algorithm`` + ``algorithm_trading`` (QCAlgorithm), ``sessions``, ``data``
-(Lean's data files), ``corporate``, ``scheduling``, ``indicators``, ``live``, ``results``, ``statistics``,
-``runner``.
+(Lean's data files), ``corporate``, ``scheduling``, ``indicators``, ``live``, ``results``, ``statistics`` (Lean's
+samples and summary statistics), ``benchmark`` (the benchmark's feed), ``runner``.
 """
 
 __version__ = "0.1.0"

@@ -214,8 +214,15 @@ class QCAlgorithm(TradingApi):
         for fn in self._security_initializers:
             fn(security)
 
-    def set_benchmark(self, benchmark: Any) -> None:
-        self._benchmark = benchmark
+    def set_benchmark(self, *args: Any, **kwargs: Any) -> None:
+        """Lean's ``SetBenchmark`` (quantconnect-stubs' names: ``benchmark``, ``symbol``, ``ticker``,
+        ``security_type``): a ticker, a Symbol or a function of the UTC time; only before the algorithm is
+        initialized (benchmark.py)."""
+        from include.lean_local.benchmark import from_arguments
+
+        if self._engine.initialized:
+            raise RuntimeError("self.set_benchmark(): Cannot change Benchmark after algorithm initialized.")
+        self._benchmark = from_arguments(self, args, kwargs)
 
     # parameters ----------------------------------------------------------------
     def get_parameter(self, name: str, default_value: Any = _UNSET) -> Any:

@@ -26,7 +26,7 @@ class PortfolioLedger:
         self.total_fees = 0.0
         self.profit = 0.0
         self.sales_volume = 0.0
-        self.trades: list[float] = []  # each closing fill's profit net of its fee: the trade statistics
+        self.trades: list[float] = []  # each closing fill's transaction record: the trade statistics
         self.cash_locked = False  # a live run's cash comes from its saved state: set_cash no longer applies
         self._invested: dict[Symbol, Security] = {}
         self._value: float | None = None
@@ -77,7 +77,9 @@ class PortfolioLedger:
             holding.profit += profit
             holding.last_trade_profit = profit
             self.profit += profit
-            self.trades.append(profit - fee)
+            # Lean's transaction record: the closing fill's profit less twice its fee, an estimate of both
+            # fills' fees (Common/Securities/SecurityPortfolioModel.cs L95-99)
+            self.trades.append(profit - 2 * fee)
             new_q = q0 + quantity
             holding.quantity = new_q
             if new_q == 0:

@@ -9,6 +9,7 @@ from typing import Any
 
 from include.atomic_io import atomic_write_bytes
 from include.lean_local.orders import ORDER_STATUS_JSON, Order, OrderDirection, OrderEvent, OrderType
+from include.lean_local.statistics import LeanSeries
 
 _DIRECTION = {OrderDirection.BUY: "buy", OrderDirection.SELL: "sell", OrderDirection.HOLD: "hold"}
 
@@ -101,6 +102,36 @@ def serialize_order(order: Order) -> dict[str, Any]:
     if order.type == OrderType.LIMIT and order.limit_price is not None:
         row["limitPrice"] = _num(order.limit_price)
     return row
+
+
+def _series(name: str, unit: str, points: list[list[Any]]) -> dict[str, Any]:
+    """A Lean ``Series`` of type Line as SeriesJsonConverter writes it (Common/Util/SeriesJsonConverter.cs)."""
+    return {
+        "name": name,
+        "unit": unit,
+        "index": 0,
+        "seriesType": 0,
+        "values": points,
+        "color": "",
+        "scatterMarkerSymbol": "none",
+    }
+
+
+def _chart(name: str, series: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "chartType": 0, "series": {series["name"]: series}}
+
+
+def sampled_charts(series: LeanSeries) -> dict[str, Any]:
+    """The "Benchmark" chart (series "Benchmark": the benchmark's value at each daily sample) and the "Drawdown"
+    chart (series "Equity Drawdown", percent below the running peak), sampled by BaseResultsHandler.Sample
+    (Engine/Results/BaseResultsHandler.cs L708-733, L788-806) in backtests too. A point is [UTC epoch seconds,
+    value] (Common/Util/ChartPointJsonConverter.cs)."""
+    benchmark = [[int(when.timestamp()), float(value)] for when, _, value in series.samples]
+    drawdown = [[int(when.timestamp()), value] for when, value in series.drawdown]
+    return {
+        "Benchmark": _chart("Benchmark", _series("Benchmark", "$", benchmark)),
+        "Drawdown": _chart("Drawdown", _series("Equity Drawdown", "%", drawdown)),
+    }
 
 
 def write_json(path: Path, payload: Any) -> None:

@@ -15,15 +15,15 @@ from typing import Any
 
 from include.atomic_io import atomic_write_bytes, atomic_write_text
 from include.lean_local import __version__, live
+from include.lean_local import benchmark as benchmarks
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.config import RuntimeConfig, load_config
 from include.lean_local.data import DataProvider, set_default_provider
 from include.lean_local.engine import Engine
 from include.lean_local.errors import LocalConfigError, NotSupportedByLocalRuntime
 from include.lean_local.object_store import ObjectStore
-from include.lean_local.results import serialize_order, write_json, write_order_events
-from include.lean_local.sessions import from_yyyymmdd
-from include.lean_local.statistics import calendar_samples, compute, risk_free_rate
+from include.lean_local.results import sampled_charts, serialize_order, write_json, write_order_events
+from include.lean_local.statistics import InterestRates, LeanSeries, StatisticsInput, compute
 from include.lean_local.unsupported import install as install_lean_imports
 from include.lean_local.unsupported import refusal_name
 from include.lean_local.unsupported import uninstall as uninstall_lean_imports
@@ -271,7 +271,7 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
         live.save(cfg, engine, state)
     try:
         start_value = starting.value if starting.value is not None else algorithm.portfolio.cash
-        _write_results(cfg, engine, algorithm, start_value, error)
+        _write_results(cfg, engine, algorithm, start_value, error, logs)
     except Exception:  # results must never hide the algorithm outcome
         logs.engine_line("Results: failed to store results\n" + traceback.format_exc())
         return 1
@@ -284,16 +284,20 @@ def _write_results(
     algorithm: QCAlgorithm,
     start_cash: float,
     error: BaseException | None,
+    logs: RunLogs,
 ) -> None:
     out = cfg.results_folder
     aid = cfg.algorithm_id
     events_file = live.live_events_filename(cfg, engine) if cfg.live_mode else f"{aid}-order-events.json"
     write_order_events(out / events_file, engine.transactions.events, aid)
     daily = engine.daily_values
-    stats = _statistics(cfg, engine, algorithm, start_cash)
-    charts = _charts(engine, algorithm)
+    stats, series = _statistics(cfg, engine, algorithm, start_cash, logs)
+    charts = _charts(engine, algorithm, series)
     state = _state(engine, algorithm, aid, error)
     runtime = _runtime_statistics(engine, algorithm, start_cash)
+    # GetAlgorithmRuntimeStatistics (Engine/Results/BaseResultsHandler.cs L967-974), a SortedDictionary
+    runtime["Probabilistic Sharpe Ratio"] = stats.get("Probabilistic Sharpe Ratio", "0%")
+    runtime = dict(sorted(runtime.items()))
     total_performance = {
         "portfolioStatistics": {
             "startEquity": start_cash,
@@ -334,43 +338,38 @@ def _write_results(
         atomic_write_bytes(out / f"failed-data-requests-{cfg.algorithm_id}.txt", ("\n".join(missing) + "\n").encode())
 
 
-def _statistics(cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm, start_cash: float) -> dict[str, str]:
-    """Lean's statistics: equity sampled per calendar day from the start date to the last session run."""
-    daily = engine.daily_values
-    sessions = engine.sessions
-    orders = engine.transactions.orders
-    rf = risk_free_rate(cfg.data_folder, [d for d, _ in daily])
-    traded = sorted({str(o.symbol.id) for o in orders.values()})
-    last_day = algorithm.end_date.date()
-    if daily:
-        last_day = min(last_day, from_yyyymmdd(daily[-1][0]))
-    cal_values, cal_turnover = calendar_samples(
-        algorithm.start_date.date(), last_day, daily, start_cash, engine.daily_sales
-    )
-    years = None
-    if daily:
-        i = sessions.index_of(daily[-1][0])
-        years = (sessions.closes[i] - algorithm.start_date).total_seconds() / 86400 / 365
+def _statistics(
+    cfg: RuntimeConfig, engine: Engine, algorithm: QCAlgorithm, start_cash: float, logs: RunLogs
+) -> tuple[dict[str, str], LeanSeries]:
+    """Lean's statistics over Lean's samples of the run (statistics.py, benchmark.py)."""
+    benchmark = benchmarks.resolve(getattr(algorithm, "_benchmark", None), engine.provider)
+    series = benchmarks.run_series(engine, start_cash, benchmark)
+    for path in benchmark.missing:
+        logs.engine_line(
+            f"Benchmark: no hourly data for {benchmark.description} ({path}): its value is 0, as in Lean, so "
+            "Alpha, Beta and Treynor Ratio are 0 and Information Ratio and Tracking Error compare with a flat line"
+        )
+    rates = InterestRates(cfg.data_folder)
+    if not rates.loaded:
+        logs.engine_line(f"InterestRateProvider: no interest rates at {rates.path}: 1% every day, as in Lean")
+    traded = sorted({str(o.symbol.id) for o in engine.transactions.orders.values()})
     stats = compute(
-        start_cash,
-        daily,
-        len(orders),
-        algorithm.portfolio.total_fees,
-        cal_turnover,
-        engine.portfolio.trades,
-        rf,
-        algorithm.start_date.date(),
-        traded[0] if len(traded) == 1 else "",
-        years=years,
-        calendar_values=cal_values,
+        StatisticsInput(
+            start_equity=start_cash,
+            series=series,
+            total_orders=len(engine.transactions.orders),
+            total_fees=algorithm.portfolio.total_fees,
+            trades=engine.portfolio.trades,
+            rates=rates,
+            lowest_capacity_asset=traded[0] if len(traded) == 1 else None,
+        )
     )
-    if not daily:
-        stats["End Equity"] = stats["Start Equity"]
-    return stats
+    return stats, series
 
 
-def _charts(engine: Engine, algorithm: QCAlgorithm) -> dict[str, Any]:
-    """Strategy Equity (the close of each session run) and the algorithm's own plots."""
+def _charts(engine: Engine, algorithm: QCAlgorithm, series: LeanSeries) -> dict[str, Any]:
+    """Strategy Equity (the close of each session run), Lean's daily Benchmark and Drawdown charts and the
+    algorithm's own plots."""
     sessions = engine.sessions
     equity_values: list[list[float]] = []
     for day, value in engine.daily_values:
@@ -384,13 +383,14 @@ def _charts(engine: Engine, algorithm: QCAlgorithm) -> dict[str, Any]:
             "series": {"Equity": {"name": "Equity", "unit": "$", "index": 0, "seriesType": 2, "values": equity_values}},
         },
     }
-    for chart, series in algorithm._charts.items():
+    charts.update(sampled_charts(series))
+    for chart, plotted in algorithm._charts.items():
         charts[chart] = {
             "name": chart,
             "chartType": 0,
             "series": {
                 name: {"name": name, "unit": "$", "index": 0, "seriesType": 0, "values": [[t, v] for t, v in points]}
-                for name, points in series.items()
+                for name, points in plotted.items()
             },
         }
     return charts

@@ -1,15 +1,17 @@
 """Everything a run's report page shows, read from its run folder.
 
-The page is built from files only (intent, report.json, manifest.json, parity.json, Lean's result
-JSON), so it renders the same in the Airflow UI plugin, in the standalone ``report.html`` and from
-the CLI. Lean's orders come from report.json once the run is checked (the report carries every
-order); before that, from the one per-order aggregation over the events files
-(``include.audit.orders``), the one the check runs.
+The page is built from files only (intent, params, snapshots, engine.json, report.json,
+manifest.json, parity.json, Lean's result JSON), each read by its one reader, so it renders the
+same in the Airflow UI plugin, in the standalone ``report.html`` and from the CLI. Lean's orders
+come from report.json once the run is checked (the report carries every order); before that,
+from the one per-order aggregation over the events files (``include.audit.orders``), the one the
+check runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 from dataclasses import dataclass, field
@@ -19,17 +21,44 @@ from typing import Any, NamedTuple
 from include.audit.manifest import RunFreshness, check_freshness
 from include.audit.orders import LeanOrder, lean_orders, orders_from_files
 from include.contracts.intent import OrderIntent
+from include.contracts.params import ExecutionParams
 from include.contracts.report import ConsistencyReport, OrderTable, read_report_head
-from include.errors import ArtifactPathError, RunFolderError
+from include.contracts.snapshot import load_snapshots
+from include.errors import ArtifactPathError, ContractValidationError, RunFolderError
 from include.run_folder import RunFolder
 
 
 class OrderRow(NamedTuple):
-    """One order as the page lists it, with the intent item it answers (None when none)."""
+    """One order as the page lists it, with the target weight of the intent item it answers
+    (None when none)."""
 
     order: LeanOrder
-    intent_side: str | None = None
     target_weight: float | None = None
+
+    @property
+    def trade_side(self) -> str | None:
+        """What the order did: the sign of its quantity. Not the intent's side, which is only the
+        sign of the target weight (a target of 0.2 below a holding of 0.5 is a sell)."""
+        return trade_side(self.order.quantity)
+
+
+def trade_side(quantity: float | None) -> str | None:
+    if not quantity:
+        return None
+    return "buy" if quantity > 0 else "sell"
+
+
+Point = tuple[float, float]  # (unix seconds, value), as Lean's chart series hold them
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """Where the run's target weights came from: the snapshots' sources and dates."""
+
+    sources: tuple[str, ...]  # distinct, in the order first seen
+    count: int
+    first: dt.date
+    last: dt.date
 
 
 @dataclass
@@ -42,8 +71,17 @@ class RunView:
     report: dict[str, Any] | None = None  # report.json as saved (any version), without its order table
     manifest: dict[str, Any] | None = None
     parity: dict[str, Any] | None = None
-    equity_curve: list[tuple[float, float]] = field(default_factory=list)
+    # Lean's charts (unix seconds, value); empty when the results do not hold the chart.
+    equity_curve: list[Point] = field(default_factory=list)
+    benchmark_curve: list[Point] = field(default_factory=list)
+    lean_drawdown: list[Point] = field(default_factory=list)  # "Drawdown" / "Equity Drawdown", as a fraction
+    lean_exposure: list[tuple[float, float, float]] = field(default_factory=list)  # (time, long, short)
     statistics: dict[str, str] = field(default_factory=dict)
+    params: ExecutionParams | None = None
+    snapshots: SnapshotSummary | None = None
+    engine: dict[str, str] = field(default_factory=dict)  # engine.json
+    # An input file that exists but cannot be read, by role ("params", "snapshots", "engine").
+    input_problems: dict[str, str] = field(default_factory=dict)
     # Whether the results, manifest and report belong to the inputs now in the folder.
     freshness: RunFreshness = field(default_factory=lambda: RunFreshness("current"))
 
@@ -57,21 +95,50 @@ def _read_json(folder: RunFolder, path: Path) -> Any:
         return json.load(handle)
 
 
-def _equity_curve(result: dict[str, Any] | None) -> list[tuple[float, float]]:
-    """(unix seconds, equity) points of Lean's "Strategy Equity" chart, if present."""
-    if not result:
-        return []
-    chart = (result.get("charts") or {}).get("Strategy Equity") or {}
-    series = (chart.get("series") or {}).get("Equity") or {}
-    points: list[tuple[float, float]] = []
-    for value in series.get("values") or []:
-        if isinstance(value, list) and len(value) >= 5:  # candlestick [time, open, high, low, close]
-            points.append((float(value[0]), float(value[4])))
+def _points(values: Any) -> list[Point]:
+    """(time, value) of a Lean chart series: candlesticks ``[time, open, high, low, close]`` give
+    their close; ``[time, value]`` and ``{"x", "y"}`` points their value. A point without a number
+    (Lean writes null for an empty candle) is left out."""
+    points: list[Point] = []
+    for value in values or []:
+        if isinstance(value, list) and len(value) >= 5:
+            pair = (value[0], value[4])
         elif isinstance(value, list) and len(value) == 2:
-            points.append((float(value[0]), float(value[1])))
-        elif isinstance(value, dict) and "x" in value and "y" in value:
-            points.append((float(value["x"]), float(value["y"])))
+            pair = (value[0], value[1])
+        elif isinstance(value, dict) and "x" in value:
+            pair = (value["x"], value.get("y"))
+        else:
+            continue
+        try:
+            points.append((float(pair[0]), float(pair[1])))
+        except (TypeError, ValueError):
+            continue
     return points
+
+
+def _chart(result: dict[str, Any] | None, chart: str) -> dict[str, Any]:
+    """The series of one of Lean's charts, by name ({} when absent)."""
+    found = ((result or {}).get("charts") or {}).get(chart) or {}
+    series = found.get("series") if isinstance(found, dict) else None
+    return series if isinstance(series, dict) else {}
+
+
+def _series(result: dict[str, Any] | None, chart: str, name: str) -> list[Point]:
+    series = _chart(result, chart).get(name)
+    return _points(series.get("values")) if isinstance(series, dict) else []
+
+
+def _exposure(result: dict[str, Any] | None) -> list[tuple[float, float, float]]:
+    """Lean's "Exposure" chart: per time, the long and short ratios summed over security types
+    (its series are named "<security type> - Long Ratio" / "- Short Ratio")."""
+    totals: dict[float, list[float]] = {}
+    for name, series in _chart(result, "Exposure").items():
+        side = 0 if str(name).endswith("Long Ratio") else 1 if str(name).endswith("Short Ratio") else None
+        if side is None or not isinstance(series, dict):
+            continue
+        for time, value in _points(series.get("values")):
+            totals.setdefault(time, [0.0, 0.0])[side] += value
+    return [(time, long, short) for time, (long, short) in sorted(totals.items())]
 
 
 def _saved_order_table(report: dict[str, Any] | None) -> OrderTable | None:
@@ -82,20 +149,55 @@ def _saved_order_table(report: dict[str, Any] | None) -> OrderTable | None:
 
 
 def _order_rows(table: OrderTable, intent: OrderIntent | None) -> list[OrderRow]:
-    sides: dict[tuple[dt.date | None, str], tuple[str | None, float | None]] = {}
+    weights: dict[tuple[dt.date | None, str], float] = {}
     if intent is not None:
-        sides = {(o.rebalance_date, o.symbol): (o.side, o.weight) for o in intent.intent_orders}
-    return [
-        OrderRow(order, *sides.get((order.rebalance_date, order.symbol), (None, None))) for order in lean_orders(table)
-    ]
+        weights = {(o.rebalance_date, o.symbol): o.weight for o in intent.intent_orders}
+    return [OrderRow(order, weights.get((order.rebalance_date, order.symbol))) for order in lean_orders(table)]
 
 
 def _lean_results(view: RunView, folder: RunFolder) -> None:
-    """Equity curve and statistics from Lean's ``<id>.json`` (or its ``-summary.json``)."""
+    """Charts and statistics from Lean's ``<id>.json`` (or its ``-summary.json``)."""
     result = _read_json(folder, folder.results_dir / f"{folder.algorithm_id}.json")
-    view.equity_curve = _equity_curve(result)
-    summary = _read_json(folder, folder.results_dir / f"{folder.algorithm_id}-summary.json") or result or {}
-    view.statistics = {str(k): str(v) for k, v in (summary.get("statistics") or {}).items()}
+    summary = _read_json(folder, folder.results_dir / f"{folder.algorithm_id}-summary.json")
+    charts = result if isinstance(result, dict) and result.get("charts") else summary
+    view.equity_curve = _series(charts, "Strategy Equity", "Equity")
+    view.benchmark_curve = _series(charts, "Benchmark", "Benchmark")
+    # Lean samples "Equity Drawdown" in percent (-12.8 for 12.8% below the peak).
+    view.lean_drawdown = [(t, v / 100.0) for t, v in _series(charts, "Drawdown", "Equity Drawdown")]
+    view.lean_exposure = _exposure(charts)
+    stats = (summary if isinstance(summary, dict) else None) or result or {}
+    view.statistics = {str(k): str(v) for k, v in (stats.get("statistics") or {}).items()}
+
+
+def _problem(folder: RunFolder, exc: ContractValidationError) -> str:
+    """The error's problems with the run folder's path left out (the page names files, not machines)."""
+    return "; ".join(exc.problems).replace(f"{folder.path}{os.sep}", "")
+
+
+def _inputs(view: RunView, folder: RunFolder) -> None:
+    """The header's inputs, each through its contract's reader; an unreadable one is named, not fatal."""
+    if folder.params_path.exists():
+        try:
+            view.params = folder.load_params()
+        except ContractValidationError as exc:
+            view.input_problems["params"] = _problem(folder, exc)
+    if folder.snapshots_path.exists():
+        try:
+            snapshots = load_snapshots(folder.inside(folder.snapshots_path))
+            view.snapshots = SnapshotSummary(
+                sources=tuple(dict.fromkeys(s.source for s in snapshots)),
+                count=len(snapshots),
+                first=min(s.as_of for s in snapshots),
+                last=max(s.as_of for s in snapshots),
+            )
+        except ContractValidationError as exc:
+            view.input_problems["snapshots"] = _problem(folder, exc)
+    try:
+        view.engine = folder.engine_identity()
+    except ArtifactPathError:
+        raise
+    except (ValueError, OSError) as exc:  # not JSON, or not UTF-8
+        view.input_problems["engine"] = f"engine.json cannot be read ({type(exc).__name__})"
 
 
 def load_run_view(
@@ -105,14 +207,34 @@ def load_run_view(
     intent: OrderIntent | None = None,
 ) -> RunView:
     """The run's page data. ``report`` and ``intent``: already in hand (the check), not re-read."""
+    # The collector is paused while the files are decoded: a long run's report, results and intent
+    # are 10^5+ small objects, none of them cyclic garbage, and each full pass would walk them all
+    # (it took a third of the time of a three-year run's page).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_run_view(run_dir, report=report, intent=intent)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_run_view(
+    run_dir: str | os.PathLike[str] | RunFolder, *, report: ConsistencyReport | None, intent: OrderIntent | None
+) -> RunView:
     folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder.open(run_dir)
     if intent is None and folder.intent_path.exists():
         intent = folder.load_intent()
     view = RunView(dag_id=folder.dag_id, run_key=folder.run_key, run_dir=folder.path)
     view.intent_rebalances = len(intent.rebalances) if intent is not None else 0
-    view.freshness = check_freshness(
-        folder, report_manifest_sha256=report.manifest_sha256 if report is not None else None
-    )
+    saved: Any = None
+    link: str | None = report.manifest_sha256 if report is not None else None
+    if report is None and folder.manifest_path.exists() and folder.report_json_path.exists():
+        # report.json is read once: the freshness check takes its link to the manifest from it
+        # (streaming its head as well costs as much as reading it whole).
+        saved = _read_json(folder, folder.report_json_path)
+        link = saved.get("manifest_sha256") if isinstance(saved, dict) else None
+    view.freshness = check_freshness(folder, report_manifest_sha256=link)
     table: OrderTable | None = None
     if view.freshness.state != "current":
         view.report = None  # a verdict about other inputs (or none yet): never shown as this run's
@@ -120,12 +242,13 @@ def load_run_view(
         view.report = report.model_dump(mode="json", exclude={"order_table"})
         table = report.order_table
     else:
-        view.report = _read_json(folder, folder.report_json_path)
+        view.report = saved if isinstance(saved, dict) else None
         table = _saved_order_table(view.report)
     if table is None:  # not checked yet (or checked before reports carried the orders)
         table = orders_from_files(folder.inside(folder.results_dir), folder.algorithm_id, intent)
     view.orders = _order_rows(table, intent)
     _lean_results(view, folder)
+    _inputs(view, folder)
     view.manifest = _read_json(folder, folder.manifest_path)
     view.parity = _read_json(folder, folder.parity_path)
     return view

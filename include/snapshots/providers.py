@@ -159,7 +159,11 @@ def _rows_for(frame: pd.DataFrame, as_of: dt.date, where: str) -> dict[str, floa
 
 
 def file_snapshot(*, as_of: dt.date, path: str | os.PathLike[str]) -> DecisionSnapshot:
-    table_path = Path(path)
+    """The weights of ``as_of`` from a table file under a weights base folder (``WeightsFileLocationError``
+    outside them, before anything is read); the resolved path is the one read and named in errors."""
+    from include.snapshots import confine_weights_file
+
+    table_path = confine_weights_file(path)
     return _snapshot(as_of, f"file:{table_path.name}", _rows_for(_read_table(table_path), as_of, str(table_path)))
 
 

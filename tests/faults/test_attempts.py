@@ -227,9 +227,10 @@ def test_migration_to_attempts_keeps_every_row_of_an_existing_database(raw_db_ur
 
 
 def test_a_run_where_lean_places_no_order_is_ingested_as_zero_events_and_checked(
-    lean_env: dict[str, str], tmp_path: Path
+    lean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A weight worth a fraction of one share: Lean completes without an order and writes no events file."""
+    monkeypatch.setenv("LEAN_AIRFLOW_WEIGHTS_DIRS", str(tmp_path))  # the file provider reads only there
     weights = tmp_path / "weights.csv"
     days = resolve_run(
         dag_id=DAG_ID,

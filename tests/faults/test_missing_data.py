@@ -150,8 +150,9 @@ def test_a_backtest_without_a_bar_on_its_session_fails_naming_the_symbol(tmp_pat
 
 @pytest.mark.parametrize("mode", ["backtest", "live"])
 def test_a_weight_zero_symbol_without_data_that_is_not_held_does_not_fail(
-    tmp_path: Path, audit_db: str, mode: str
+    tmp_path: Path, audit_db: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LEAN_AIRFLOW_WEIGHTS_DIRS", str(tmp_path))  # the file provider reads only there
     weights = tmp_path / "weights.csv"
     weights.write_text("date,symbol,weight\n2021-03-03,ZZSA,0.5\n2021-03-03,ZZNODATA,0.0\n", encoding="utf-8")
     root = tmp_path / "artifacts"

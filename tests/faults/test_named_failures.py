@@ -279,8 +279,15 @@ UNREADABLE = {
 @pytest.mark.parametrize("kind", list(UNREADABLE))
 @pytest.mark.parametrize(("reader_name", "reader", "name", "contract_error"), READERS, ids=[r[0] for r in READERS])
 def test_an_unreadable_input_file_is_named_and_never_blocks(
-    tmp_path: Path, kind: str, reader_name: str, reader: Reader, name: str, contract_error: type[Exception]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    reader_name: str,
+    reader: Reader,
+    name: str,
+    contract_error: type[Exception],
 ) -> None:
+    monkeypatch.setenv("LEAN_AIRFLOW_WEIGHTS_DIRS", str(tmp_path))  # the file provider reads only there
     path = tmp_path / name
     _make(kind, path)
     # A file that cannot be read is an InputFileError (exit 3); one read whose bytes are not UTF-8

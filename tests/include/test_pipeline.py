@@ -202,7 +202,10 @@ def test_snapshot_intent_params_steps(small_data: tuple[Path, list[dt.date]], tm
         RunFolder.open(str(tmp_path), root=root)
 
 
-def test_step_snapshot_leaves_no_folder_when_the_provider_fails(tmp_path: Path) -> None:
+def test_step_snapshot_leaves_no_folder_when_the_provider_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEAN_AIRFLOW_WEIGHTS_DIRS", str(tmp_path))  # the file provider reads only there
     root = tmp_path / "artifacts"
     days = [dt.date(2021, 2, 1), dt.date(2021, 2, 2)]
     with pytest.raises(SnapshotError, match="needs option 'path'"):
@@ -325,6 +328,9 @@ def test_run_chain_end_to_end(chain_env: Path) -> None:
         "report_json": str(folder.report_json_path),
         "report_html": str(folder.report_html_path),
         "failures": 0,
+        # A range run is nobody's parity twin (include.audit.parity): no parity.json, and why.
+        "parity": None,
+        "parity_note": "lean_backtest_range/20210201_20210212 is not a live or daily backtest run of one session",
     }
     assert checked["verdict"] in ("pass", "warn")
     assert folder.report_json_path.exists() and folder.report_html_path.exists()

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.errors import SnapshotError
-from include.snapshots import take_snapshot
+from include.errors import SnapshotError, WeightsFileLocationError
+from include.snapshots import DEFAULT_WEIGHTS_DIR, WEIGHTS_DIRS_ENV, confine_weights_file, take_snapshot, weights_dirs
 from include.snapshots.providers import file_snapshot, sql_snapshot, trend_rotation_snapshot
 from include.trading_calendar import sessions_between
+from tests.conftest import REPO_ROOT
 from tests.lean_data_factory import write_closes
 
 SESSIONS = sessions_between(dt.date(2021, 1, 4), dt.date(2021, 3, 31))
+
+
+@pytest.fixture(autouse=True)
+def weights_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file provider reads only under LEAN_AIRFLOW_WEIGHTS_DIRS: these tests write their tables to tmp_path."""
+    monkeypatch.setenv(WEIGHTS_DIRS_ENV, str(tmp_path))
+    return tmp_path
 
 
 @pytest.fixture
@@ -177,3 +186,80 @@ def test_parquet_nulls_and_booleans_are_refused(tmp_path: Path) -> None:
         frame.to_parquet(path, index=False)
         with pytest.raises(SnapshotError, match=message):
             file_snapshot(as_of=dt.date(2021, 2, 1), path=path)
+
+
+# -- the file provider reads only under the weights base folders (LEAN_AIRFLOW_WEIGHTS_DIRS)
+
+ONE_ROW = "date,symbol,weight\n2021-02-01,SPY,1\n"
+
+
+@pytest.fixture
+def bases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path]:
+    """Two base folders and a folder outside both, each holding a valid weights table."""
+    first, second, outside = tmp_path / "weights", tmp_path / "more", tmp_path / "outside"
+    for folder in (first, second, outside):
+        folder.mkdir()
+        (folder / "w.csv").write_text(ONE_ROW)
+    monkeypatch.setenv(WEIGHTS_DIRS_ENV, f"{first}{os.pathsep}{os.pathsep}{second}{os.pathsep}")
+    return first, second, outside
+
+
+def _read(path: str | Path) -> dict[str, float]:
+    snap = take_snapshot("file", as_of=dt.date(2021, 2, 1), data_folder="unused", options={"path": str(path)})
+    return {i.symbol: i.weight for i in snap.items}
+
+
+def test_weights_inside_any_base_folder_are_read(bases: tuple[Path, Path, Path]) -> None:
+    first, second, _ = bases
+    assert weights_dirs() == (first.resolve(), second.resolve())  # empty entries are skipped
+    (first / "sub").mkdir()
+    (first / "sub" / "w.csv").write_text(ONE_ROW)
+    for path in (first / "w.csv", second / "w.csv", first / "sub" / "w.csv", first / "sub" / ".." / "w.csv"):
+        assert _read(path) == {"SPY": 1.0}, path
+
+
+def test_a_relative_weights_path_is_taken_in_the_first_base_folder(
+    bases: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _, outside = bases
+    monkeypatch.chdir(outside)  # never the worker's current directory, which also holds a w.csv
+    assert confine_weights_file("w.csv") == (first / "w.csv").resolve()
+    assert _read("w.csv") == {"SPY": 1.0}
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "relative dotdot", "symlink file", "symlink folder"])
+def test_a_weights_path_outside_every_base_folder_is_refused_unread(bases: tuple[Path, Path, Path], how: str) -> None:
+    first, second, outside = bases
+    if how == "absolute":
+        path: str | Path = outside / "w.csv"
+    elif how == "dotdot":
+        path = first / ".." / "outside" / "w.csv"
+    elif how == "relative dotdot":
+        path = "../outside/w.csv"
+    elif how == "symlink file":
+        path = first / "link.csv"
+        path.symlink_to(outside / "w.csv")
+    else:
+        (first / "linked").symlink_to(outside, target_is_directory=True)
+        path = first / "linked" / "w.csv"
+    with pytest.raises(WeightsFileLocationError) as info:
+        _read(path)
+    message = str(info.value)
+    # Names the path as given, where it resolves to, and every base folder; still a SnapshotError.
+    assert repr(str(path)) in message and str((outside / "w.csv").resolve()) in message
+    assert str(first.resolve()) in message and str(second.resolve()) in message
+    assert "LEAN_AIRFLOW_WEIGHTS_DIRS" in message and isinstance(info.value, SnapshotError)
+
+
+def test_a_base_folder_itself_and_its_parent_are_no_weights_file(bases: tuple[Path, Path, Path]) -> None:
+    first, _, _ = bases
+    for path in (first, first.parent / "w.csv"):
+        with pytest.raises(WeightsFileLocationError):
+            confine_weights_file(path)
+
+
+def test_the_default_weights_folder_is_the_repo_weights_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WEIGHTS_DIRS_ENV)
+    assert weights_dirs() == (DEFAULT_WEIGHTS_DIR.resolve(),) == (REPO_ROOT / "weights",)
+    with pytest.raises(WeightsFileLocationError, match="outside every weights base folder"):
+        confine_weights_file("/etc/passwd")

@@ -85,16 +85,31 @@ def test_report_page_in_chromium(finished_run: Path, tmp_path: Path) -> None:
                 response = page.goto(page_url)
                 assert response is not None and response.status == 200
                 assert page.locator("h1").inner_text().startswith("Lean run lean_backtest_range")
-                assert page.locator("#orders tbody tr").count() > 0
-                assert page.locator("#verdicts tbody tr").count() > 0
-                badges = page.locator("#verdicts [data-verdict]")
+                # The first screen (issue #17): the verdict, the findings and Lean's key statistics.
+                for selector in ("#verdict-line [data-verdict]", "#findings", "#key-statistics"):
+                    box = page.locator(selector).bounding_box()
+                    assert box is not None and box["y"] + box["height"] <= 900, (selector, box)
+                assert page.locator("#key-statistics [data-statistic]").count() >= 7
+                # The audit lists the rows that traded or failed, each with its verdict.
+                assert page.locator("#audit tbody tr").count() > 0
+                badges = page.locator("#audit [data-verdict]")
                 verdicts = badges.evaluate_all("els => els.map(e => e.dataset.verdict)")
                 assert set(verdicts) <= {"pass", "warn", "fail"} and verdicts
                 assert page.locator("#weights-chart rect.bar-target").count() > 0
-                assert page.locator("#equity-chart polyline").count() == 1
+                assert page.locator("#equity-chart polyline.equity").count() == 1
                 box = page.locator("#equity-chart").bounding_box()
                 assert box is not None and box["width"] > 100
+                assert page.locator("#drawdown-chart polygon").count() == 1
+                assert page.locator("#monthly-returns tbody tr").count() >= 1
                 assert page.locator("#manifest tbody tr").count() >= 4
+                # Filters are links (the CSP allows no script and no form): all rows, then one symbol.
+                page.locator("#filter-rows a", has_text="all rows").click()
+                all_rows = page.locator("#audit tbody tr").count()
+                assert "rows=all" in page.url and all_rows >= page.locator("#audit [data-verdict]").count() > 0
+                page.locator("#filter-symbol a").first.click()
+                symbols = page.locator("#audit tbody tr td:nth-child(2)").all_inner_texts()
+                assert "symbol=" in page.url and len(set(symbols)) == 1
+                page.goto(page_url)
                 SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SCREENSHOT_DIR / "report-page.png"), full_page=True)
 

@@ -4,6 +4,7 @@ import builtins
 import io
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_clean_run_passes_and_writes_report(db_engine: Engine, tmp_path: Path) -
     spy = next(s for s in report.symbols if s.symbol == "SPY")
     assert spy.expected_quantity == 75 and spy.filled_quantity == 75 and spy.achieved_weight == pytest.approx(0.5)
     saved = json.loads(folder.report_json_path.read_text(encoding="utf-8"))
-    assert saved["verdict"] == "pass" and saved["schema_version"] == 2
+    assert saved["verdict"] == "pass" and saved["schema_version"] == 3
     assert saved["order_table"]["symbol"] == ["AAPL", "SPY"] and saved["order_table"]["status"] == ["filled"] * 2
     assert set(saved["manifest_files"]) >= {"intent", "params", "config", "algorithm", "data"}
     page = folder.report_html_path.read_text(encoding="utf-8")
@@ -179,8 +180,10 @@ def test_dag_path_reads_each_events_file_once(db_url: str, tmp_path: Path, monke
     checked = step_check(folder, policy="warn")
     assert checked["verdict"] == "fail"  # the fixture's invalid order
     assert reads.opens == dict.fromkeys(files, 1) and reads.passes == dict.fromkeys(files, 1)
-    orders_table = folder.report_html_path.read_text(encoding="utf-8").split('id="orders"')[1].split("</table>")[0]
-    assert orders_table.count("<tr>") == 1 + 3 and "Insufficient buying power" in orders_table
+    # report.html's audit table lists Lean's three orders (each traded or failed) from the report.
+    audit = folder.report_html_path.read_text(encoding="utf-8").split('id="audit"')[1].split("</table>")[0]
+    order_ids = re.findall(r'<td class="l">[A-Z]+</td>(?:<td>[^<]*</td>){2}<td>(\d+)</td>', audit)
+    assert sorted(order_ids) == ["1", "2", "3"] and "Insufficient buying power" in audit
     # The counters do see a read: a page without report.json aggregates the events files.
     from include.reporting.run_view import load_run_view
 

@@ -100,7 +100,8 @@ def test_page_orders_come_from_the_report_once_checked(db_engine: Engine, tmp_pa
     folder = make_run(tmp_path, "backtest")
     before = load_run_view(folder.path)  # not checked yet: the events files
     assert [row.order.order_id for row in before.orders] == [1, 2, 3] and before.report is None
-    assert [(row.intent_side, row.target_weight) for row in before.orders][:2] == [("BUY", 0.0), ("BUY", 0.5)]
+    # The side is the trade's (the sign of the order quantity), the weight the intent's target.
+    assert [(row.trade_side, row.target_weight) for row in before.orders][:2] == [("sell", 0.0), ("buy", 0.5)]
     ingest(folder, db_engine)
     check_run_folder(folder, engine=db_engine, policy="warn")
     for path in folder.order_event_files():
