@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -371,8 +372,13 @@ def test_every_report_route_refuses_anonymous_and_forged_requests(airflow_db: No
     folder = Path(lean_env["root"]) / "lean_live_rebalance" / "20210301"
     folder.mkdir(parents=True)
     (folder / "report.json").write_text(json.dumps({"verdict": "pass", "note": canary}), encoding="utf-8")
-    values = {"dag_id": "lean_live_rebalance", "run_key": "20210301"}
-    routes = [r.path.format(**values) for r in ui_app.routes if isinstance(r, APIRoute)]
+    values = {"dag_id": "lean_live_rebalance", "run_key": "20210301", "run_id": "manual__2021-03-01T21:30:00+00:00"}
+    # Starlette's path parameters, "{name}" or "{name:convertor}", filled with the run's values.
+    routes = [
+        re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], r.path)
+        for r in ui_app.routes
+        if isinstance(r, APIRoute)
+    ]
     assert {"/", "/runs/lean_live_rebalance/20210301", "/runs/lean_live_rebalance/20210301/report.json"} <= set(routes)
 
     client = TestClient(create_app(apps="all"))
