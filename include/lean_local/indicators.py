@@ -19,7 +19,9 @@ class MovingAverageType(IntEnum):
 class IndicatorDataPoint:
     __slots__ = ("end_time", "symbol", "time", "value")
 
-    def __init__(self, *args: Any, symbol: Any = None, time: dt.datetime | None = None, value: float = 0.0) -> None:
+    def __init__(
+        self, *args: Any, symbol: Any = None, time: dt.datetime | None = None, value: float | None = None
+    ) -> None:
         """Lean's ``IndicatorDataPoint()``, ``(time, value)`` or ``(symbol, time, value)``."""
         if args:
             names = ("symbol", "time", "value") if len(args) == 3 else ("time", "value")
@@ -27,7 +29,7 @@ class IndicatorDataPoint:
             symbol, time, value = given["symbol"], given["time"], given["value"]
         self.time = time or dt.datetime.min
         self.end_time = self.time
-        self.value = float(value)
+        self.value = 0.0 if value is None else float(value)
         self.symbol = symbol
 
     @property
