@@ -39,7 +39,14 @@ if TYPE_CHECKING:
 
     from include.lean_local.engine import Engine
 
-_UNSET = object()
+
+def _one_of(method: str, **named: Any) -> Any:
+    """The one argument given among the names of a method's overloads (``set_warm_up(time_span)`` or
+    ``set_warm_up(bar_count=...)``): one Python function serves Lean's overloads."""
+    given = [value for value in named.values() if value is not None]
+    if len(given) != 1:
+        raise TypeError(f"{method}() takes exactly one of {', '.join(named)}")
+    return given[0]
 
 
 def _to_datetime(y: Any, m: int | None = None, d: int | None = None) -> dt.datetime:
@@ -103,7 +110,7 @@ class QCAlgorithm(TradingApi):
     def initialize(self) -> None:
         pass
 
-    def on_data(self, data: Slice) -> None:
+    def on_data(self, slice: Slice) -> None:
         pass
 
     def on_order_event(self, order_event: Any) -> None:
@@ -122,11 +129,15 @@ class QCAlgorithm(TradingApi):
         pass
 
     # setup ------------------------------------------------------------------
-    def set_start_date(self, year: Any, month: int | None = None, day: int | None = None) -> None:
-        """Lean's ``SetStartDate``: ignored live; refused before 1900 or after today (New York)."""
+    def set_start_date(
+        self, year: Any = None, month: int | None = None, day: int | None = None, *, start: Any = None
+    ) -> None:
+        """Lean's ``SetStartDate`` (``(year, month, day)`` or ``(start)``): ignored live; refused before 1900
+        or after today (New York)."""
         if self._engine.live:
             return
-        start = _to_datetime(year, month, day).replace(hour=0, minute=0, second=0, microsecond=0)
+        first = _to_datetime(_one_of("set_start_date", year=year, start=start), month, day)
+        start = first.replace(hour=0, minute=0, second=0, microsecond=0)
         if start < dt.datetime(1900, 1, 1):
             raise ValueError("Please select a start date after January 1st, 1900.")
         if start.date() > self._today():
@@ -134,12 +145,15 @@ class QCAlgorithm(TradingApi):
         self._engine.start_date = start
         self.time = start
 
-    def set_end_date(self, year: Any, month: int | None = None, day: int | None = None) -> None:
-        """Lean's ``SetEndDate``: ignored live; a backtest ends yesterday (New York) at the latest, so a
-        backtest started on day D never trades D (Lean ``QCAlgorithm.SetEndDate(DateTime)``)."""
+    def set_end_date(
+        self, year: Any = None, month: int | None = None, day: int | None = None, *, end: Any = None
+    ) -> None:
+        """Lean's ``SetEndDate`` (``(year, month, day)`` or ``(end)``): ignored live; a backtest ends yesterday
+        (New York) at the latest, so a backtest started on day D never trades D (Lean
+        ``QCAlgorithm.SetEndDate(DateTime)``)."""
         if self._engine.live:
             return
-        end = _to_datetime(year, month, day)
+        end = _to_datetime(_one_of("set_end_date", year=year, end=end), month, day)
         yesterday = dt.datetime.combine(self._today() - dt.timedelta(days=1), dt.time())
         self._engine.end_date = min(end, yesterday)
 
@@ -155,15 +169,21 @@ class QCAlgorithm(TradingApi):
     def end_date(self) -> dt.datetime:
         return self._engine.end_date
 
-    def set_cash(self, cash: Any, conversion_rate: float = 0, currency: Any = None) -> None:
-        if isinstance(cash, str):
-            if cash.upper() != "USD":
-                raise NotSupportedByLocalRuntime(f"set_cash in {cash}")
-            cash = conversion_rate
+    def set_cash(self, symbol: Any = None, starting_cash: Any = None, conversion_rate: float = 0) -> None:
+        """Lean's ``SetCash``: ``(starting_cash)`` or ``(symbol, starting_cash, conversion_rate)`` (only the
+        account currency, USD)."""
+        if isinstance(symbol, str):
+            if symbol.upper() != "USD":
+                raise NotSupportedByLocalRuntime(f"set_cash in {symbol}")
+            cash = starting_cash
+        else:
+            cash = _one_of("set_cash", symbol=symbol, starting_cash=starting_cash)
         if not self._engine.portfolio.cash_locked:
             self.portfolio.set_cash(float(cash))
 
-    def set_warm_up(self, period: Any, resolution: Any = None) -> None:
+    def set_warm_up(self, time_span: Any = None, resolution: Any = None, *, bar_count: int | None = None) -> None:
+        """Lean's ``SetWarmUp``: ``(time_span[, resolution])`` or ``(bar_count[, resolution])``."""
+        period = _one_of("set_warm_up", time_span=time_span, bar_count=bar_count)
         if isinstance(period, dt.timedelta):
             self._engine.warmup_days = period
         else:
@@ -188,7 +208,8 @@ class QCAlgorithm(TradingApi):
         leverage: float = 0.0,
         extended_market_hours: bool = False,
         data_normalization_mode: Any = None,
-        **_: Any,
+        data_mapping_mode: Any = None,
+        contract_depth_offset: int = 0,
     ) -> Security:
         return self._engine.add_equity(
             ticker,
@@ -198,13 +219,15 @@ class QCAlgorithm(TradingApi):
             data_normalization_mode=data_normalization_mode,
         )
 
-    def set_security_initializer(self, initializer: Any) -> None:
+    def set_security_initializer(self, security_initializer: Any) -> None:
+        initializer = security_initializer
         fn = initializer if callable(initializer) else getattr(initializer, "initialize", None)
         if fn is None:
             raise TypeError("security initializer must be callable or define initialize(security)")
         self._security_initializers = [fn]
 
-    def add_security_initializer(self, initializer: Any) -> None:
+    def add_security_initializer(self, security_initializer: Any) -> None:
+        initializer = security_initializer
         fn = initializer if callable(initializer) else getattr(initializer, "initialize", None)
         if fn is None:
             raise TypeError("security initializer must be callable or define initialize(security)")
@@ -214,21 +237,22 @@ class QCAlgorithm(TradingApi):
         for fn in self._security_initializers:
             fn(security)
 
-    def set_benchmark(self, *args: Any, **kwargs: Any) -> None:
-        """Lean's ``SetBenchmark`` (quantconnect-stubs' names: ``benchmark``, ``symbol``, ``ticker``,
-        ``security_type``): a ticker, a Symbol or a function of the UTC time; only before the algorithm is
-        initialized (benchmark.py)."""
+    def set_benchmark(
+        self, *args: Any, benchmark: Any = None, symbol: Any = None, ticker: Any = None, security_type: Any = None
+    ) -> None:
+        """Lean's ``SetBenchmark``: ``(benchmark)``, ``(symbol)``, ``(ticker)`` or ``(security_type, symbol)``,
+        positional or by these names: a ticker, a Symbol or a function of the UTC time; only before the algorithm
+        is initialized (benchmark.py)."""
         from include.lean_local.benchmark import from_arguments
 
         if self._engine.initialized:
             raise RuntimeError("self.set_benchmark(): Cannot change Benchmark after algorithm initialized.")
-        self._benchmark = from_arguments(self, args, kwargs)
+        named = {"benchmark": benchmark, "symbol": symbol, "ticker": ticker, "security_type": security_type}
+        self._benchmark = from_arguments(self, args, {k: v for k, v in named.items() if v is not None})
 
     # parameters ----------------------------------------------------------------
-    def get_parameter(self, name: str, default_value: Any = _UNSET) -> Any:
+    def get_parameter(self, name: str, default_value: Any = None) -> Any:
         value = self._parameters.get(name)
-        if default_value is _UNSET:
-            return value
         if value is None:
             return default_value
         if isinstance(default_value, (bool, str)) or default_value is None:
@@ -256,8 +280,9 @@ class QCAlgorithm(TradingApi):
     def log(self, message: Any) -> None:
         self._emit_log("log", message)
 
-    def error(self, message: Any) -> None:
-        self._emit_log("error", message)
+    def error(self, message: Any = None, *, error: Any = None) -> None:
+        """Lean's ``Error(message)`` or ``Error(error)`` (an exception)."""
+        self._emit_log("error", message if error is None else error)
 
     def quit(self, message: str = "") -> None:
         self._engine.stopped = True
@@ -337,7 +362,11 @@ class QCAlgorithm(TradingApi):
             symbol, MovingAverageConvergenceDivergence(fast_period, slow_period, signal_period, int(type)), selector
         )
 
-    def identity(self, symbol: Any, resolution: Any = None, selector: Any = None) -> IndicatorBase:
+    def identity(
+        self, symbol: Any, resolution: Any = None, selector: Any = None, field_name: str | None = None
+    ) -> IndicatorBase:
+        if field_name is not None:
+            raise NotSupportedByLocalRuntime("identity with field_name")
         return self._auto(symbol, Identity(f"{symbol}"), selector)
 
     # history -------------------------------------------------------------------------

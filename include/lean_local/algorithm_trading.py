@@ -97,9 +97,20 @@ class TradingApi:
         return self._engine.transactions.submit_order(symbol, quantity, OrderType.LIMIT, tag, float(limit_price))
 
     def liquidate(
-        self, symbol: Any = None, asynchronous: bool = False, tag: str | None = None, order_properties: Any = None
+        self,
+        symbol: Any = None,
+        asynchronous: bool = False,
+        tag: str | None = None,
+        order_properties: Any = None,
+        *,
+        symbols: Any = None,
     ) -> list[OrderTicket]:
+        """Lean's ``Liquidate(symbol)`` or ``Liquidate(symbols)`` (a list); no symbol: every holding."""
         engine = self._engine
+        if symbols is not None:
+            if symbol is not None:
+                raise TypeError("liquidate() takes symbol or symbols, not both")
+            symbol = symbols
         if not self.settings.liquidate_enabled:
             self.debug(
                 "Liquidate() is currently disabled by settings. To re-enable please set "
@@ -149,15 +160,23 @@ class TradingApi:
 
     def set_holdings(
         self,
-        symbol: Any,
+        symbol: Any = None,
         percentage: float | None = None,
         liquidate_existing_holdings: bool = False,
         asynchronous: bool = False,
         tag: str | None = None,
         order_properties: Any = None,
-        **kwargs: Any,
+        *,
+        targets: Any = None,
     ) -> list[OrderTicket]:
+        """Lean's ``SetHoldings(symbol, percentage, ...)`` or ``SetHoldings(targets, ...)`` (PortfolioTargets)."""
         engine = self._engine
+        if targets is not None:
+            if symbol is not None:
+                raise TypeError("set_holdings() takes symbol or targets, not both")
+            symbol = targets
+        if symbol is None:
+            raise TypeError("set_holdings() needs a symbol or targets")
         if isinstance(symbol, (list, tuple)):
             if isinstance(percentage, bool):
                 liquidate_existing_holdings = percentage

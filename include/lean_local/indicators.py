@@ -19,10 +19,17 @@ class MovingAverageType(IntEnum):
 class IndicatorDataPoint:
     __slots__ = ("end_time", "symbol", "time", "value")
 
-    def __init__(self, time: dt.datetime | None = None, value: float = 0.0, symbol: Any = None) -> None:
+    def __init__(
+        self, *args: Any, symbol: Any = None, time: dt.datetime | None = None, value: float | None = None
+    ) -> None:
+        """Lean's ``IndicatorDataPoint()``, ``(time, value)`` or ``(symbol, time, value)``."""
+        if args:
+            names = ("symbol", "time", "value") if len(args) == 3 else ("time", "value")
+            given = _positional("IndicatorDataPoint", args, names, {"symbol": symbol, "time": time, "value": value})
+            symbol, time, value = given["symbol"], given["time"], given["value"]
         self.time = time or dt.datetime.min
         self.end_time = self.time
-        self.value = float(value)
+        self.value = 0.0 if value is None else float(value)
         self.symbol = symbol
 
     @property
@@ -34,6 +41,32 @@ class IndicatorDataPoint:
 
     def __repr__(self) -> str:
         return f"{self.time:%Y%m%d %H:%M}: {self.value}" if self.time != dt.datetime.min else str(self.value)
+
+
+def _positional(owner: str, args: tuple[Any, ...], names: tuple[str, ...], named: dict[str, Any]) -> dict[str, Any]:
+    """``named`` with the positional ``args`` assigned to ``names`` in order: one Python signature serves Lean's
+    overloads whose positional parameters differ (``SimpleMovingAverage(period)`` and ``(name, period)``)."""
+    if len(args) > len(names):
+        raise TypeError(f"{owner}() takes at most {len(names)} positional arguments ({len(args)} given)")
+    out = dict(named)
+    for name, value in zip(names, args, strict=False):
+        if out.get(name) is not None:
+            raise TypeError(f"{owner}() got multiple values for argument '{name}'")
+        out[name] = value
+    return out
+
+
+def _name_and(owner: str, args: tuple[Any, ...], name: str | None, names: tuple[str, ...], **named: Any) -> Any:
+    """Lean's indicator constructors ``(name, *rest)`` or ``(*rest)``: a leading str is the name."""
+    if args and isinstance(args[0], str):
+        if name is not None:
+            raise TypeError(f"{owner}() got multiple values for argument 'name'")
+        name, args = args[0], args[1:]
+    out = _positional(owner, args, names, named)
+    missing = [n for n in names[:1] if out.get(n) is None]
+    if missing:
+        raise TypeError(f"{owner}() missing required argument: '{missing[0]}'")
+    return name, out
 
 
 class IndicatorBase:
@@ -59,8 +92,12 @@ class IndicatorBase:
     def _compute(self, time: dt.datetime, value: float) -> float:
         raise NotImplementedError
 
-    def update(self, time: Any, value: Any = None) -> bool:
-        """``update(time, value)``, ``update(IndicatorDataPoint)`` or ``update(TradeBar)`` (uses the close)."""
+    def update(self, time: Any = None, value: Any = None, *, input: Any = None) -> bool:
+        """``update(time, value)``, ``update(input)``: an IndicatorDataPoint or a TradeBar (uses the close)."""
+        if input is not None:
+            if time is not None:
+                raise TypeError("update() takes (time, value) or (input)")
+            time = input
         if value is None:
             point = time
             time = getattr(point, "end_time", None) or getattr(point, "time", None)
@@ -142,13 +179,12 @@ class _PeriodIndicator(IndicatorBase):
 
 
 class SimpleMovingAverage(_PeriodIndicator):
-    def __init__(self, name_or_period: Any, period: int | None = None) -> None:
-        if period is None:
-            period, name = int(name_or_period), f"SMA({name_or_period})"
-        else:
-            name = str(name_or_period)
-        super().__init__(name)
-        self.period = int(period)
+    def __init__(self, *args: Any, name: str | None = None, period: int | None = None) -> None:
+        """Lean's ``SimpleMovingAverage(period)`` or ``(name, period)``."""
+        name, given = _name_and("SimpleMovingAverage", args, name, ("period",), period=period)
+        period = int(given["period"])
+        super().__init__(f"SMA({period})" if name is None else str(name))
+        self.period = period
         self._window: deque[float] = deque(maxlen=self.period)
         self._sum = 0.0
 
@@ -166,15 +202,23 @@ class SimpleMovingAverage(_PeriodIndicator):
 
 
 class ExponentialMovingAverage(_PeriodIndicator):
-    def __init__(self, name_or_period: Any, period: int | None = None, smoothing_factor: float | None = None) -> None:
-        if period is None or isinstance(name_or_period, int):
-            if period is not None and smoothing_factor is None:
-                smoothing_factor = float(period)
-            period, name = int(name_or_period), f"EMA({name_or_period})"
-        else:
-            name = str(name_or_period)
-        super().__init__(name)
-        self.period = int(period)
+    def __init__(
+        self, *args: Any, name: str | None = None, period: int | None = None, smoothing_factor: float | None = None
+    ) -> None:
+        """Lean's ``ExponentialMovingAverage([name, ]period[, smoothing_factor])``."""
+        name, given = _name_and(
+            "ExponentialMovingAverage",
+            args,
+            name,
+            ("period", "smoothing_factor"),
+            period=period,
+            smoothing_factor=smoothing_factor,
+        )
+        period, smoothing_factor = int(given["period"]), given["smoothing_factor"]
+        if smoothing_factor is not None:
+            smoothing_factor = float(smoothing_factor)
+        super().__init__(f"EMA({period})" if name is None else str(name))
+        self.period = period
         self._k = smoothing_factor if smoothing_factor is not None else 2.0 / (1 + self.period)
         self._sma = SimpleMovingAverage(self.period)
 
@@ -193,9 +237,14 @@ class ExponentialMovingAverage(_PeriodIndicator):
 
 
 class _WindowIndicator(IndicatorBase):
-    def __init__(self, name: str, period: int) -> None:
-        super().__init__(name)
-        self.period = int(period)
+    _prefix = ""
+
+    def __init__(self, *args: Any, name: str | None = None, period: int | None = None) -> None:
+        """Lean's ``(period)`` or ``(name, period)``."""
+        name, given = _name_and(type(self).__name__, args, name, ("period",), period=period)
+        period = int(given["period"])
+        super().__init__(f"{self._prefix}({period})" if name is None else str(name))
+        self.period = period
         self._window: deque[float] = deque(maxlen=self.period)
 
     @property
@@ -221,39 +270,56 @@ class _WindowIndicator(IndicatorBase):
 
 
 class Momentum(_WindowIndicator):
-    def __init__(self, period: int) -> None:
-        super().__init__(f"MOM({period})", period)
+    _prefix = "MOM"
 
     def _value(self, value: float, base: float) -> float:
         return value - base
 
 
 class RateOfChange(_WindowIndicator):
-    def __init__(self, period: int) -> None:
-        super().__init__(f"ROC({period})", period)
+    _prefix = "ROC"
 
     def _value(self, value: float, base: float) -> float:
         return 0.0 if base == 0 else (value - base) / base
 
 
 class RateOfChangePercent(RateOfChange):
-    def __init__(self, period: int) -> None:
-        super().__init__(period)
-        self.name = f"ROCP({period})"
+    _prefix = "ROCP"
 
     def _value(self, value: float, base: float) -> float:
         return 100.0 * super()._value(value, base)
 
 
 class MomentumPercent(RateOfChangePercent):
-    def __init__(self, period: int) -> None:
-        super().__init__(period)
-        self.name = f"MOMP({period})"
+    _prefix = "MOMP"
 
 
 class MovingAverageConvergenceDivergence(IndicatorBase):
-    def __init__(self, fast_period: int, slow_period: int, signal_period: int, moving_average_type: int = 1) -> None:
-        super().__init__(f"MACD({fast_period},{slow_period},{signal_period})")
+    def __init__(
+        self,
+        *args: Any,
+        name: str | None = None,
+        fast_period: int | None = None,
+        slow_period: int | None = None,
+        signal_period: int | None = None,
+        type: int | None = None,
+    ) -> None:
+        """Lean's ``MovingAverageConvergenceDivergence([name, ]fast_period, slow_period, signal_period[, type])``."""
+        name, given = _name_and(
+            "MovingAverageConvergenceDivergence",
+            args,
+            name,
+            ("fast_period", "slow_period", "signal_period", "type"),
+            fast_period=fast_period,
+            slow_period=slow_period,
+            signal_period=signal_period,
+            type=type,
+        )
+        fast_period, slow_period, signal_period = given["fast_period"], given["slow_period"], given["signal_period"]
+        if slow_period is None or signal_period is None:
+            raise TypeError("MovingAverageConvergenceDivergence() needs fast_period, slow_period and signal_period")
+        moving_average_type = MovingAverageType.EXPONENTIAL if given["type"] is None else int(given["type"])
+        super().__init__(f"MACD({fast_period},{slow_period},{signal_period})" if name is None else str(name))
         if fast_period >= slow_period:
             raise ValueError("MovingAverageConvergenceDivergence: fastPeriod must be less than slowPeriod")
         make = _moving_average_factory(moving_average_type)
@@ -289,8 +355,7 @@ def _moving_average_factory(kind: int) -> Callable[[int], IndicatorBase]:
 
 
 class Delay(_WindowIndicator):
-    def __init__(self, period: int) -> None:
-        super().__init__(f"DELAY({period})", period)
+    _prefix = "DELAY"
 
     def _value(self, value: float, base: float) -> float:
         return base

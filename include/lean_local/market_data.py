@@ -136,7 +136,8 @@ class DataDictionary(dict):
     def contains_key(self, key: Any) -> bool:
         return dict.__contains__(self, key)
 
-    def try_get_value(self, key: Any) -> tuple[bool, Any]:
+    def try_get_value(self, key: Any, value: Any = None) -> tuple[bool, Any]:
+        """``(found, value)``; ``value`` is .NET's out parameter, which a Python caller passes or omits."""
         value = dict.get(self, key)
         return value is not None, value
 
@@ -207,13 +208,14 @@ class Slice:
     def __len__(self) -> int:
         return len(self._data)
 
-    def contains_key(self, key: Any) -> bool:
-        return key in self._data
+    def contains_key(self, symbol: Any = None, *, key: Any = None) -> bool:
+        """``contains_key(symbol)``, or ``key=`` (the name of Lean's dictionary base)."""
+        return (symbol if key is None else key) in self._data
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    def get(self, key: Any, default_value: Any = None) -> Any:
         if isinstance(key, type):
             return self.bars
-        return self._data.get(key, default)
+        return self._data.get(key, default_value)
 
     def keys(self) -> list[Symbol]:
         return list(self._data)

@@ -3,7 +3,7 @@ from Python, and ``CashAmount`` (the fee's money)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from include.lean_local.orders import Order
@@ -24,8 +24,14 @@ class CashAmount:
 class OrderFee:
     ZERO: ClassVar[OrderFee]  # no fee, in Lean's placeholder currency "QCC" (set below)
 
-    def __init__(self, value: CashAmount) -> None:
-        self.value = value
+    def __init__(self, value: Any = None, *, order_fee: Any = None) -> None:
+        """Lean's ``OrderFee(value)`` (a CashAmount) or ``OrderFee(order_fee)`` (a copy)."""
+        source = order_fee if order_fee is not None else value
+        if isinstance(source, OrderFee):
+            source = source.value
+        if source is None:
+            raise TypeError("OrderFee() needs a value")
+        self.value: CashAmount = source
 
     def __repr__(self) -> str:
         return f"{self.value.amount} {self.value.currency}"

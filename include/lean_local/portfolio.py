@@ -162,7 +162,17 @@ class SecurityPortfolioManager(SupportedSubset):
     def total_fees(self, value: float) -> None:
         self._ledger.total_fees = value
 
-    def set_cash(self, cash: float) -> None:
+    def set_cash(self, symbol: Any = None, cash: Any = None, conversion_rate: Any = None) -> None:
+        """Lean's ``SetCash(cash)`` or ``SetCash(symbol, cash, conversion_rate)`` (only the account currency, USD)."""
+        if isinstance(symbol, str):
+            if symbol.upper() != "USD":
+                raise NotSupportedByLocalRuntime(f"portfolio.set_cash in {symbol}")
+        elif cash is None:
+            cash = symbol
+        elif symbol is not None:
+            raise TypeError("set_cash() takes (cash) or (symbol, cash, conversion_rate)")
+        if cash is None:
+            raise TypeError("set_cash() needs cash")
         self._ledger.cash = float(cash)
 
     def __getitem__(self, key: Any) -> SecurityHolding:
@@ -171,8 +181,9 @@ class SecurityPortfolioManager(SupportedSubset):
     def __contains__(self, key: Any) -> bool:
         return self._securities.contains(key)
 
-    def contains_key(self, key: Any) -> bool:
-        return self._securities.contains(key)
+    def contains_key(self, symbol: Any = None, *, key: Any = None) -> bool:
+        """``contains_key(symbol)``, or ``key=`` (the name of Lean's dictionary base)."""
+        return self._securities.contains(symbol if key is None else key)
 
     def __iter__(self) -> Iterator[KeyValuePair]:
         return (KeyValuePair(s.symbol, s.holdings) for s in self._securities.as_list())
@@ -275,7 +286,11 @@ class CashBook(dict):
 class PortfolioTarget(SupportedSubset):
     """``PortfolioTarget(symbol, quantity)``; in ``set_holdings([...])`` the quantity is a portfolio percentage."""
 
-    def __init__(self, symbol: Any, quantity: float, tag: str = "") -> None:
+    def __init__(self, symbol: Any, quantity: Any = None, tag: str = "", *, insight_direction: Any = None) -> None:
+        if insight_direction is not None:
+            raise NotSupportedByLocalRuntime("PortfolioTarget(symbol, insight_direction)")
+        if quantity is None:
+            raise TypeError("PortfolioTarget() needs a quantity")
         self.symbol = symbol
         self.quantity = float(quantity)
         self.tag = tag

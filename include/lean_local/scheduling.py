@@ -46,7 +46,9 @@ class TimeRule:
 
 
 class DateRules:
-    def every_day(self, symbol: Any = None) -> DateRule:
+    def every_day(self, symbol: Any = None, extended_market_hours: bool = False) -> DateRule:
+        """``extended_market_hours`` (here and in the period rules) counts days with only an extended session:
+        US equities have none (a holiday closes every session), so the dates are the same either way."""
         if symbol is None:
 
             def all_days(a: dt.date, b: dt.date) -> list[dt.date]:
@@ -55,7 +57,10 @@ class DateRules:
             return DateRule("EveryDay", all_days)
         return DateRule(f"EveryDay: {symbol}", _session_dates)
 
-    def every(self, *days: Any) -> DateRule:
+    def every(self, *days: Any, day: Any = None) -> DateRule:
+        """Lean's ``Every(day)`` or ``Every(days)`` (DayOfWeek values, Sunday=0), or several days."""
+        if day is not None:
+            days = (*days, day)
         wanted: set[int] = set()
         for d in days:
             for item in d if isinstance(d, (list, tuple, set)) else [d]:
@@ -72,19 +77,24 @@ class DateRules:
 
         return DateRule("Every", pick)
 
-    def month_start(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+    def month_start(self, symbol: Any = None, days_offset: int = 0, extended_market_hours: bool = True) -> DateRule:
         return DateRule("MonthStart", _period_start(symbol, days_offset, lambda d: (d.year, d.month)))
 
-    def week_start(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+    def week_start(self, symbol: Any = None, days_offset: int = 0, extended_market_hours: bool = True) -> DateRule:
         return DateRule("WeekStart", _period_start(symbol, days_offset, lambda d: d.isocalendar()[:2]))
 
-    def month_end(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+    def month_end(self, symbol: Any = None, days_offset: int = 0, extended_market_hours: bool = True) -> DateRule:
         return DateRule("MonthEnd", _period_end(symbol, days_offset, lambda d: (d.year, d.month)))
 
-    def week_end(self, symbol: Any = None, days_offset: int = 0) -> DateRule:
+    def week_end(self, symbol: Any = None, days_offset: int = 0, extended_market_hours: bool = True) -> DateRule:
         return DateRule("WeekEnd", _period_end(symbol, days_offset, lambda d: d.isocalendar()[:2]))
 
-    def on(self, *dates: Any) -> DateRule:
+    def on(self, *dates: Any, year: int | None = None, month: int | None = None, day: int | None = None) -> DateRule:
+        """Lean's ``On(year, month, day)`` or ``On(*dates)``."""
+        if year is not None or month is not None or day is not None:
+            dates = (*dates, year, month, day)
+        if len(dates) == 3 and all(isinstance(d, int) for d in dates):
+            dates = (dt.date(*dates),)
         fixed = sorted({d if isinstance(d, dt.date) and not isinstance(d, dt.datetime) else d.date() for d in dates})
 
         def pick(a: dt.date, b: dt.date) -> list[dt.date]:
@@ -151,7 +161,24 @@ def _session_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
 
 
 class TimeRules:
-    def at(self, hour: int | dt.timedelta, minute: int = 0, second: int = 0, *rest: Any) -> TimeRule:
+    def at(
+        self,
+        hour: int | dt.timedelta | None = None,
+        minute: int = 0,
+        second: int = 0,
+        *rest: Any,
+        time_of_day: dt.timedelta | None = None,
+        time_zone: Any = None,
+    ) -> TimeRule:
+        """Lean's ``At(hour, minute[, second])`` or ``At(time_of_day)``, in the exchange's time zone."""
+        if time_zone is not None:
+            raise NotSupportedByLocalRuntime("time_rules.at with a time_zone")
+        if time_of_day is not None:
+            if hour is not None:
+                raise TypeError("at() takes (hour, minute[, second]) or (time_of_day)")
+            hour = time_of_day
+        if hour is None:
+            raise TypeError("at() needs an hour or a time_of_day")
         delta = hour if isinstance(hour, dt.timedelta) else dt.timedelta(hours=hour, minutes=minute, seconds=second)
         return TimeRule("At", lambda day: [dt.datetime.combine(day, dt.time()) + delta])
 

@@ -226,17 +226,20 @@ class Security(SupportedSubset):
             self._market_price = float(getattr(data, "price", data))
 
     # models ---------------------------------------------------------------
-    def set_fee_model(self, model: Any) -> None:
+    def set_fee_model(self, feel_model: Any) -> None:  # sic: Lean's parameter name
+        model = feel_model
         if not callable(getattr(model, "get_order_fee", None)):
             raise TypeError("fee model must define get_order_fee(parameters)")
         self.fee_model = model
 
-    def set_slippage_model(self, model: Any) -> None:
+    def set_slippage_model(self, slippage_model: Any) -> None:
+        model = slippage_model
         if not callable(getattr(model, "get_slippage_approximation", None)):
             raise TypeError("slippage model must define get_slippage_approximation(asset, order)")
         self.slippage_model = model
 
-    def set_fill_model(self, model: Any) -> None:
+    def set_fill_model(self, fill_model: Any) -> None:
+        model = fill_model
         if not isinstance(model, FillModel) or any(
             name in type(model).__dict__
             for name in (
@@ -330,8 +333,9 @@ class SecurityManager:
     def __contains__(self, key: Any) -> bool:
         return self._registry.contains(key)
 
-    def contains_key(self, key: Any) -> bool:
-        return key in self
+    def contains_key(self, symbol: Any = None, *, key: Any = None) -> bool:
+        """``contains_key(symbol)``, or ``key=`` (the name of Lean's dictionary base)."""
+        return (symbol if key is None else key) in self
 
     def __iter__(self) -> Iterator[KeyValuePair]:
         return (KeyValuePair(s.symbol, s) for s in self._registry.as_list())

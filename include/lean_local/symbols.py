@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from include.lean_local.errors import NotSupportedByLocalRuntime
+
 _SECURITY_TYPE_EQUITY = 1
 _MARKET_USA = 1
 _SECURITY_TYPE_WIDTH = 100
@@ -83,8 +85,13 @@ class Symbol:
         self._hash = hash(self.value)
 
     @staticmethod
-    def create(ticker: str, security_type: Any = None, market: Any = None, alias: str | None = None) -> Symbol:
+    def create(
+        ticker: str, security_type: Any = None, market: Any = None, alias: str | None = None, base_data_type: Any = None
+    ) -> Symbol:
         from include.lean_local.data import default_provider
+
+        if base_data_type is not None:
+            raise NotSupportedByLocalRuntime("Symbol.create with base_data_type")
 
         return default_provider().symbol_for(ticker if alias is None else alias)
 

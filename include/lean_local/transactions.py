@@ -274,10 +274,12 @@ class SecurityTransactionManager:
     def get_order_ticket(self, order_id: int) -> OrderTicket | None:
         return self._handler.tickets.get(int(order_id))
 
-    def get_open_orders(self, symbol: Any = None) -> list[Order]:
+    def get_open_orders(self, symbol: Any = None, *, filter: Any = None) -> list[Order]:
+        _refuse_filter("get_open_orders", filter)
         return self._handler.open_orders(symbol)
 
-    def get_open_order_tickets(self, symbol: Any = None) -> list[OrderTicket]:
+    def get_open_order_tickets(self, symbol: Any = None, *, filter: Any = None) -> list[OrderTicket]:
+        _refuse_filter("get_open_order_tickets", filter)
         return [self._handler.tickets[o.id] for o in self._handler.open_orders(symbol)]
 
     def get_orders(self, filter: Callable[[Order], bool] | None = None) -> list[Order]:
@@ -295,10 +297,11 @@ class SecurityTransactionManager:
             out.append(self._handler.tickets[order.id])
         return out
 
-    def cancel_order(self, order_id: int, tag: str | None = None) -> bool:
-        return bool(self._handler.cancel_order(int(order_id), tag))
+    def cancel_order(self, order_id: int, order_tag: str | None = None) -> bool:
+        return bool(self._handler.cancel_order(int(order_id), order_tag))
 
-    def get_open_orders_remaining_quantity(self, symbol: Any = None) -> float:
+    def get_open_orders_remaining_quantity(self, symbol: Any = None, *, filter: Any = None) -> float:
+        _refuse_filter("get_open_orders_remaining_quantity", filter)
         return sum(self._handler.tickets[o.id].quantity_remaining for o in self._handler.open_orders(symbol))
 
     @property
@@ -309,3 +312,9 @@ class SecurityTransactionManager:
         if name.startswith("_"):
             raise AttributeError(name)
         raise NotSupportedByLocalRuntime(f"transactions.{name}")
+
+
+def _refuse_filter(method: str, filter: Any) -> None:
+    """The ``filter`` (a predicate) overloads of the open-order queries are outside the runtime's subset."""
+    if filter is not None:
+        raise NotSupportedByLocalRuntime(f"transactions.{method}(filter)")
