@@ -131,8 +131,22 @@ def _passes_resolution(call: ast.Call) -> bool:
     return len(call.args) > skip or any(k.arg == "resolution" for k in call.keywords)
 
 
+def launcher_parameters(lean: Path) -> dict[str, str]:
+    """The ``parameters`` of the checkout's ``Launcher/config.json``: Lean's regression runs take them (e.g.
+    ``GetParameterRegressionAlgorithm`` expects its ``ema-fast``)."""
+    path = lean / "Launcher" / "config.json"
+    if not path.is_file():
+        return {}
+    text = re.sub(r'("(?:\\.|[^"\\])*")|//[^\n]*', lambda m: m[1] or "", path.read_text(encoding="utf-8-sig"))
+    try:
+        parameters = json.loads(text).get("parameters") or {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in parameters.items()}
+
+
 def _config(case: Case, lean: Path, work: Path) -> Path:
-    cfg = {
+    cfg: dict[str, Any] = {
         "environment": "backtesting",
         "algorithm-location": str(case.python),
         "algorithm-type-name": case.name,
@@ -140,6 +154,7 @@ def _config(case: Case, lean: Path, work: Path) -> Path:
         "data-folder": str(lean / "Data"),
         "results-destination-folder": str(work / "results"),
         "object-store-root": str(work / "storage"),
+        "parameters": launcher_parameters(lean),
     }
     path = work / "config.json"
     path.write_text(json.dumps(cfg, indent=1))

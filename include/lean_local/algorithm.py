@@ -33,6 +33,7 @@ from include.lean_local.securities import Security, SecurityManager
 from include.lean_local.sessions import utc_to_local
 from include.lean_local.settings import AlgorithmSettings
 from include.lean_local.transactions import SecurityTransactionManager
+from include.lean_local.unsupported import missing_attribute
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,7 +105,8 @@ class QCAlgorithm(TradingApi):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        raise NotSupportedByLocalRuntime(name)
+        # Lean's member the runtime lacks is refused by name; any other name is the algorithm's own error
+        raise missing_attribute(self, name, "QCAlgorithm")
 
     # lifecycle (overridden by users) ----------------------------------------
     def initialize(self) -> None:

@@ -29,10 +29,17 @@ class DataFormatError(LocalRuntimeError, ValueError):
 
 
 class SupportedSubset:
-    """Base of Lean objects the runtime implements in part: an unknown public attribute raises
-    NotSupportedByLocalRuntime naming it, instead of a bare AttributeError."""
+    """Base of Lean objects the runtime implements in part: a member of Lean's class it lacks raises
+    NotSupportedByLocalRuntime naming it (``Security.X``), instead of a bare AttributeError; so does any public
+    name of a class the catalog does not hold. Another name is Python's AttributeError (the user's error)."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        raise NotSupportedByLocalRuntime(f"{type(self).__name__}.{name}")
+        from include.lean_local import catalog
+        from include.lean_local.unsupported import missing_attribute
+
+        lean = type(self).__name__
+        if catalog.member_shapes(lean) is None:
+            raise NotSupportedByLocalRuntime(f"{lean}.{name}")
+        raise missing_attribute(self, name, lean)

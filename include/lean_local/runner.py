@@ -120,22 +120,12 @@ def _forget_modules_under(folder: Path, names: set[str]) -> None:
 
 
 def _describe(exc: BaseException, cfg: RuntimeConfig) -> str:
-    """The error text, plus the Lean name it refuses (a NotSupportedByLocalRuntime, a NameError on a Lean name,
-    an import of a package of Lean's environment), or the runtime's reading of another NameError raised in the
-    algorithm's folder: most often a Lean name outside the local AlgorithmImports subset."""
+    """The error text, plus the Lean name it refuses (``unsupported.refusal_name``). Any other error stays the
+    algorithm's own, with its traceback: a name that is not Lean's is never called a refusal."""
     text = str(exc)
     refused = refusal_name(exc)
-    if refused is not None:
-        if isinstance(exc, NotSupportedByLocalRuntime):
-            return text
+    if refused is not None and not isinstance(exc, NotSupportedByLocalRuntime):
         return f"{text} - not supported by the local runtime: {refused}"
-    tb = traceback.extract_tb(exc.__traceback__)
-    folder = cfg.algorithm_location.resolve().parent
-    if isinstance(exc, NameError) and exc.name and tb and folder in Path(tb[-1].filename).resolve().parents:
-        text += (
-            f" - not supported by the local runtime: {exc.name} (not in the local AlgorithmImports subset; "
-            "if it is not a Lean name, check its spelling)"
-        )
     return text
 
 

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import re
 import sys
+import traceback
 import types
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, NoReturn
 
 from include.lean_local import catalog
@@ -209,13 +213,95 @@ def uninstall() -> None:
         del sys.modules[name]
 
 
+RUNTIME_DIR = Path(__file__).resolve().parent
+_CALL_ERROR = re.compile(
+    r"^(?P<function>[\w.]+)\(\) (?:takes (?:from \d+ to )?\d+ positional arguments? "
+    r"but (?P<given>\d+) (?:were|was) given"
+    r"|got an unexpected keyword argument '(?P<keyword>\w+)')"
+)
+
+
+def lean_class_of(value: Any) -> str | None:
+    """The Lean class the runtime's object (or class) ``value`` stands for: the first class of its MRO the
+    runtime defines that is a Lean class of the catalog (a user's QCAlgorithm subclass is a QCAlgorithm)."""
+    cls = value if isinstance(value, type) else type(value)
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("include.lean_local") and catalog.member_shapes(klass.__name__) is not None:
+            return klass.__name__
+    return None
+
+
+def missing_attribute(owner: Any, name: str, lean_class: str | None = None) -> AttributeError:
+    """What reading the missing attribute ``name`` of the runtime's object ``owner`` raises: the refusal of
+    ``LeanClass.name`` when Lean's class has that member, else Python's own AttributeError (the user's error)."""
+    lean = lean_class or lean_class_of(owner)
+    if lean is not None and catalog.is_lean_member(lean, name):
+        return NotSupportedByLocalRuntime(f"{lean}.{name}")
+    return AttributeError(f"{type(owner).__name__!r} object has no attribute {name!r}", name=name, obj=owner)
+
+
+@lru_cache(maxsize=1)
+def _runtime_methods() -> dict[str, tuple[str, str, int]]:
+    """``function.__qualname__`` -> (Lean class, member, arguments Python counts besides the caller's: 1 for
+    ``self``/``cls``) of each method of the runtime's Lean classes (their mixins' too)."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for cls in catalog.runtime_classes():
+        lean = cls.__name__
+        if catalog.member_shapes(lean) is None:
+            continue
+        for klass in cls.__mro__:
+            if not klass.__module__.startswith("include.lean_local"):
+                continue
+            for member, value in vars(klass).items():
+                bound = 0 if isinstance(value, staticmethod) else 1
+                function = getattr(value, "__func__", value)
+                qualname = getattr(function, "__qualname__", None)
+                if callable(function) and qualname and not member.startswith("_"):
+                    out.setdefault(qualname, (lean, member, bound))
+    return out
+
+
+def call_shape_refusal(exc: TypeError) -> str | None:
+    """The refusal of a call to a Lean method the runtime implements with a shape (positional count, keyword)
+    its own signature lacks but one of Lean's overloads has; None for any other TypeError (the user's error,
+    e.g. a shape Lean's overloads lack too, or a TypeError raised inside the runtime)."""
+    match = _CALL_ERROR.match(str(exc))
+    frames = traceback.extract_tb(exc.__traceback__)
+    if match is None or not frames or RUNTIME_DIR in Path(frames[-1].filename).resolve().parents:
+        return None  # a binding error is raised in the caller's frame: here, not the algorithm's call
+    found = _runtime_methods().get(match["function"])
+    if found is None:
+        return None
+    lean, member, bound = found
+    shapes = catalog.member_shapes(lean) or {}
+    shape = shapes.get(member)
+    if shape is None:
+        return None
+    most, keywords = shape
+    if match["keyword"]:
+        if match["keyword"] in keywords or "**" in keywords:
+            return f"{lean}.{member} (a call with the keyword argument {match['keyword']})"
+        return None
+    given = int(match["given"]) - bound
+    if given <= most:
+        return f"{lean}.{member} (a call with {given} positional arguments)"
+    return None
+
+
 def refusal_name(exc: BaseException) -> str | None:
     """The Lean name an error refuses: a NotSupportedByLocalRuntime, a NameError on a Lean name the algorithm
-    did not import, or an import of a package of Lean's Python environment that is not installed here."""
+    did not import, an AttributeError on a member of Lean's class the runtime's object lacks, a TypeError of a
+    call shape Lean's method has and the runtime's lacks, or an import of a package of Lean's Python
+    environment that is not installed here."""
     if isinstance(exc, NotSupportedByLocalRuntime):
         return exc.name
     if isinstance(exc, NameError) and exc.name and exc.name in catalog.algorithm_imports_names():
         return exc.name
+    if isinstance(exc, AttributeError) and exc.name and getattr(exc, "obj", None) is not None:
+        refused = missing_attribute(exc.obj, exc.name)
+        return refused.name if isinstance(refused, NotSupportedByLocalRuntime) else None
+    if isinstance(exc, TypeError):
+        return call_shape_refusal(exc)
     if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in FOUNDATION_PACKAGES:
         return f"import {exc.name} (a package of Lean's Python environment, not installed here)"
     return None

@@ -125,7 +125,7 @@ def test_pre_order_checks_and_insufficient_buying_power(tmp_path: Path) -> None:
 
 
 def test_unsupported_api_raises_named_error() -> None:
-    with pytest.raises(NotSupportedByLocalRuntime, match="not supported by the local runtime: add_forex"):
+    with pytest.raises(NotSupportedByLocalRuntime, match=r"not supported by the local runtime: QCAlgorithm\.add_forex"):
         QCAlgorithm().add_forex("EURUSD")  # type: ignore[operator]
 
 

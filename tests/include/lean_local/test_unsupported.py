@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,80 @@ def test_the_catalog_is_what_the_pinned_stubs_say() -> None:
     if not (site / "AlgorithmImports").is_dir():
         pytest.skip("quantconnect-stubs is not installed")
     assert catalog.dumps(catalog.generate(site)) == catalog.CATALOG_FILE.read_text(encoding="utf-8")
+
+
+def _refused(tmp_path: Path, done: Any, refused: str) -> None:
+    assert done.returncode == 1, done.stderr[-2000:]
+    line = f"not supported by the local runtime: {refused}"
+    assert line in done.stderr.splitlines()[-1], done.stderr[-2000:]
+    assert line in (tmp_path / "results" / "log.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        # a member of Lean's QCAlgorithm the runtime lacks, named with its class
+        ("        self.bb('ZZSA', 20, 2.0)\n", "QCAlgorithm.bb"),
+        # a member of a Lean class the runtime implements in part (read on the class)
+        ("        Symbol.create_future('ES', Market.CME, datetime(2019, 6, 21))\n", "Symbol.create_future"),
+        # an enum member the runtime's enum lacks
+        ("        x = OrderType.TRAILING_STOP\n", "OrderType.TRAILING_STOP"),
+        # a call shape Lean's overloads have (the type first) and the runtime's signature lacks
+        (
+            "        self.history(TradeBar, ['ZZSA'], 5, Resolution.DAILY)\n",
+            "QCAlgorithm.history (a call with 4 positional arguments)",
+        ),
+    ],
+)
+def test_lean_members_and_call_shapes_the_runtime_lacks_are_named(tmp_path: Path, body: str, refused: str) -> None:
+    _refused(tmp_path, run_subprocess(write_run(tmp_path, HEADER + BODY + body)), refused)
+
+
+def test_a_lean_member_used_in_an_imported_module_is_named(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "orders_util.py").write_text(HEADER + "def kind():\n    return OrderType.TRAILING_STOP\n")
+    source = HEADER + "from orders_util import kind\n" + BODY + "        kind()\n"
+    done = run_subprocess(write_run(tmp_path, source))
+    _refused(tmp_path, done, "OrderType.TRAILING_STOP")
+    assert "orders_util.py" in done.stderr  # the traceback shows where
+
+
+def test_a_lean_name_in_an_imported_module_without_algorithm_imports_is_named(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "bands.py").write_text("def bands():\n    return BollingerBands(20, 2)\n")
+    source = HEADER + "from bands import bands\n" + BODY + "        bands()\n"
+    _refused(tmp_path, run_subprocess(write_run(tmp_path, source)), "BollingerBands")
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # the algorithm's own attribute, misspelt: not a Lean member
+        ("        self.fast = 1\n        self.fsat += 1\n", "AttributeError: 'A' object has no attribute 'fsat'"),
+        # a name that is not Lean's, in the algorithm's file
+        ("        undefined_helper()\n", "NameError: name 'undefined_helper' is not defined"),
+        # a Lean class read for a member Lean's class does not have either
+        ("        Symbol.no_such_member\n", "AttributeError: type object 'Symbol' has no attribute 'no_such_member'"),
+        # a call shape no overload of Lean's has
+        ("        self.set_cash(1, 2, 3, 4, 5)\n", "TypeError: QCAlgorithm.set_cash() takes"),
+        # a TypeError of the algorithm's own code
+        ("        len(5)\n", "TypeError: object of type 'int' has no len()"),
+    ],
+)
+def test_the_algorithm_s_own_errors_are_never_called_refusals(tmp_path: Path, body: str, error: str) -> None:
+    done = run_subprocess(write_run(tmp_path, HEADER + BODY + body))
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(f"error: {error}"), done.stderr[-2000:]
+    assert "not supported by the local runtime" not in done.stderr
+    assert "not supported by the local runtime" not in (tmp_path / "results" / "log.txt").read_text()
+    assert "Traceback" in done.stderr
+
+
+def test_a_user_error_in_an_imported_module_is_not_a_refusal(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "util.py").write_text(HEADER + "def f():\n    return not_defined_anywhere\n")
+    source = HEADER + "from util import f\n" + BODY + "        f()\n"
+    done = run_subprocess(write_run(tmp_path, source))
+    assert done.returncode == 1
+    assert "NameError: name 'not_defined_anywhere' is not defined" in done.stderr.splitlines()[-1]
+    assert "not supported by the local runtime" not in done.stderr
