@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
@@ -40,3 +41,25 @@ def chain_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
     monkeypatch.setenv("LEAN_AIRFLOW_RUNTIME", "local")
     return root
+
+
+def manual_chain_request(
+    dag_id: str, params: dict[str, str], *, mode: Literal["backtest", "live"] = "backtest", **fields: Any
+) -> Any:
+    """The ChainRequest of a manual run of ``dag_id`` with the form's date ``params`` (``start_date`` and
+    ``end_date``: a range; ``as_of``: a daily run), resolved as the DAG resolves it, on the sample data
+    unless ``fields`` say otherwise (any other ChainRequest field)."""
+    from include.pipeline import ChainRequest, resolve_run
+    from include.run_folder import DEFAULT_DATA_FOLDER
+
+    kind: Literal["daily", "range"] = "range" if "start_date" in params else "daily"
+    ref, dates = resolve_run(
+        dag_id=dag_id,
+        kind=kind,
+        run_type="manual",
+        interval_session=None,
+        params=params,
+        mode=mode,
+    )
+    fields.setdefault("data_folder", DEFAULT_DATA_FOLDER)
+    return ChainRequest(ref=ref, dates=tuple(dates), mode=mode, **fields)

@@ -20,8 +20,9 @@ from include.audit.ingest import NEW_YORK
 from include.contracts.report import ConsistencyReport
 from include.launch.local import run_lean_local
 from include.market_data import read_daily_bars
-from include.pipeline import ChainRequest, ChainResult, lean_job, resolve_run, run_chain, step_check, step_ingest
+from include.pipeline import ChainRequest, ChainResult, lean_job, run_chain, step_check, step_ingest
 from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder, RunRef
+from tests.conftest import manual_chain_request
 from tests.faults.helpers import write_algorithm
 
 SPLIT_DAY = dt.date(2020, 6, 15)
@@ -45,15 +46,8 @@ class RawPrices(LeanTrendRotation):
 
 def _range(start: str, end: str, **launch: Any) -> ChainRequest:
     """A ``lean_backtest_range`` request as the CLI's ``backtest`` makes it (the contract's defaults)."""
-    ref, dates = resolve_run(
-        dag_id="lean_backtest_range",
-        kind="range",
-        run_type="manual",
-        interval_session=None,
-        params={"start_date": start, "end_date": end},
-    )
-    return ChainRequest(
-        ref=ref, dates=tuple(dates), data_folder=DEFAULT_DATA_FOLDER, policy="warn", launch_inputs=launch
+    return manual_chain_request(
+        "lean_backtest_range", {"start_date": start, "end_date": end}, policy="warn", launch_inputs=launch
     )
 
 
@@ -270,15 +264,8 @@ def test_a_daily_backtest_carried_over_the_split_is_left_as_it_is(chain_env: Pat
     the final state is carried byte for byte and the 06-15 run passes without trading ZZSC back."""
 
     def daily(day: dt.date) -> RunFolder:
-        ref, dates = resolve_run(
-            dag_id="lean_backtest_daily",
-            kind="daily",
-            run_type="manual",
-            interval_session=None,
-            params={"as_of": day.isoformat()},
-        )
-        request = ChainRequest(
-            ref=ref, dates=tuple(dates), options=LIVE_OPTIONS, continue_account=True, data_folder=DEFAULT_DATA_FOLDER
+        request = manual_chain_request(
+            "lean_backtest_daily", {"as_of": day.isoformat()}, options=LIVE_OPTIONS, continue_account=True
         )
         return run_chain(request).folder
 

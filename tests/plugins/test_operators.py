@@ -17,9 +17,10 @@ from include.contracts.intent import write_order_intent
 from include.contracts.params import write_execution_params
 from include.launch.docker import CONTAINER_ENTRY_SCRIPT, SECRET_CONFIG_ENV
 from include.lean_local import __version__ as local_version
-from include.pipeline import ChainRequest, resolve_run, run_chain, step_ingest
+from include.pipeline import run_chain, step_ingest
 from include.run_folder import ALGORITHM_PATH, DEFAULT_DATA_FOLDER, RunFolder, RunRef
 from tests.airflow_fixtures import RecordingTI
+from tests.conftest import manual_chain_request
 from tests.lean_data_factory import write_closes
 from tests.plugins.fake_docker_api import RECENT_CREATED, ContainerScript, FakeDockerAPI
 
@@ -350,15 +351,10 @@ def test_inputs_come_from_the_run_folder_only(removed: str) -> None:
 
 @pytest.mark.slow
 def test_local_runtime_runs_the_folder_and_records_its_identity(root: Path) -> None:
-    ref, dates = resolve_run(
-        dag_id="lean_backtest_range",
-        kind="range",
-        run_type="manual",
-        interval_session=None,
-        params={"start_date": "2021-02-01", "end_date": "2021-02-12"},
-    )
-    request = ChainRequest(
-        ref=ref, dates=tuple(dates), options={"top_n": 2, "lookback_days": 10}, data_folder=DEFAULT_DATA_FOLDER
+    request = manual_chain_request(
+        "lean_backtest_range",
+        {"start_date": "2021-02-01", "end_date": "2021-02-12"},
+        options={"top_n": 2, "lookback_days": 10},
     )
     folder = run_chain(request, until="write_params").folder
     assert folder.path.parent.parent == root.resolve()

@@ -16,10 +16,10 @@ import pytest
 
 from include.errors import MarketDataMissingError
 from include.market_data import read_daily_bars
-from include.pipeline import ChainRequest, resolve_run, run_chain
+from include.pipeline import run_chain
 from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder, read_starting_state
 from tests.airflow_stack import running_stack
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, manual_chain_request
 
 pytestmark = pytest.mark.slow
 
@@ -30,20 +30,8 @@ PAST_THE_DATA = "2023-06-01"  # the bundled data ends on 2021-12-31
 VERDICTS = "els => els.map(e => e.dataset.verdict)"
 
 
-def _chain(root: Path, dag_id: str, kind: str, params: dict[str, str], **fields: Any) -> RunFolder:
-    mode = fields.pop("mode", "backtest")
-    ref, dates = resolve_run(
-        dag_id=dag_id,
-        kind=kind,
-        run_type="manual",
-        interval_session=None,
-        params=params,
-        mode=mode,  # type: ignore[arg-type]
-    )
-    request = ChainRequest(
-        ref=ref, dates=tuple(dates), mode=mode, options=OPTIONS, data_folder=DEFAULT_DATA_FOLDER, root=root, **fields
-    )
-    return run_chain(request).folder
+def _chain(root: Path, dag_id: str, params: dict[str, str], **fields: Any) -> RunFolder:
+    return run_chain(manual_chain_request(dag_id, params, options=OPTIONS, root=root, **fields)).folder
 
 
 def _percent(text: str) -> float:
@@ -60,8 +48,8 @@ def _money(text: str) -> float:
 def issue_runs(chain_env: Path) -> dict[str, Any]:
     root = chain_env
     # Two daily backtests, the second continuing the first's account.
-    _chain(root, "lean_backtest_daily", "daily", {"as_of": "2021-03-01"})
-    day2 = _chain(root, "lean_backtest_daily", "daily", {"as_of": "2021-03-02"}, continue_account=True)
+    _chain(root, "lean_backtest_daily", {"as_of": "2021-03-01"})
+    day2 = _chain(root, "lean_backtest_daily", {"as_of": "2021-03-02"}, continue_account=True)
     state = read_starting_state({}, day2.initial_state_path)
     assert state.holdings and state.cash is not None, "the continued run must start with holdings, or it proves nothing"
     # The value of the restored account at the warm-up's end (the close before 2021-03-02).
@@ -69,9 +57,9 @@ def issue_runs(chain_env: Path) -> dict[str, Any]:
         quantity * read_daily_bars(DEFAULT_DATA_FOLDER, symbol).loc[pd.Timestamp(2021, 3, 1), "close"]
         for symbol, quantity in state.holdings.items()
     )
-    split = _chain(root, "lean_backtest_range", "range", {"start_date": SPLIT_RANGE[0], "end_date": SPLIT_RANGE[1]})
+    split = _chain(root, "lean_backtest_range", {"start_date": SPLIT_RANGE[0], "end_date": SPLIT_RANGE[1]})
     with pytest.raises(MarketDataMissingError):
-        _chain(root, "lean_live_rebalance", "daily", {"as_of": PAST_THE_DATA}, mode="live", policy="fail")
+        _chain(root, "lean_live_rebalance", {"as_of": PAST_THE_DATA}, mode="live", policy="fail")
     return {"root": root, "day2": day2, "start_value": state.cash + held, "split": split}
 
 

@@ -16,8 +16,9 @@ from include.audit.parity import (
     update_session_parity,
 )
 from include.launch.config import Mode
-from include.pipeline import ChainRequest, ChainResult, resolve_run, run_chain, step_check
-from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder, RunRef
+from include.pipeline import ChainResult, run_chain, step_check
+from include.run_folder import RunFolder, RunRef
+from tests.conftest import manual_chain_request
 
 FIXTURES = Path(__file__).with_name("fixtures")
 
@@ -64,17 +65,8 @@ OPTIONS = {"top_n": 2, "lookback_days": 10}
 def _session_run(root: Path, mode: Mode, *, until: str | None = None, **overrides: Any) -> ChainResult:
     """The live or daily backtest run of ``DAY`` through the one chain, on the sample data."""
     dag_id = LIVE_DAG_ID if mode == "live" else DAILY_BACKTEST_DAG_ID
-    ref, dates = resolve_run(
-        dag_id=dag_id,
-        kind="daily",
-        run_type="manual",
-        interval_session=None,
-        params={"as_of": DAY.isoformat()},
-        mode=mode,
-    )
-    fields: dict[str, Any] = {"options": OPTIONS, "data_folder": DEFAULT_DATA_FOLDER, "root": root}
-    fields.update(overrides)
-    return run_chain(ChainRequest(ref=ref, dates=tuple(dates), mode=mode, **fields), until=until)
+    fields: dict[str, Any] = {"options": OPTIONS, "root": root, **overrides}
+    return run_chain(manual_chain_request(dag_id, {"as_of": DAY.isoformat()}, mode=mode, **fields), until=until)
 
 
 def _folders(root: Path) -> tuple[RunFolder, RunFolder]:
