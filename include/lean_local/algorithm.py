@@ -81,8 +81,8 @@ class QCAlgorithm(TradingApi):
         self.time = dt.datetime(1998, 1, 1)
         self.utc_time = dt.datetime(1998, 1, 1, tzinfo=dt.UTC)
         self.settings = AlgorithmSettings()
-        self.date_rules = DateRules()
-        self.time_rules = TimeRules()
+        self.date_rules = DateRules(lambda: self.time)
+        self.time_rules = TimeRules(lambda: self.time)
         self.current_slice: Slice | None = None
         self.name = type(self).__name__
 
@@ -196,6 +196,11 @@ class QCAlgorithm(TradingApi):
     @property
     def is_warming_up(self) -> bool:
         return bool(self._engine.is_warming_up)
+
+    @property
+    def algorithm_id(self) -> str:
+        """Lean's ``AlgorithmId``: the config's ``algorithm-id`` (it names the result files)."""
+        return self._engine.config.algorithm_id
 
     @property
     def live_mode(self) -> bool:

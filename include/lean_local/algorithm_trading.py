@@ -1,9 +1,10 @@
 """The trading API of ``QCAlgorithm`` (Lean's QCAlgorithm.Trading.cs): orders, liquidation, and portfolio
 targets (``set_holdings``).
 
-On daily data Lean turns a backtest's market order into MarketOnClose during market hours (MarketOnOpen near
-the close or while the market is closed), so it does not fill at the stale previous close; a live run's
-market order fills at once at the latest price.
+A market order sent while the market is closed becomes MarketOnOpen, in backtest and live alike
+(Lean ``Algorithm/QCAlgorithm.Trading.cs`` L245-258). On daily data Lean also turns a backtest's market order
+into MarketOnClose during market hours (MarketOnOpen near the close), so it does not fill at the stale previous
+close (L261-280, backtest only); a live market order fills at once at the latest price.
 """
 
 from __future__ import annotations
@@ -65,9 +66,6 @@ class TradingApi:
     def market_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
-        if self._engine.live:
-            # live paper broker: the single live step runs at the session close, fill now at the latest price
-            return self._engine.transactions.submit_order(symbol, quantity, OrderType.MARKET, tag)
         return self._engine.transactions.submit_order(symbol, quantity, self._daily_market_order_type(), tag)
 
     def order(
@@ -225,7 +223,7 @@ class TradingApi:
                 self.error(f"{symbol} not found in portfolio. Request this data when initializing the algorithm.")
                 return []
             if engine.exchange_open() or engine.live:
-                # live paper broker: the single step runs against the latest bar, orders stay plain Market
+                # live: a market order (Lean turns it into MarketOnOpen while the market is closed)
                 return [self.market_order(symbol, quantity, tag=tag or "")]
             return [self.market_on_open_order(symbol, quantity, tag=tag or "")]
         return []

@@ -35,7 +35,6 @@ class RuntimeConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     live_mode: bool = False
     close_automatically: bool = True
-    live_as_of: str | None = None
     live_cash_balance: float | None = None
     # The local runtime's clock (``local-runtime-now``, an ISO-8601 instant): tests set it; Lean has no
     # such key and reads the machine's clock, as the local runtime does without it.
@@ -79,13 +78,6 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
         raise LocalConfigError(
             f"config key 'data-folder': {data_folder} is not a data folder Lean can start on: " + "; ".join(missing)
         )
-    as_of = launcher.get("live-as-of")
-    if as_of is not None:
-        as_of = str(as_of)
-        try:
-            dt.date.fromisoformat(as_of)
-        except ValueError as exc:
-            raise LocalConfigError(f"config key 'live-as-of' must be yyyy-MM-dd, got {as_of!r}") from exc
     close_auto = launcher.get("close-automatically")
     fixed_now = _parse_now(launcher.get(LOCAL_NOW_KEY))
     return RuntimeConfig(
@@ -101,7 +93,6 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
         parameters=parameters,
         live_mode=launcher.live_mode,
         close_automatically=True if close_auto is None else as_bool(close_auto),
-        live_as_of=as_of,
         live_cash_balance=_parse_cash(launcher.get("live-cash-balance")),
         fixed_now_utc=fixed_now,
     )

@@ -17,6 +17,7 @@ from include.lean_local.data import DataProvider
 from include.lean_local.enums import DataNormalizationMode, DelistingType, Resolution, SplitType
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.feed import BarSelector, DataFeed
+from include.lean_local.live import LiveClock, bar_wait_s
 from include.lean_local.market_data import Delisting, Delistings, Dividend, Dividends, Slice, Split, Splits, TradeBar
 from include.lean_local.portfolio import PortfolioLedger
 from include.lean_local.securities import Security, SecurityRegistry, supported_normalization
@@ -51,7 +52,8 @@ class Engine:
         self.running = False
         self.stopped = False
         self.now_utc: dt.datetime = local_to_utc(self.start_date)
-        self.live_now_index: int | None = None  # a live run's one step
+        # A live run's clock (include.lean_local.live.LiveClock); None in a backtest.
+        self.clock: LiveClock | None = None
         self.daily_values: list[tuple[int, float]] = []  # (yyyymmdd, portfolio value at the close)
         self.daily_sales: list[tuple[int, float]] = []  # (yyyymmdd, sale volume so far)
         self._market_open = False
@@ -90,7 +92,16 @@ class Engine:
         self.algorithm._run_security_initializers(sec)
         if self.running:
             self.feed.align(sec)
+        if getattr(self.algorithm.settings, "seed_initial_prices", False):
+            self.seed_price(sec)
         return sec
+
+    def seed_price(self, sec: Security) -> None:
+        """Lean's ``Settings.SeedInitialPrices``: the last bar that closed by now prices the new security."""
+        if not sec.price:
+            bars = self.history_bars(sec.symbol, 1)
+            if bars:
+                sec.set_market_price(bars[-1])
 
     def register_indicator(self, symbol: Any, indicator: IndicatorBase, selector: BarSelector | None = None) -> None:
         self.feed.register_indicator(symbol, indicator, selector)
@@ -120,7 +131,11 @@ class Engine:
 
     # ------------------------------------------------------------------ clock
     def schedule_range(self) -> tuple[dt.date, dt.date]:
-        """The dates scheduled events are expanded over: from the warm-up's start to the end date."""
+        """The dates scheduled events are expanded over: from the warm-up's start to the end date (live: from
+        today, a year ahead; Lean live has no end date)."""
+        if self.clock is not None:
+            today = self.algorithm.time.date()
+            return today, today + dt.timedelta(days=366)
         start = self.start_date.date()
         if self.warmup_bars or self.warmup_days:
             start = (
@@ -146,7 +161,10 @@ class Engine:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
-        """Backtest (or the single live step) over the sessions of the configured range."""
+        """Backtest over the sessions of the configured range (a live run: :meth:`run_live`)."""
+        if self.clock is not None:
+            self.run_live()
+            return
         first = self.sessions.index_of(yyyymmdd(self.start_date.date()))
         last = self.sessions.index_of(yyyymmdd(self.end_date.date()) + 1)
         if self.warmup_bars:
@@ -155,9 +173,6 @@ class Engine:
             begin = self.sessions.index_of(yyyymmdd((self.start_date - self.warmup_days).date()))
         else:
             begin = first
-        if self.live_now_index is not None:
-            last = self.live_now_index + 1
-            first = self.live_now_index
         self.feed.start(range(begin, last))
         self.running = True
         self.is_warming_up = begin < first
@@ -171,12 +186,66 @@ class Engine:
             if self.stopped:
                 break
         if not self.stopped:
-            end_local = (
-                dt.datetime.combine(self.end_date.date(), dt.time(23, 59, 59))
-                if self.live_now_index is None
-                else self.sessions.closes[last - 1]
-            )
-            self._fire_events(end_local, inclusive=True)
+            self._fire_events(dt.datetime.combine(self.end_date.date(), dt.time(23, 59, 59)), inclusive=True)
+
+    def live_first_index(self, now_local: dt.datetime) -> int:
+        """The first session whose close is after ``now_local`` (today's, before its close)."""
+        i = self.sessions.index_of(yyyymmdd(now_local.date()))
+        while i < len(self.sessions.days) and self.sessions.closes[i] <= now_local:
+            i += 1
+        return i
+
+    def run_live(self) -> None:
+        """Lean live: a warm-up replays the bars before now, then the clock runs from now, session by session,
+        until ``quit()``, SIGINT or a stop command; past the calendar it waits for one of them."""
+        clock = self.clock
+        assert clock is not None
+        now_local = self.algorithm.time
+        first = self.live_first_index(now_local)
+        begin = first - self.warmup_bars if self.warmup_bars else first
+        if self.warmup_days:
+            begin = min(begin, self.sessions.index_of(yyyymmdd((now_local - self.warmup_days).date())))
+        begin = max(begin, 0)
+        self.feed.start(range(begin, len(self.sessions.days)))
+        self.running = True
+        self.is_warming_up = begin < first
+        for k in range(begin, first):  # the warm-up: history, at the bars' own times
+            self._step(k)
+        self.is_warming_up = False
+        self._set_time(now_local)
+        self._warmup_finished()
+        for k in range(first, len(self.sessions.days)):
+            if self.stopped:
+                return
+            self._step(k)
+        if not self.stopped and not clock.wait_until(dt.datetime.max.replace(tzinfo=dt.UTC)):
+            self.stopped = True
+
+    def _advance_to(self, local: dt.datetime) -> bool:
+        """Move the algorithm's clock to ``local``; a live run waits for it on its clock (False: stopped first)."""
+        if self.clock is not None and not self.is_warming_up and not self.clock.wait_until(local_to_utc(local)):
+            self.stopped = True
+            return False
+        self._set_time(local)
+        return True
+
+    def _wait_for_bars(self, k: int) -> None:
+        """A live run reads the session's bar from the data folder at the close; it may be written a little later."""
+        clock = self.clock
+        if clock is None or self.is_warming_up or not self.feed.missing_bars(k):
+            return
+        waited, budget = 0.0, bar_wait_s()
+        while self.feed.missing_bars(k) and waited < budget:
+            step = min(2.0, budget - waited)
+            if not clock.pause(step):
+                self.stopped = True
+                return
+            waited += step
+            for sec in self.feed.missing_bars(k):
+                self.feed.reload(sec)
+        missing = ", ".join(sorted(sec.symbol.value for sec in self.feed.missing_bars(k)))
+        if missing:
+            self.log_line(f"LiveTradingDataFeed: no bar of {self.sessions.days[k]} for {missing} after {budget:g}s")
 
     def _warmup_finished(self) -> None:
         hook = getattr(type(self.algorithm), "on_warmup_finished", None)
@@ -204,7 +273,8 @@ class Engine:
             best.position += 1
             if t < self.algorithm.time:
                 continue
-            self._set_time(t)
+            if not self._advance_to(t):
+                return
             best.callback()
             if self.stopped:
                 return
@@ -218,9 +288,11 @@ class Engine:
                 return
         close_local = self.sessions.closes[k]
         self._fire_events(close_local, inclusive=False)
+        if self.stopped or not self._advance_to(close_local):
+            return
+        self._wait_for_bars(k)
         if self.stopped:
             return
-        self._set_time(close_local)
         self.portfolio.invalidate()
         day = self.sessions.days[k]
         bars, delistings = self.feed.advance(k)
@@ -262,9 +334,8 @@ class Engine:
         algo = self.algorithm
         midnight = events[0].time
         self._fire_events(midnight, inclusive=False)
-        if self.stopped:
+        if self.stopped or not self._advance_to(midnight):
             return
-        self._set_time(midnight)
         self.portfolio.invalidate()
         dividends: dict[Symbol, Dividend] = {}
         splits: dict[Symbol, Split] = {}

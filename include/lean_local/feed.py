@@ -129,6 +129,20 @@ class DataFeed:
         if events:
             self._corporate[sec.symbol] = events
 
+    def missing_bars(self, k: int) -> list[Security]:
+        """The securities without a bar for session ``k`` (a step of the loop)."""
+        i = k - self._steps.start
+        return [
+            sec
+            for sec in self._securities.values()
+            if 0 <= i < len(self._rows.get(sec.symbol, ())) and self._rows[sec.symbol][i] == -1
+        ]
+
+    def reload(self, sec: Security) -> None:
+        """Read the security's file again (a live run's data folder gets the session's bar after the close)."""
+        self.load(sec)
+        self.align(sec)
+
     def _corporate_events_of(self, sec: Security) -> dict[int, list[CorporateEvent]]:
         # A live run is one session against the latest bar, on raw prices (Lean live leaves dividend cash to
         # the brokerage's cash sync as well): no corporate-event slices there.

@@ -22,7 +22,14 @@ from include.lean_local.data import DataProvider, set_default_provider
 from include.lean_local.engine import Engine
 from include.lean_local.errors import LocalConfigError, NotSupportedByLocalRuntime
 from include.lean_local.object_store import ObjectStore
-from include.lean_local.results import sampled_charts, serialize_order, write_json, write_order_events
+from include.lean_local.results import (
+    sampled_charts,
+    serialize_event,
+    serialize_order,
+    write_json,
+    write_order_events,
+)
+from include.lean_local.sessions import utc_to_local
 from include.lean_local.statistics import InterestRates, LeanSeries, StatisticsInput, compute
 from include.lean_local.unsupported import install as install_lean_imports
 from include.lean_local.unsupported import refusal_name
@@ -180,8 +187,8 @@ class StartingPortfolioValue:
     not in it, as no price is known then. A warm-up re-captures it as the total portfolio value when
     the warm-up ends (BaseResultsHandler.OnWarmupFinished, called by the AlgorithmManager before the
     algorithm's own ``on_warmup_finished``, when the algorithm set a warm-up): holdings then count at
-    the last price the warm-up brought, the close of the session before the start date. A live run's
-    comes from its saved state (``live.prepare``)."""
+    the last price the warm-up brought, the close of the session before the start date. A live run's is
+    the brokerage account's value at the start."""
 
     def __init__(self, engine: Engine, log_line: Callable[[str], None]) -> None:
         self.value: float | None = None
@@ -225,27 +232,48 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
 
     store = ObjectStore(cfg.object_store_root)
     algorithm._bind(engine, cfg.parameters, store, sink)
-    state = None
     error: BaseException | None = None
     phase = "Initialize"
     starting = StartingPortfolioValue(engine, logs.engine_line)
+    clock = None
+    events_writer = None
+    if cfg.live_mode:
+        # Lean live: the algorithm's clock is the machine's (or the config's) from Initialize on.
+        clock = live.LiveClock(cfg.fixed_now_utc, command_dir=Path.cwd())
+        engine.clock = clock
+        engine._set_time(utc_to_local(clock.now()))
+        engine.start_date = engine.end_date = dt.datetime.combine(algorithm.time.date(), dt.time())
+        events_writer = live.LiveResultWriter(cfg.results_folder, cfg.algorithm_id, serialize_event)
+        engine.transactions.listeners.append(events_writer.order_event)
     try:
         algorithm.initialize()
         phase = "setup"
         engine.initialized = True
         starting.value = algorithm.portfolio.cash
         if cfg.live_mode:
-            state = live.prepare(cfg, engine)
-            starting.value = state.start_equity
+            live.check_live_environment(cfg)
+            live.load_brokerage_account(cfg, engine)
+            starting.value = engine.portfolio.total_portfolio_value()
+            logs.engine_line(
+                f"BrokerageSetupHandler.Setup(): live paper brokerage, cash {engine.portfolio.cash}, "
+                f"now {algorithm.utc_time:%Y-%m-%d %H:%M:%S} UTC"
+                + (" (clock from local-runtime-now)" if cfg.fixed_now_utc is not None else "")
+            )
         else:
             starting.recapture_after_warmup()
-        logs.engine_line(
-            f"BacktestingSetupHandler.Setup(): {algorithm.start_date:%Y-%m-%d} to "
-            f"{algorithm.end_date:%Y-%m-%d}, cash {algorithm.portfolio.cash}"
-        )
+            logs.engine_line(
+                f"BacktestingSetupHandler.Setup(): {algorithm.start_date:%Y-%m-%d} to "
+                f"{algorithm.end_date:%Y-%m-%d}, cash {algorithm.portfolio.cash}"
+            )
         phase = "OnData"
         if not engine.stopped:
-            engine.run()
+            if clock is not None:
+                with live.sigint_stops(clock):
+                    engine.run()
+                if clock.stop_reason is not None:
+                    logs.engine_line(f"AlgorithmManager.Run(): {clock.stop_reason}: stopping the algorithm")
+            else:
+                engine.run()
         phase = "OnEndOfAlgorithm"
         algorithm.on_end_of_algorithm()
     except Exception as exc:
@@ -257,10 +285,10 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
         _report(exc, cfg, tb)
     if error is None and engine.stopped:
         logs.engine_line("AlgorithmManager.Run(): Stopping algorithm... Algorithm Stopped")
-    if cfg.live_mode and state is not None and error is None:
-        live.save(cfg, engine, state)
     try:
         start_value = starting.value if starting.value is not None else algorithm.portfolio.cash
+        if events_writer is not None:
+            events_writer.flush()
         _write_results(cfg, engine, algorithm, start_value, error, logs)
     except Exception:  # results must never hide the algorithm outcome
         logs.engine_line("Results: failed to store results\n" + traceback.format_exc())
@@ -278,8 +306,8 @@ def _write_results(
 ) -> None:
     out = cfg.results_folder
     aid = cfg.algorithm_id
-    events_file = live.live_events_filename(cfg, engine) if cfg.live_mode else f"{aid}-order-events.json"
-    write_order_events(out / events_file, engine.transactions.events, aid)
+    if not cfg.live_mode:  # a live run's files are written as its events happen (live.LiveResultWriter)
+        write_order_events(out / f"{aid}-order-events.json", engine.transactions.events, aid)
     daily = engine.daily_values
     stats, series = _statistics(cfg, engine, algorithm, start_cash, logs)
     charts = _charts(engine, algorithm, series)
@@ -313,6 +341,10 @@ def _write_results(
             "accountCurrency": "USD",
         },
     }
+    if cfg.live_mode:
+        write_json(out / f"{aid}.json", live_result(engine, algorithm, result))
+        _write_failed_data_requests(cfg, engine)
+        return
     write_json(out / f"{aid}.json", result)
     summary = {
         "statistics": stats,
@@ -323,9 +355,63 @@ def _write_results(
         "charts": {"Strategy Equity": charts["Strategy Equity"]},
     }
     write_json(out / f"{aid}-summary.json", summary)
+    _write_failed_data_requests(cfg, engine)
+
+
+def _write_failed_data_requests(cfg: RuntimeConfig, engine: Engine) -> None:
     missing = engine.feed.missing_data
     if missing:
-        atomic_write_bytes(out / f"failed-data-requests-{cfg.algorithm_id}.txt", ("\n".join(missing) + "\n").encode())
+        atomic_write_bytes(
+            cfg.results_folder / f"failed-data-requests-{cfg.algorithm_id}.txt", ("\n".join(missing) + "\n").encode()
+        )
+
+
+def live_result(engine: Engine, algorithm: QCAlgorithm, result: dict[str, Any]) -> dict[str, Any]:
+    """Lean's ``LiveResult`` (``Common/Packets/LiveResultPacket.cs``): the result's charts, orders, statistics and
+    state, plus the brokerage's holdings and cash book; no rolling window, no total performance."""
+    holdings = {}
+    for sec in sorted(engine.securities.values(), key=lambda s: s.symbol.value):
+        quantity = sec.holdings.quantity
+        if quantity == 0:
+            continue
+        price = sec.price
+        holdings[str(sec.symbol.id)] = {
+            "symbol": sec.symbol.to_json(),
+            "type": 1,
+            "currencySymbol": "$",
+            "averagePrice": sec.holdings.average_price,
+            "quantity": quantity,
+            "marketPrice": price,
+            "conversionRate": 1.0,
+            "marketValue": quantity * price,
+            "unrealizedPnl": round((price - sec.holdings.average_price) * quantity, 2),
+            "unrealizedPnLPercent": round((price / sec.holdings.average_price - 1) * 100, 2)
+            if sec.holdings.average_price
+            else 0.0,
+        }
+    cash = algorithm.portfolio.cash
+    return {
+        "holdings": holdings,
+        "cash": {
+            "USD": {
+                "symbol": "USD",
+                "amount": cash,
+                "conversionRate": 1.0,
+                "currencySymbol": "$",
+                "valueInAccountCurrency": cash,
+            }
+        },
+        "accountCurrency": "USD",
+        "accountCurrencySymbol": "$",
+        "charts": result["charts"],
+        "orders": result["orders"],
+        "profitLoss": result["profitLoss"],
+        "statistics": result["statistics"],
+        "runtimeStatistics": result["runtimeStatistics"],
+        "state": result["state"],
+        "serverStatistics": {"Hostname": "lean_local"},
+        "algorithmConfiguration": result["algorithmConfiguration"],
+    }
 
 
 def _statistics(
@@ -387,7 +473,8 @@ def _charts(engine: Engine, algorithm: QCAlgorithm, series: LeanSeries) -> dict[
 
 
 def _state(engine: Engine, algorithm: QCAlgorithm, aid: str, error: BaseException | None) -> dict[str, str]:
-    status = "RuntimeError" if error is not None else ("Stopped" if engine.stopped else "Completed")
+    # Lean ends a stopped algorithm Completed too (Engine/AlgorithmManager.cs L636-654).
+    status = "RuntimeError" if error is not None else "Completed"
     state = {
         "Status": status,
         "Name": aid,

@@ -46,6 +46,10 @@ class TimeRule:
 
 
 class DateRules:
+    def __init__(self, now: Callable[[], dt.datetime] | None = None) -> None:
+        # The algorithm's clock (New York): what ``today``/``tomorrow`` and ``time_rules.now`` mean.
+        self._now = now
+
     def every_day(self, symbol: Any = None, extended_market_hours: bool = False) -> DateRule:
         """``extended_market_hours`` (here and in the period rules) counts days with only an extended session:
         US equities have none (a holiday closes every session), so the dates are the same either way."""
@@ -102,9 +106,20 @@ class DateRules:
 
         return DateRule("On", pick)
 
+    def _today(self) -> dt.date:
+        if self._now is None:
+            raise NotSupportedByLocalRuntime("date_rules.today outside an algorithm")
+        return self._now().date()
+
     @property
     def today(self) -> DateRule:
-        raise NotSupportedByLocalRuntime("date_rules.today")
+        """Lean's ``Today``: the algorithm's current date only (``Common/Scheduling/DateRules.cs`` L82-86)."""
+        return DateRule("TodayOnly", lambda a, b: [self._today()])
+
+    @property
+    def tomorrow(self) -> DateRule:
+        """Lean's ``Tomorrow``: the day after the algorithm's current date (``DateRules.cs`` L92-94)."""
+        return DateRule("TomorrowOnly", lambda a, b: [self._today() + dt.timedelta(days=1)])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -161,6 +176,17 @@ def _session_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
 
 
 class TimeRules:
+    def __init__(self, now: Callable[[], dt.datetime] | None = None) -> None:
+        self._now = now
+
+    @property
+    def now(self) -> TimeRule:
+        """Lean's ``Now``: the algorithm's current time, whatever the date (``TimeRules.cs`` L56-65)."""
+        if self._now is None:
+            raise NotSupportedByLocalRuntime("time_rules.now outside an algorithm")
+        clock = self._now
+        return TimeRule("Now", lambda day: [clock()])
+
     def at(
         self,
         hour: int | dt.timedelta | None = None,
@@ -207,6 +233,13 @@ class TimeRules:
             return [] if bounds is None else [bounds[1] - dt.timedelta(minutes=minutes_before_close)]
 
         return TimeRule("BeforeMarketClose", fn)
+
+    def after_market_close(
+        self, symbol: Any = None, minutes_after_close: float = 0, extended_market_close: bool = False
+    ) -> TimeRule:
+        """Lean's ``AfterMarketClose``: ``BeforeMarketClose`` with the minutes negated (``TimeRules.cs`` L284-308)."""
+        rule = self.before_market_close(symbol, -minutes_after_close, extended_market_close)
+        return TimeRule("AfterMarketClose", rule.times_on)
 
     def every(self, interval: dt.timedelta) -> TimeRule:
         def fn(day: dt.date) -> list[dt.datetime]:

@@ -67,6 +67,8 @@ class TransactionHandler:
         self._pending: dict[int, Order] = {}
         self._event_counts: dict[int, int] = {}
         self._warned_lot_size = False
+        # The result handler's view of each event, before the algorithm's (a live run's events files).
+        self.listeners: list[Callable[[OrderEvent], None]] = []
 
     def submit_order(
         self, symbol: Any, quantity: float, order_type: OrderType, tag: str = "", limit_price: float | None = None
@@ -156,6 +158,8 @@ class TransactionHandler:
         if ticket is not None:
             ticket.order_events.append(event)
         self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
         handler = getattr(self._algorithm, "on_order_event", None)
         if handler is not None:
             handler(event)
