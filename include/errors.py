@@ -312,3 +312,37 @@ class RunFolderNotWritableError(LeanAirflowError, PermissionError):
 
 class ParityError(LeanAirflowError, ValueError):
     """Two runs cannot be compared (missing results, no algorithm id, unreadable orders)."""
+
+
+class BrokerConnectionError(LeanAirflowError, ValueError):
+    """A broker connection (an Airflow connection's fields) names an unknown broker or data provider, lacks
+    a field the selection needs, or has a field it does not know; says which field of which connection,
+    and what is allowed. Never carries a secret value."""
+
+    def __init__(self, conn_id: str | None, problems: list[str]) -> None:
+        self.conn_id = conn_id
+        self.problems = list(problems)
+        where = f"broker connection {conn_id!r}" if conn_id else "the default broker selection"
+        super().__init__(f"{where}: " + "; ".join(self.problems))
+
+
+class BrokerRuntimeError(LeanAirflowError, ValueError):
+    """The selected broker or data provider cannot run on the chosen runtime (the local runtime trades only
+    its paper broker on the Lean data folder; the real Lean image has no local-data-folder feed)."""
+
+    def __init__(self, conn_id: str | None, what: str, runtime: str, allowed: list[str], fix: str) -> None:
+        self.conn_id = conn_id
+        self.runtime = runtime
+        where = f" (broker connection {conn_id!r})" if conn_id else " (no broker connection: the default)"
+        super().__init__(f"{what}{where} cannot run on runtime={runtime!r}; it runs on: {', '.join(allowed)}. {fix}")
+
+
+class LeanConfigRulesError(LeanConfigError):
+    """A launcher config breaks Lean's pinned keys or live rules (``include.launch.lean_rules``); refused
+    before any Lean process or container starts."""
+
+
+class LiveDataQueueMissingError(LeanConfigRulesError):
+    """A live environment without ``data-queue-handler``: the real Lean would fall back to its stub
+    ``LiveDataQueue``, whose Subscribe throws, and stop with a runtime error (Lean ``Queues/JobQueue.cs``
+    L158-166, ``Engine/DataFeeds/Queues/DataQueue.cs`` L27-34). Refused before any container is created."""

@@ -13,6 +13,10 @@ Every DAG run owns ``<artifact root>/<dag_id>/<run key>/``::
     manifest.json                      the hashes of every input (include.audit.manifest)
     report.json, report.html           the consistency report (include.audit.consistency)
 
+A live run's object store is not per run: one persistent store per live deployment (broker and
+account), ``<artifact root>/<dag_id>/_deployments/<account>/storage/``, bound at ``/Storage`` for
+Docker. ``_deployments`` cannot be a run key (a run key starts with a letter or digit).
+
 The *run key* is the session date (``YYYYMMDD``) of a daily run or ``START_END`` of a range run,
 never Airflow's ``run_id``, so a re-run rewrites the same folder. It is also Lean's
 ``algorithm-id``, so Lean's result files are named ``<run key>-...``. Every path is resolved and
@@ -48,6 +52,8 @@ _RUN_KEY_RE = re.compile(RUN_KEY_PATTERN)
 _DAG_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 _LIVE_EVENTS_RE = re.compile(r"(?P<id>.+)-(?P<day>\d{4}-\d{2}-\d{2})-order-events\.json")
 EVENTS_SUFFIX = "-order-events.json"
+DEPLOYMENTS_DIR = "_deployments"
+_DEPLOYMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 NO_LOG_TAIL = "(no Lean log file was written)"
 
 
@@ -98,6 +104,22 @@ def confine(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = 
     resolved = Path(path).resolve()
     if resolved != base and base not in resolved.parents:
         raise ArtifactPathError(f"path {os.fspath(path)!r} resolves to {resolved}, outside the artifact root {base}")
+    return resolved
+
+
+def confine_deployment_storage(path: str | os.PathLike[str], run_folder: str | os.PathLike[str]) -> Path:
+    """A live deployment's object store, resolved, confined to ``<run folder>/../_deployments/``.
+
+    The DAG folder is resolved, ``_deployments`` is appended literally: a ``_deployments`` symlinked
+    elsewhere makes every store resolve outside it, and is refused.
+    """
+    base = Path(os.path.abspath(run_folder)).resolve().parent / DEPLOYMENTS_DIR
+    resolved = Path(path).resolve()
+    if base not in resolved.parents:
+        raise ArtifactPathError(
+            f"live object store {os.fspath(path)!r} resolves to {resolved}, outside the deployments folder {base} "
+            "(symlinks are followed)"
+        )
     return resolved
 
 
@@ -214,6 +236,22 @@ class RunFolder:
     @property
     def storage_dir(self) -> Path:
         return self.path / "storage"
+
+    @property
+    def deployments_dir(self) -> Path:
+        """``<artifact root>/<dag_id>/_deployments``: the live deployments of this run's DAG."""
+        return self.path.parent / DEPLOYMENTS_DIR
+
+    def deployment_storage_dir(self, deployment: str) -> Path:
+        """The persistent object store of a live deployment (``paper``, ``interactive-brokers-DU1``...)."""
+        if not isinstance(deployment, str) or not _DEPLOYMENT_RE.fullmatch(deployment) or ".." in deployment:
+            raise ArtifactPathError(f"live deployment {deployment!r} is not a safe folder name")
+        return self.deployments_dir / deployment / "storage"
+
+    def confine_deployment_storage(self, path: str | os.PathLike[str]) -> Path:
+        """``path`` resolved (symlinks followed); ArtifactPathError unless it lies inside this DAG's
+        ``_deployments`` folder. ``_deployments`` itself is not followed: a symlink there is refused."""
+        return confine_deployment_storage(path, self.path)
 
     @property
     def final_state_path(self) -> Path:

@@ -12,17 +12,29 @@ Stdlib only: the local runtime imports this module at every start.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from include.atomic_io import atomic_write_json
 from include.errors import ArtifactPathError, LeanConfigError, RunFolderNotWritableError
-from include.run_folder import ALGORITHM_PATH, RUN_KEY_PATTERN, RunFolder, check_run_key, confine, data_folder
+from include.launch.brokers import DEFAULT_SELECTION, BrokerSelection
+from include.run_folder import (
+    ALGORITHM_PATH,
+    DEPLOYMENTS_DIR,
+    RUN_KEY_PATTERN,
+    RunFolder,
+    check_run_key,
+    confine,
+    confine_deployment_storage,
+    data_folder,
+    read_starting_state,
+)
 
 Mode = Literal["backtest", "live"]
 Runtime = Literal["docker", "local"]
@@ -38,6 +50,13 @@ RESULTS_KEY = "results-destination-folder"
 STORAGE_KEY = "object-store-root"
 CONFINED_KEYS: tuple[str, ...] = (RESULTS_KEY, STORAGE_KEY, INTENT_PATH_KEY, PARAMS_PATH_KEY)
 CONFINED_PARAMETERS: tuple[str, ...] = (INTENT_PATH_KEY, PARAMS_PATH_KEY, "final-state-path", "initial-state-path")
+# The local runtime's clock (an ISO-8601 instant with a UTC offset); Lean has no such key and ignores it.
+LOCAL_NOW_KEY = "local-runtime-now"
+# The paper brokerage's starting account (Lean Brokerages/Paper/PaperBrokerageFactory.cs L36-40, read by
+# Brokerages/Brokerage.cs GetCashBalance/GetAccountHoldings L355-409; lean-cli deploy.py L290-300).
+LIVE_CASH_BALANCE_KEY = "live-cash-balance"
+LIVE_HOLDINGS_KEY = "live-holdings"
+ACCOUNT_CURRENCY = "USD"
 # Lean's defaults when a key is absent (relative to the config's folder).
 PATH_DEFAULTS: dict[str, str] = {RESULTS_KEY: ".", STORAGE_KEY: "./storage"}
 # A launcher config is a few KiB; a bigger file is a mistake. Refused before it is read, so a
@@ -54,17 +73,7 @@ _BACKTESTING_ENVIRONMENT: dict[str, Any] = {
     "history-provider": ["SubscriptionDataReaderHistoryProvider"],
     "transaction-handler": "QuantConnect.Lean.Engine.TransactionHandlers.BacktestingTransactionHandler",
 }
-_LIVE_PAPER_ENVIRONMENT: dict[str, Any] = {
-    "live-mode": True,
-    "live-mode-brokerage": "PaperBrokerage",
-    "setup-handler": "QuantConnect.Lean.Engine.Setup.BrokerageSetupHandler",
-    "result-handler": "QuantConnect.Lean.Engine.Results.LiveTradingResultHandler",
-    "data-feed-handler": "QuantConnect.Lean.Engine.DataFeeds.LiveTradingDataFeed",
-    "real-time-handler": "QuantConnect.Lean.Engine.RealTime.LiveTradingRealTimeHandler",
-    "history-provider": ["SubscriptionDataReaderHistoryProvider"],
-    "transaction-handler": "QuantConnect.Lean.Engine.TransactionHandlers.BacktestingTransactionHandler",
-}
-ENVIRONMENT_BY_MODE: dict[str, str] = {"backtest": "backtesting", "live": "live-paper"}
+BACKTESTING_ENVIRONMENT = "backtesting"
 
 
 # ---------------------------------------------------------------------------- writing
@@ -82,11 +91,13 @@ def build_launcher_config(
     mode: Mode = "backtest",
     parameters: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    broker: BrokerSelection = DEFAULT_SELECTION,
 ) -> dict[str, Any]:
     """The launcher config dict. The two execution paths appear top level and under
-    ``parameters`` (the algorithm reads them with ``get_parameter``)."""
+    ``parameters`` (the algorithm reads them with ``get_parameter``). ``environments`` holds
+    ``backtesting`` and the broker's live block; ``environment`` selects one by ``mode``."""
     problems: list[str] = []
-    if mode not in ENVIRONMENT_BY_MODE:
+    if mode not in MODES:
         problems.append(f"mode={mode!r}: expected 'backtest' or 'live'")
     for key, value in {
         "intent_path": intent_path,
@@ -116,7 +127,7 @@ def build_launcher_config(
     merged_parameters[PARAMS_PATH_KEY] = params_path
     stem = algorithm_location.rsplit("/", 1)[-1].removesuffix(".py")
     config: dict[str, Any] = {
-        "environment": ENVIRONMENT_BY_MODE[mode],
+        "environment": broker.environment if mode == "live" else BACKTESTING_ENVIRONMENT,
         "algorithm-language": "Python",
         "algorithm-location": algorithm_location,
         "algorithm-type-name": stem,
@@ -135,12 +146,23 @@ def build_launcher_config(
         PARAMS_PATH_KEY: params_path,
         "parameters": dict(sorted(merged_parameters.items())),
         "environments": {
-            "backtesting": dict(_BACKTESTING_ENVIRONMENT),
-            "live-paper": dict(_LIVE_PAPER_ENVIRONMENT),
+            BACKTESTING_ENVIRONMENT: dict(_BACKTESTING_ENVIRONMENT),
+            broker.environment: broker.environment_block(),
         },
     }
     config.update(extra or {})
     return config
+
+
+def check_local_now(value: object) -> str:
+    """``local_now``: an ISO-8601 instant with a UTC offset; ``LeanConfigError`` otherwise."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise LeanConfigError([f"local_now={value!r}: expected an ISO-8601 instant with a UTC offset"]) from None
+    if moment.tzinfo is None:
+        raise LeanConfigError([f"local_now={value!r}: expected a UTC offset (e.g. 2024-03-05T15:10:00-05:00)"])
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -152,8 +174,25 @@ class LeanJob:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     algorithm_path: Path = ALGORITHM_PATH
     data_folder: Path = field(default_factory=data_folder)
-    # Live mode on the local runtime: the session its paper broker trades at. Lean ignores the key.
-    live_as_of: str | None = None
+    # Live mode on the local runtime: its clock (``local-runtime-now``). The real Lean reads the machine's.
+    local_now: str | None = None
+    # Live mode: the broker, its data provider and account (``include.launch.brokers``); no secret.
+    broker: BrokerSelection = DEFAULT_SELECTION
+    # TRANSITIONAL, accepted and ignored: the ``live-as-of`` session key is gone (``local_now`` replaces
+    # it). Remove once include/pipeline.py (lean_job) and include/cli/cmd_lean_config.py stop passing it.
+    live_as_of: InitVar[str | None] = None
+
+    def __post_init__(self, live_as_of: str | None) -> None:
+        if self.local_now is not None:
+            check_local_now(self.local_now)
+
+    @property
+    def object_store_dir(self) -> Path:
+        """Lean's object store on this machine: per run for a backtest (``<run>/storage``), one per live
+        deployment (``<artifact root>/<dag_id>/_deployments/<account>/storage``), kept between runs."""
+        if self.mode == "live":
+            return self.folder.deployment_storage_dir(self.broker.deployment)
+        return self.folder.storage_dir
 
 
 # lean-cli's container layout (lean/components/docker/lean_runner.py).
@@ -165,11 +204,49 @@ CONTAINER_CONFIG_PATH = "/Lean/Launcher/bin/Debug/config.json"
 CONTAINER_FILES_DIR = "/Files"
 
 
-def launcher_config_for(job: LeanJob, runtime: Runtime) -> dict[str, Any]:
-    """The job's launcher config, with paths as the engine sees them (container or host)."""
+def live_account_config(job: LeanJob) -> dict[str, Any]:
+    """``live-cash-balance`` and ``live-holdings`` of a live run on the paper broker; {} for a real broker
+    (its own cash and holdings are the truth: Lean ``Engine/Setup/BrokerageSetupHandler.cs`` L282-289).
+
+    From the run folder's initial state (the previous live run's final state, carried over), else
+    ``live-cash-balance`` from the ``starting-cash`` parameter. A holding's ``Symbol.ID`` is Lean's
+    SecurityIdentifier of the ticker, dated by its map file's first date as Lean's (and the local
+    runtime's) map file provider does; the shape is lean-cli's (``lean/commands/live/deploy.py`` L290-300).
+    """
+    if job.mode != "live" or not job.broker.paper:
+        return {}
     folder = job.folder
+    initial = folder.inside(folder.initial_state_path) if folder.initial_state_path.exists() else None
+    state = read_starting_state(dict(job.parameters), initial)
+    config: dict[str, Any] = {}
+    if state.cash is not None:
+        config[LIVE_CASH_BALANCE_KEY] = [{"amount": state.cash, "currency": ACCOUNT_CURRENCY}]
+    held = sorted(ticker for ticker, quantity in state.holdings.items() if quantity != 0)
+    if held:
+        from include.lean_local.data import DataProvider  # only here: the symbol ids need the map files
+
+        provider = DataProvider(job.data_folder)
+        config[LIVE_HOLDINGS_KEY] = [
+            {
+                "Symbol": {"Value": ticker, "ID": str(provider.symbol_for(ticker).id)},
+                "Quantity": state.holdings[ticker],
+                "AveragePrice": state.average_prices.get(ticker, 0.0),
+            }
+            for ticker in held
+        ]
+    return config
+
+
+def launcher_config_for(job: LeanJob, runtime: Runtime) -> dict[str, Any]:
+    """The job's launcher config, with paths as the engine sees them (container or host).
+
+    A backtest may start from ``initial-state-path`` (a parameter). A live run does not: the paper broker
+    starts from ``live-cash-balance``/``live-holdings``, a real broker from its own account.
+    """
+    folder = job.folder
+    live = job.mode == "live"
     parameters = dict(job.parameters)
-    initial = folder.initial_state_path if folder.initial_state_path.exists() else None
+    initial = folder.initial_state_path if folder.initial_state_path.exists() and not live else None
     if runtime == "docker":
         parameters["final-state-path"] = f"{CONTAINER_RESULTS_DIR}/{folder.final_state_path.name}"
         if initial is not None:
@@ -192,31 +269,53 @@ def launcher_config_for(job: LeanJob, runtime: Runtime) -> dict[str, Any]:
             "algorithm_location": str(job.algorithm_path),
             "data_folder": str(job.data_folder),
             "results_folder": str(folder.results_dir),
-            "object_store_root": str(folder.storage_dir),
+            "object_store_root": str(job.object_store_dir),
         }
     else:
         raise LeanConfigError([f"runtime={runtime!r}: expected 'docker' or 'local'"])
-    live_as_of = {"live-as-of": job.live_as_of} if job.mode == "live" and job.live_as_of else None
+    extra: dict[str, Any] = {}
+    if live:
+        extra.update(live_account_config(job))
+        if job.local_now:
+            extra[LOCAL_NOW_KEY] = job.local_now
     return build_launcher_config(
-        mode=job.mode, algorithm_id=folder.algorithm_id, parameters=parameters, extra=live_as_of, **paths
+        mode=job.mode,
+        algorithm_id=folder.algorithm_id,
+        parameters=parameters,
+        extra=extra or None,
+        broker=job.broker,
+        **paths,
     )
 
 
 def write_launcher_config(job: LeanJob, runtime: Runtime) -> Path:
     """Write ``config.json`` atomically (it never holds secrets) and prepare the output folders.
 
+    The job is checked first (:func:`include.launch.lean_rules.check_job_before_start`: the broker on
+    this runtime, Lean's keys and live rules), so a config Lean would refuse is never written.
+
     A backtest re-run starts from empty ``results/`` and ``storage/``, so nothing of an earlier
-    attempt survives and the re-run is deterministic. A live run keeps both: its per-day event
-    files and its object store (executed dates, broker state) must survive a retry.
+    attempt survives and the re-run is deterministic. A live run keeps its results (its per-day event
+    files must survive a retry) and its deployment's object store (executed dates, broker state), which
+    outlives the run.
     """
+    from include.launch.lean_rules import check_job_before_start
+
     folder = job.folder
     folder.input_files  # noqa: B018 - refuses an input symlinked out of the folder before anything is written
-    config = launcher_config_for(job, runtime)
-    for output in (folder.results_dir, folder.storage_dir):
-        confined = confine(output, folder.path)
-        if job.mode == "backtest" and confined.exists():
-            remove_output_tree(confined, folder.path)
-        confined.mkdir(parents=True, exist_ok=True)
+    config = check_job_before_start(job, runtime)
+    results = confine(folder.results_dir, folder.path)
+    if job.mode == "live":
+        storage = folder.confine_deployment_storage(job.object_store_dir)
+    else:
+        storage = confine(folder.storage_dir, folder.path)
+    for output in (results, storage):
+        if job.mode == "backtest" and output.exists():
+            remove_output_tree(output, folder.path)
+        output.mkdir(parents=True, exist_ok=True)
+    # Re-checked once it exists: a symlink planted meanwhile must not take the store out of its place.
+    if job.mode == "live":
+        folder.confine_deployment_storage(storage)
     folder.engine_path.unlink(missing_ok=True)
     atomic_write_json(folder.config_path, config)
     return folder.config_path
@@ -404,14 +503,22 @@ class LauncherConfig:
         try:
             return confine(candidate, run)
         except (ArtifactPathError, OSError):
-            resolved = candidate.resolve(strict=False)
-            raise LeanConfigError(
-                [
-                    f"{self.path}: key {where}={value!r}: resolves to {resolved}, outside the run folder "
-                    f"{run.resolve(strict=False)} (symlinks are followed; only data-folder and "
-                    "algorithm-location may lie outside it)"
-                ]
-            ) from None
+            pass
+        deployments = ""
+        if key == STORAGE_KEY and not parameter and self.live_mode:
+            # A live run's object store is its deployment's, next to the run folders of its DAG.
+            try:
+                return confine_deployment_storage(candidate, run)
+            except (ArtifactPathError, OSError):
+                deployments = f" nor its DAG's {DEPLOYMENTS_DIR} folder (a live deployment's object store)"
+        resolved = candidate.resolve(strict=False)
+        raise LeanConfigError(
+            [
+                f"{self.path}: key {where}={value!r}: resolves to {resolved}, outside the run folder "
+                f"{run.resolve(strict=False)}{deployments} (symlinks are followed; only data-folder and "
+                "algorithm-location may lie outside it)"
+            ]
+        ) from None
 
     def check_run_paths(self) -> dict[str, Path]:
         """Every confined path of the config (and ``algorithm-id``), checked; the resolved paths by key

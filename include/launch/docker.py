@@ -57,9 +57,10 @@ _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 MAX_NAME_LENGTH = 200
 
 # The container's entry point (bash -c). Lean reads credentials only from its config: the mounted
-# config is read-only and holds no secret, so $LEAN_SECRET_CONFIG (a JSON object passed through
-# Docker's environment, never a file) is merged into a 0600 copy inside the container, and is
-# unset before Lean starts. Lean runs as a child, not exec'd, so that the script outlives it:
+# config is read-only and holds no secret, so $LEAN_SECRET_CONFIG (a JSON object of Lean key -> value
+# passed through Docker's environment, never a file) is merged into a 0600 copy inside the container,
+# into the selected environment's block and the top level, and is unset before Lean starts. Lean
+# runs as a child, not exec'd, so that the script outlives it:
 # SIGINT/SIGTERM are forwarded to Lean as SIGINT (the only signal Lean stops cleanly on; SIGTERM
 # would kill it unflushed), and once Lean exits the output is handed back to the Airflow worker's
 # user ($LEAN_OWNER; Lean runs as root, and a re-run must be able to delete the old output). The
@@ -75,7 +76,21 @@ import json, os
 config_file = os.environ["LEAN_CONFIG_FILE"]
 with open(config_file) as handle:
     config = json.load(handle)
-config.update(json.loads(os.environ["LEAN_SECRET_CONFIG"]))
+secrets = json.loads(os.environ["LEAN_SECRET_CONFIG"])
+if not isinstance(secrets, dict):
+    raise SystemExit("lean-airflow: LEAN_SECRET_CONFIG must be a JSON object of Lean key -> value")
+# Lean's Config.Get reads environments.<environment> first, then the top level (Configuration/Config.cs
+# GetToken): the secrets go into the selected block, which wins, and the top level, which the block's
+# absence would leave to a placeholder (job-user-id "0", api-access-token "").
+name = config.get("environment")
+if name:
+    block = config.get("environments")
+    for part in str(name).split("."):
+        block = block.get(part) if isinstance(block, dict) else None
+    if not isinstance(block, dict):
+        raise SystemExit(f"lean-airflow: the environment {name!r} has no block under 'environments'")
+    block.update(secrets)
+config.update(secrets)
 path = os.environ["LEAN_PRIVATE_CONFIG_FILE"]
 if os.path.lexists(path):
     os.unlink(path)
@@ -320,7 +335,8 @@ def container_spec(
             bind(job.algorithm_path.parent, CONTAINER_ALGORITHM_DIR, True),
             bind(job.data_folder, CONTAINER_DATA_DIR, True),
             bind(folder.results_dir, CONTAINER_RESULTS_DIR, False),
-            bind(folder.storage_dir, CONTAINER_STORAGE_DIR, False),
+            # A live run's store is its deployment's (persistent), a backtest's its own run's.
+            bind(job.object_store_dir, CONTAINER_STORAGE_DIR, False),
             bind(folder.config_path, CONTAINER_CONFIG_PATH, True),
             *(bind(path, f"{CONTAINER_FILES_DIR}/{path.name}", True) for path in folder.input_files),
         ],

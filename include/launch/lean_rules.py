@@ -26,9 +26,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from include.launch.config import INTENT_PATH_KEY, PARAMS_PATH_KEY, as_bool
+from include.errors import LeanConfigRulesError, LiveDataQueueMissingError
+from include.launch.config import INTENT_PATH_KEY, LOCAL_NOW_KEY, PARAMS_PATH_KEY, as_bool, launcher_config_for
+
+if TYPE_CHECKING:
+    from include.launch.config import LeanJob, Runtime
 
 RULES_FILE = Path(__file__).with_name("lean_config_keys.json")
 
@@ -36,8 +40,7 @@ RULES_FILE = Path(__file__).with_name("lean_config_keys.json")
 PROJECT_KEYS: dict[str, str] = {
     INTENT_PATH_KEY: "the order intent the algorithm trades (also under 'parameters', where the algorithm reads it)",
     PARAMS_PATH_KEY: "the execution params of the run (also under 'parameters')",
-    "live-as-of": "the local runtime's live session (the real Lean trades at the machine's clock)",
-    "local-runtime-now": "the local runtime's clock, for tests (the real Lean reads the machine's clock)",
+    LOCAL_NOW_KEY: "the local runtime's clock, for tests (the real Lean reads the machine's clock)",
 }
 # Keys whose value is a free-form object: the algorithm's parameters (Lean hands them to get_parameter).
 FREE_FORM_KEYS = frozenset({"parameters"})
@@ -178,7 +181,7 @@ def check_launcher_config(
         )
         return problems
     for key in rules.live_required_keys:
-        if key not in block:
+        if key not in block or block[key] in ("", [], None):  # an empty list names no handler either
             problems.append(
                 f"environments.{name}: a live environment without {key!r}; lean-cli refuses to deploy it "
                 f"({rules.live_rule_source})"
@@ -194,3 +197,37 @@ def check_launcher_config(
             f"Lean's convention is {expected} ({rules.convention_source})"
         )
     return problems
+
+
+DATA_QUEUE_HANDLER = "data-queue-handler"
+
+
+def require_launcher_config_passes(config: Mapping[str, Any], what: str = "the launcher config") -> None:
+    """Raise unless :func:`check_launcher_config` finds nothing: ``LiveDataQueueMissingError`` when the
+    selected live environment has no ``data-queue-handler`` (the real Lean would stop on its stub feed),
+    else ``LeanConfigRulesError`` listing every problem."""
+    problems = check_launcher_config(config)
+    if not problems:
+        return
+    named = [f"{what}: {problem}" for problem in problems]
+    if any(f"without {DATA_QUEUE_HANDLER!r}" in problem for problem in problems):
+        raise LiveDataQueueMissingError(
+            [
+                *named,
+                "without a data queue handler Lean uses its stub LiveDataQueue, whose Subscribe throws, and stops "
+                "with a runtime error (Lean Queues/JobQueue.cs L158-166, Engine/DataFeeds/Queues/DataQueue.cs "
+                "L27-34); select a broker connection whose data_provider feeds live data",
+            ]
+        )
+    raise LeanConfigRulesError(named)
+
+
+def check_job_before_start(job: LeanJob, runtime: Runtime) -> dict[str, Any]:
+    """The job's launcher config, once it is known to start: the broker and its data provider run on
+    ``runtime`` (``BrokerRuntimeError``) and the config passes Lean's keys and live rules (above). Called
+    before any container is created or any local engine started; nothing is written."""
+    if job.mode == "live":
+        job.broker.check_runtime(runtime)
+    config = launcher_config_for(job, runtime)
+    require_launcher_config_passes(config, f"{job.folder.config_path} ({job.mode}, {runtime})")
+    return config

@@ -46,6 +46,7 @@ from include.launch.image import (
     lean_version_from_log,
     parse_created,
 )
+from include.launch.lean_rules import check_job_before_start
 from include.run_folder import NO_LOG_TAIL
 
 DOCKER_RUNTIME = "docker"
@@ -224,6 +225,9 @@ class DockerLeanRun:
             raise LeanDockerError(f"inspect the container {container}", str(exc)) from None
 
     def _adopt_or_start(self) -> tuple[float, ImageIdentity]:
+        # Before any request to the daemon: a broker that cannot run in the image, or a config Lean would
+        # refuse (a live environment without a data queue handler), creates no container.
+        check_job_before_start(self.job, "docker")
         existing = self._find()
         if existing is not None:
             details = self._inspect(str(existing["Id"]))

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
+    from include.launch.brokers import BrokerConnection
     from include.launch.config import LeanJob, Mode
     from include.launch.lifecycle import DockerLeanRun
     from include.launch.local import LocalLeanRun
@@ -94,25 +95,36 @@ class LeanReportLink(BaseOperatorLink):
         return report_url(ti_key.dag_id, os.path.basename(run_dir.rstrip("/")))
 
 
-def broker_secret_config(conn_id: str | None) -> dict[str, str]:
-    """Lean config keys holding broker credentials, from an Airflow connection.
+def broker_connection(conn_id: str | None) -> BrokerConnection:
+    """The broker selection and its secrets from an Airflow connection (no connection: the paper broker on
+    the local runtime's feed from the Lean data folder).
 
-    The connection's extra ``lean_config`` maps Lean keys to values (e.g. ``ib-account``);
-    ``login_key`` / ``password_key`` name the Lean keys that get its login and password.
-    Every value is registered with the secrets masker before anything can log it.
+    The fields (``include.launch.brokers``): ``login``/``password`` the broker's user and password,
+    ``host``/``port`` its gateway, ``extra`` a JSON object with ``broker``, ``data_provider``, ``account``,
+    the broker's settings (e.g. ``trading_mode``) and the QuantConnect licence ``job_user_id``,
+    ``api_access_token``, ``job_organization_id``. Every secret is registered with the secrets masker
+    before anything can log it; a bad field is a ``BrokerConnectionError`` naming the field.
     """
+    from include.launch.brokers import DEFAULT_SELECTION, BrokerConnection, parse_broker_connection
+
     if not conn_id:
-        return {}
+        return BrokerConnection(selection=DEFAULT_SELECTION)
     conn = BaseHook.get_connection(conn_id)
-    extra = conn.extra_dejson or {}
-    values: dict[str, str] = {str(k): str(v) for k, v in (extra.get("lean_config") or {}).items()}
-    if extra.get("login_key") and conn.login:
-        values[str(extra["login_key"])] = conn.login
-    if extra.get("password_key") and conn.password:
-        values[str(extra["password_key"])] = conn.password
-    for value in values.values():
+    for secret in (conn.login, conn.password):
+        if secret:
+            mask_secret(secret)
+    fields = {
+        "conn_type": conn.conn_type,
+        "login": conn.login,
+        "password": conn.password,
+        "host": conn.host,
+        "port": conn.port,
+        "extra": conn.extra,
+    }
+    parsed = parse_broker_connection(conn_id, fields)
+    for value in parsed.secrets.values():
         mask_secret(value)
-    return values
+    return parsed
 
 
 class LeanRunOperator(BaseOperator):
@@ -123,8 +135,9 @@ class LeanRunOperator(BaseOperator):
     :param runtime: ``docker`` (the quantconnect/lean image, through the Docker provider's hook) or
         ``local`` (``python -m include.lean_local`` in a subprocess); templated.
     :param parameters: extra Lean ``parameters`` (templated), e.g. ``{"starting-cash": ...}``.
-    :param broker_conn_id: Airflow connection with broker credentials; they reach Lean through
-        the container's (or subprocess's) environment, never a file.
+    :param broker_conn_id: live mode: the Airflow connection selecting the broker, its data provider and
+        account (:func:`broker_connection`); its secrets reach Lean through the container's (or
+        subprocess's) environment, never a file. None: the paper broker on the local runtime's feed.
     :param engine_timeout: wall-clock limit of one Lean run (both runtimes); a Docker run is then
         stopped with SIGINT and killed after ``stop_grace`` (the local engine: its whole process group).
     :param mem_limit: the container's memory limit (Docker notation, ``none`` for no limit);
@@ -202,13 +215,23 @@ class LeanRunOperator(BaseOperator):
         runtime = str(self.runtime).strip().lower()
         if runtime not in ("docker", "local"):
             raise AirflowException(f"LeanRunOperator runtime={self.runtime!r}: expected 'docker' or 'local'")
+        import dataclasses
+
         from include.launch.data_folder import require_lean_data_folder
+        from include.launch.lean_rules import check_job_before_start
 
         job = self._job()
         # Preflight: Lean stops at start without its market-hours and symbol-properties databases;
         # say which file is missing before a container or a subprocess is started.
         require_lean_data_folder(job.data_folder)
-        secrets = broker_secret_config(self.broker_conn_id)
+        secrets: Mapping[str, str] = {}
+        if self.mode == "live":
+            connection = broker_connection(self.broker_conn_id)
+            job = dataclasses.replace(job, broker=connection.selection)
+            secrets = connection.secrets
+        # Preflight: the broker runs on this runtime and the config passes Lean's keys and live rules
+        # (a live environment without a data queue handler is refused here, before anything starts).
+        check_job_before_start(job, runtime)  # type: ignore[arg-type]
         if runtime == "docker":
             self._run_docker(job, context, secrets)
         else:

@@ -488,3 +488,47 @@ def test_run_lean_gets_the_pool_and_an_execution_timeout_beyond_the_engines(monk
     assert task.engine_timeout == DEFAULT_ENGINE_TIMEOUT and task.stop_grace == DEFAULT_STOP_GRACE
     monkeypatch.delenv(POOL_ENV)
     assert run_lean().pool == "default_pool"
+
+
+@SQLITE
+@pytest.mark.parametrize("case", ["no data queue handler", "local-data-folder feed"])
+def test_a_live_job_lean_would_refuse_sends_nothing_to_the_daemon(
+    lean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """The lifecycle checks the job itself (not only the operator): no request at all, no container."""
+    import dataclasses
+
+    import docker
+
+    from include.errors import BrokerRuntimeError, LiveDataQueueMissingError
+    from include.launch.brokers import BrokerSelection, parse_broker_connection
+    from include.launch.config import LeanJob
+    from include.launch.docker import container_spec
+    from include.launch.lifecycle import DockerLeanRun
+
+    run = prepare_run()
+    job = LeanJob(folder=run, mode="live", parameters={"starting-cash": STARTING_CASH}, data_folder=DEFAULT_DATA_FOLDER)
+    expected: type[Exception] = BrokerRuntimeError
+    if case == "no data queue handler":
+        qc = {"job_user_id": "1", "api_access_token": "t", "job_organization_id": "o"}
+        fields = {"extra": {"data_provider": "polygon", "polygon_api_key": "k", **qc}}
+        job = dataclasses.replace(job, broker=parse_broker_connection("c", fields).selection)
+        real = BrokerSelection.environment_block
+        monkeypatch.setattr(
+            BrokerSelection,
+            "environment_block",
+            lambda self: {k: v for k, v in real(self).items() if k != "data-queue-handler"},
+        )
+        expected = LiveDataQueueMissingError
+    with FakeDockerAPI() as fake:
+        lean_run = DockerLeanRun(
+            docker.APIClient(base_url=fake.url, version="1.43"),
+            job,
+            container_spec(job, image=IMAGE),
+            timeout_s=60,
+            on_line=lambda _line: None,
+        )
+        with pytest.raises(expected):
+            lean_run.run()
+    assert [path for _method, path, _body in fake.state.requests] == []
+    assert fake.state.created == [] and not run.config_path.exists()

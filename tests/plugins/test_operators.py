@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,16 @@ from tests.plugins.fake_docker_api import RECENT_CREATED, ContainerScript, FakeD
 # A syntactically valid digest for tests only; real deployments set LEAN_IMAGE (see README).
 TEST_IMAGE = "quantconnect/lean@sha256:" + "ab" * 32
 CANARY = "CANARY-broker-secret-7f3a9c"
-BROKER_SECRETS = {"ib-account": "DU1", "ib-user-name": "trader-login", "ib-password": CANARY}
+TOKEN = "CANARY-qc-token-51d0"
+QC_LICENCE = {"job_user_id": "77", "api_access_token": TOKEN, "job_organization_id": "org-1"}
+BROKER_SECRETS = {
+    "ib-user-name": "trader-login",
+    "ib-password": CANARY,
+    "job-user-id": "77",
+    "api-access-token": TOKEN,
+    "job-organization-id": "org-1",
+}
+IB_STORE = Path("lean_live_rebalance", "_deployments", "interactive-brokers-DU1", "storage")
 
 
 @pytest.fixture
@@ -43,12 +53,15 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 "conn_type": "generic",
                 "login": "trader-login",
                 "password": CANARY,
-                "extra": {
-                    "login_key": "ib-user-name",
-                    "password_key": "ib-password",
-                    "lean_config": {"ib-account": "DU1"},
-                },
+                "extra": {"broker": "interactive-brokers", "account": "DU1", **QC_LICENCE},
             }
+        ),
+    )
+    # The paper broker fed by a named data provider (the real image has no local-data-folder feed).
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEAN_PAPER",
+        json.dumps(
+            {"conn_type": "generic", "extra": {"data_provider": "polygon", "polygon_api_key": CANARY, **QC_LICENCE}}
         ),
     )
     return root
@@ -138,7 +151,8 @@ def test_docker_container_request_is_exact(run_folder: RunFolder) -> None:
             "ReadOnly": True,
         },
         {"Target": "/Results", "Source": str(run_dir / "results"), "Type": "bind", "ReadOnly": False},
-        {"Target": "/Storage", "Source": str(run_dir / "storage"), "Type": "bind", "ReadOnly": False},
+        # The live deployment's persistent object store, not the run's.
+        {"Target": "/Storage", "Source": str(run_dir.parents[1] / IB_STORE), "Type": "bind", "ReadOnly": False},
         {
             "Target": "/Lean/Launcher/bin/Debug/config.json",
             "Source": str(run_dir / "config.json"),
@@ -167,7 +181,13 @@ def test_docker_container_request_is_exact(run_folder: RunFolder) -> None:
     assert fake.state.containers == {} and len(fake.state.removed) == 1 and fake.state.signals() == []
     # The mounted config has container paths, the live environment, and no secret.
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["environment"] == "live-paper"
+    assert config["environment"] == "live-interactive"
+    block = config["environments"]["live-interactive"]
+    assert block["live-mode-brokerage"] == "InteractiveBrokersBrokerage"
+    assert block["data-queue-handler"] == ["InteractiveBrokersBrokerage"]
+    assert block["transaction-handler"].endswith(".BrokerageTransactionHandler")
+    assert (block["ib-account"], block["ib-trading-mode"]) == ("DU1", "paper")
+    assert "live-cash-balance" not in config and "live-holdings" not in config  # the broker's account is the truth
     assert config["algorithm-id"] == "20240305"
     assert config["algorithm-location"] == "/LeanCLI/lean_trend_rotation.py"
     assert config["data-folder"] == "/Lean/Data"
@@ -178,29 +198,31 @@ def test_docker_container_request_is_exact(run_folder: RunFolder) -> None:
     assert config["parameters"]["final-state-path"] == "/Results/final-state.json"
     assert config["parameters"]["starting-cash"] == 100000
     assert "initial-state-path" not in config["parameters"]
-    assert config["live-as-of"] == "2024-03-05"  # the session of the intent's last date
-    assert CANARY not in _all_files_text(run_dir)
-    assert "trader-login" not in _all_files_text(run_dir)
+    assert "live-as-of" not in config
+    for secret in (CANARY, TOKEN, "trader-login"):
+        assert secret not in _all_files_text(run_dir.parent)
 
 
-def test_docker_binds_the_initial_state_read_only(run_folder: RunFolder) -> None:
+def test_docker_live_paper_starts_from_the_initial_state_not_a_parameter(run_folder: RunFolder) -> None:
     run_folder.initial_state_path.write_text('{"cash": 5.0, "holdings": {}}', encoding="utf-8")
     with FakeDockerAPI() as fake:
-        _operator(run_folder, fake.url, broker_conn_id=None).execute({"ti": RecordingTI()})
+        _operator(run_folder, fake.url, broker_conn_id="lean_paper").execute({"ti": RecordingTI()})
     mounts = fake.state.created[0]["HostConfig"]["Mounts"]
-    assert mounts[-1] == {
-        "Target": "/Files/initial_state.json",
-        "Source": str(run_folder.initial_state_path),
-        "Type": "bind",
-        "ReadOnly": True,
-    }
-    assert [m["Target"] for m in mounts[-3:-1]] == [
-        "/Files/order_intent_run_20240305.json",
-        "/Files/execution_params_run_20240305.json",
-    ]
+    assert mounts[-1]["Target"] == "/Files/initial_state.json" and mounts[-1]["ReadOnly"] is True
+    stores = [m["Source"] for m in mounts if m["Target"] == "/Storage"]
+    assert stores == [str(run_folder.path.parent / "_deployments" / "paper" / "storage")]
     config = run_folder.read_config()
-    assert config.parameters["initial-state-path"] == "/Files/initial_state.json"
-    assert SECRET_CONFIG_ENV not in "".join(fake.state.created[0]["Env"])
+    assert "initial-state-path" not in config.parameters  # live: Lean's own mechanism instead
+    assert config.raw["live-cash-balance"] == [{"amount": 5.0, "currency": "USD"}]
+    assert config.environment == "live-paper"
+    assert config.get("data-queue-handler") == ["QuantConnect.Lean.DataSource.Polygon.PolygonDataProvider"]
+    env = dict(item.split("=", 1) for item in fake.state.created[0]["Env"])
+    assert json.loads(env[SECRET_CONFIG_ENV]) == {
+        "polygon-api-key": CANARY,
+        "job-user-id": "77",
+        "api-access-token": TOKEN,
+        "job-organization-id": "org-1",
+    }
 
 
 def test_docker_engine_identity_reaches_the_manifest(run_folder: RunFolder) -> None:
@@ -211,7 +233,7 @@ def test_docker_engine_identity_reaches_the_manifest(run_folder: RunFolder) -> N
         Path(results, "20240305-2024-03-05-order-events.json").write_text("[]")
 
     with FakeDockerAPI(ContainerScript(on_run=lean_writes_events)) as fake:
-        _operator(run_folder, fake.url, broker_conn_id=None).execute({"ti": RecordingTI()})
+        _operator(run_folder, fake.url, broker_conn_id="lean_paper").execute({"ti": RecordingTI()})
     summary = step_ingest(run_folder)
     assert summary["files"] == ["20240305-2024-03-05-order-events.json"]
     manifest = json.loads(run_folder.manifest_path.read_text())
@@ -229,7 +251,7 @@ def test_docker_exit_code_one_fails_with_log_tail(run_folder: RunFolder) -> None
 
     script = ContainerScript(log_lines=["streamed line 1", "boom"], exit_code=1, on_run=lean_writes_log)
     with FakeDockerAPI(script) as fake, pytest.raises(AirflowException) as info:
-        _operator(run_folder, fake.url, broker_conn_id=None).execute({"ti": RecordingTI()})
+        _operator(run_folder, fake.url, broker_conn_id="lean_paper").execute({"ti": RecordingTI()})
     message = str(info.value)
     assert "Lean (docker) exited with code 1" in message
     assert "Runtime Error: division by zero in on_data" in message
@@ -245,16 +267,16 @@ def test_docker_exit_code_one_without_log_file_uses_streamed_lines(run_folder: R
 
     script = ContainerScript(log_lines=["streamed line 1", "Unhandled exception: config missing"], exit_code=1)
     with FakeDockerAPI(script) as fake, pytest.raises(AirflowException, match="config missing"):
-        _operator(run_folder, fake.url, broker_conn_id=None).execute({"ti": RecordingTI()})
-    assert "LEAN_SECRET_CONFIG" not in "".join(fake.state.created[0]["Env"])
+        _operator(run_folder, fake.url, broker_conn_id="lean_paper").execute({"ti": RecordingTI()})
+    assert len(fake.state.created) == 1
 
 
 def test_host_path_map_rewrites_bind_sources(run_folder: RunFolder) -> None:
     root = str(run_folder.path.parents[1])
     with FakeDockerAPI() as fake:
-        _operator(run_folder, fake.url, broker_conn_id=None, host_path_map={root: "/srv/host-artifacts"}).execute(
-            {"ti": RecordingTI()}
-        )
+        _operator(
+            run_folder, fake.url, broker_conn_id="lean_paper", host_path_map={root: "/srv/host-artifacts"}
+        ).execute({"ti": RecordingTI()})
     sources = {m["Target"]: m["Source"] for m in fake.state.created[0]["HostConfig"]["Mounts"]}
     assert sources["/Results"] == "/srv/host-artifacts/lean_live_rebalance/20240305/results"
     config_source = sources["/Lean/Launcher/bin/Debug/config.json"]
@@ -269,7 +291,9 @@ def test_unpinned_image_is_refused(run_folder: RunFolder, image: str) -> None:
     from include.errors import LeanConfigError
 
     with pytest.raises(LeanConfigError, match="pinned by digest"):
-        _operator(run_folder, "tcp://127.0.0.1:9", image=image, broker_conn_id=None).execute({"ti": RecordingTI()})
+        _operator(run_folder, "tcp://127.0.0.1:9", image=image, broker_conn_id="lean_paper").execute(
+            {"ti": RecordingTI()}
+        )
     assert not run_folder.config_path.exists()
 
 
@@ -313,7 +337,7 @@ def test_an_input_symlinked_out_of_the_run_folder_is_refused(
     path.unlink(missing_ok=True)
     path.symlink_to(outside)
     with FakeDockerAPI() as fake:
-        operator = _operator(run_folder, fake.url, mode=mode, runtime=runtime, broker_conn_id=None)
+        operator = _operator(run_folder, fake.url, mode=mode, runtime=runtime, broker_conn_id="lean_paper")
         try:
             operator.execute({"ti": RecordingTI()})
         except ArtifactPathError as exc:
@@ -325,6 +349,57 @@ def test_an_input_symlinked_out_of_the_run_folder_is_refused(
             used = f"bound: {mounts}" if runtime == "docker" else "the local engine ran on it"
             raise AssertionError(f"{name} symlinked out of the run folder was used ({used})")
     assert fake.state.created == []
+
+
+def test_live_docker_without_a_connection_is_refused_before_any_docker_request(run_folder: RunFolder) -> None:
+    """No connection: the paper broker on the local runtime's feed, which the real image does not have."""
+    from include.errors import BrokerRuntimeError
+
+    with FakeDockerAPI() as fake, pytest.raises(BrokerRuntimeError, match="data provider 'local-data-folder'") as info:
+        _operator(run_folder, fake.url, broker_conn_id=None).execute({"ti": RecordingTI()})
+    assert "interactive-brokers, iqfeed, polygon" in str(info.value)
+    assert fake.state.requests == [] and fake.state.created == []
+    assert not run_folder.config_path.exists()
+
+
+def test_a_live_environment_without_a_data_queue_handler_creates_no_container(
+    run_folder: RunFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from include.errors import LiveDataQueueMissingError
+    from include.launch.brokers import BrokerSelection
+
+    real = BrokerSelection.environment_block
+
+    def without_feed(self: BrokerSelection) -> dict[str, Any]:
+        return {k: v for k, v in real(self).items() if k != "data-queue-handler"}
+
+    monkeypatch.setattr(BrokerSelection, "environment_block", without_feed)
+    with FakeDockerAPI() as fake, pytest.raises(LiveDataQueueMissingError, match="without 'data-queue-handler'"):
+        _operator(run_folder, fake.url).execute({"ti": RecordingTI()})
+    assert fake.state.requests == [] and fake.state.created == []
+    assert not run_folder.config_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"broker": "robinhood"}, "extra 'broker'='robinhood': unknown; allowed: paper, interactive-brokers"),
+        ({"lean_config": {"ib-account": "DU1"}}, "extra 'lean_config': not a field of broker 'paper'"),
+        ({"broker": "interactive-brokers", "account": "DU1"}, "extra 'api_access_token': required"),
+    ],
+)
+def test_a_bad_broker_connection_is_named_and_starts_nothing(
+    run_folder: RunFolder, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], message: str
+) -> None:
+    from include.errors import BrokerConnectionError
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEAN_BAD", json.dumps({"conn_type": "generic", "login": "u", "password": CANARY, "extra": extra})
+    )
+    with FakeDockerAPI() as fake, pytest.raises(BrokerConnectionError, match=re.escape(message)) as info:
+        _operator(run_folder, fake.url, broker_conn_id="lean_bad").execute({"ti": RecordingTI()})
+    assert "broker connection 'lean_bad'" in str(info.value) and CANARY not in str(info.value)
+    assert fake.state.requests == []
 
 
 def test_mode_and_runtime_are_checked() -> None:

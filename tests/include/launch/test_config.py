@@ -59,7 +59,9 @@ def test_config_has_paths_top_level_and_under_parameters() -> None:
 def test_live_mode_selects_the_paper_environment() -> None:
     config = _config(mode="live")
     assert config["environment"] == "live-paper"
-    assert config["environments"]["live-paper"]["live-mode"] is True  # type: ignore[index]
+    block = config["environments"]["live-paper"]  # type: ignore[index]
+    assert block["live-mode"] is True and block["data-queue-handler"] == ["lean-airflow:local-data-folder"]
+    assert set(config["environments"]) == {"backtesting", "live-paper"}  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -143,13 +145,19 @@ def test_write_resets_a_backtest_and_keeps_a_live_run(job: LeanJob) -> None:
         mode="live",
         algorithm_path=job.algorithm_path,
         data_folder=job.data_folder,
-        live_as_of="2021-02-05",
+        local_now="2021-02-05T15:10:00-05:00",
     )
     (folder.results_dir / "20210201_20210205-2021-02-04-order-events.json").write_text("[]")
-    write_launcher_config(live, "docker")
+    store = folder.deployment_storage_dir("paper")
+    store.mkdir(parents=True)
+    (store / "kept.json").write_text("{}")
+    write_launcher_config(live, "local")
     assert [p.name for p in folder.results_dir.iterdir()] == ["20210201_20210205-2021-02-04-order-events.json"]
+    assert [p.name for p in store.iterdir()] == ["kept.json"], "a live deployment's object store persists"
     config = folder.read_config()
-    assert config.mode == "live" and config.get("live-as-of") == "2021-02-05"
+    assert config.mode == "live" and config.get("local-runtime-now") == "2021-02-05T15:10:00-05:00"
+    assert "live-as-of" not in config.raw
+    assert config.check_run_paths()["object-store-root"] == store.resolve()
 
 
 # ---------------------------------------------------------------------------- the reader

@@ -23,6 +23,16 @@ import pytest
 from include.launch.docker import CONTAINER_ENTRY_SCRIPT, OWNER_ENV, SECRET_CONFIG_ENV
 
 CANARY = "CANARY-entry-script-secret-91b2"
+MOUNTED_CONFIG = {
+    "algorithm-id": "k",
+    "environment": "live-interactive",
+    "ib-account": "placeholder",
+    "job-user-id": "0",
+    "environments": {
+        "backtesting": {"live-mode": False},
+        "live-interactive": {"live-mode": True, "ib-account": "DU1"},
+    },
+}
 STAND_IN = r"""
 import json, os, signal, stat, sys, time
 home = os.environ["STANDIN_HOME"]
@@ -76,7 +86,7 @@ def _setup(tmp_path: Path, secret: dict[str, str] | None = None, **env: str) -> 
     (bin_dir / "dotnet").chmod(0o755)
     (bin_dir / "python3").symlink_to(sys.executable)
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"algorithm-id": "k", "environment": "live-paper", "ib-account": "placeholder"}))
+    config.write_text(json.dumps(MOUNTED_CONFIG))
     config.chmod(0o444)  # as mounted: read-only
     variables = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
@@ -103,7 +113,7 @@ def _seen(home: Path) -> dict[str, Any]:
 
 
 def test_the_secret_is_merged_into_a_private_0600_copy_and_never_reaches_lean_otherwise(tmp_path: Path) -> None:
-    secret = {"ib-password": CANARY, "ib-user-name": "trader"}
+    secret = {"ib-password": CANARY, "ib-user-name": "trader", "job-user-id": "7"}
     env, home = _setup(tmp_path, secret)
     done = _run(env)
     assert done.returncode == 0, done.stderr
@@ -115,7 +125,12 @@ def test_the_secret_is_merged_into_a_private_0600_copy_and_never_reaches_lean_ot
         "--config",
         str(private),
     ]
-    assert seen["config"] == {"algorithm-id": "k", "environment": "live-paper", "ib-account": "placeholder", **secret}
+    # The secrets land in the selected environment's block (Lean reads it first) and at the top level.
+    expected = json.loads(json.dumps(MOUNTED_CONFIG))
+    expected["environments"]["live-interactive"].update(secret)
+    expected.update(secret)
+    assert seen["config"] == expected
+    assert seen["config"]["environments"]["backtesting"] == {"live-mode": False}
     assert seen["config_mode"] == 0o600
     # ... and nowhere else: not its environment, not its command line, not the mounted config.
     assert SECRET_CONFIG_ENV not in seen["environ"]
@@ -174,3 +189,24 @@ def test_without_lean_owner_nothing_changes_hands(tmp_path: Path) -> None:
     assert _run(env).returncode == 0
     owners = {p.stat().st_uid for p in (tmp_path / "results").rglob("*")}
     assert owners == {os.geteuid()}
+
+
+@pytest.mark.parametrize(
+    ("config", "secret", "message"),
+    [
+        ({"environment": "live-x", "environments": {}}, {"ib-password": CANARY}, "has no block under 'environments'"),
+        (MOUNTED_CONFIG, ["not", "an", "object"], "must be a JSON object"),
+    ],
+)
+def test_a_secret_with_nowhere_to_go_stops_the_container_before_lean(
+    tmp_path: Path, config: dict[str, Any], secret: Any, message: str
+) -> None:
+    env, home = _setup(tmp_path)
+    Path(env["LEAN_CONFIG_FILE"]).chmod(0o644)
+    Path(env["LEAN_CONFIG_FILE"]).write_text(json.dumps(config))
+    env[SECRET_CONFIG_ENV] = json.dumps(secret)
+    done = _run(env)
+    assert done.returncode != 0 and message in done.stderr
+    assert not (home / "seen.json").exists(), "Lean must not start"
+    assert CANARY not in done.stdout + done.stderr
+    assert not (tmp_path / "container-tmp" / "lean-config.json").exists()

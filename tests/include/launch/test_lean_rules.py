@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from include.errors import LeanConfigRulesError, LiveDataQueueMissingError
+from include.launch.brokers import BrokerSelection, parse_broker_connection
 from include.launch.config import (
     RUNTIMES,
     LeanJob,
@@ -24,8 +26,10 @@ from include.launch.config import (
 from include.launch.lean_rules import (
     PROJECT_KEYS,
     RULES_FILE,
+    check_job_before_start,
     check_launcher_config,
     load_lean_config_rules,
+    require_launcher_config_passes,
 )
 from include.run_folder import RunFolder, RunRef
 from tests.lean_data_factory import SAMPLE_DATA_FOLDER
@@ -36,20 +40,37 @@ LEAN = checkout_from_env("LEAN_REPO_DIR")
 PINNED: dict[str, Any] = json.loads(RULES_FILE.read_text(encoding="utf-8"))
 LIVE_REQUIRED = tuple(PINNED["live_environment_rule"]["required_keys"])
 
-# Today's live environment lacks a data-queue-handler; another issue (live trading) adds it. Only an
-# AssertionError counts as the expected failure: any other problem fails the test outright.
-LIVE_BREAKS_THE_LIVE_RULE = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="live environment has no data-queue-handler (issue: live trading)"
-)
-MODES = ["backtest", pytest.param("live", marks=LIVE_BREAKS_THE_LIVE_RULE)]
+MODES = ["backtest", "live"]
+POLYGON = parse_broker_connection(
+    "polygon",
+    {
+        "extra": {
+            "data_provider": "polygon",
+            "polygon_api_key": "k",
+            "job_user_id": "1",
+            "api_access_token": "t",
+            "job_organization_id": "o",
+        }
+    },
+).selection
+IB = parse_broker_connection(
+    "ib",
+    {
+        "login": "u",
+        "password": "p",
+        "extra": {
+            "broker": "interactive-brokers",
+            "account": "DU1",
+            "job_user_id": "1",
+            "api_access_token": "t",
+            "job_organization_id": "o",
+        },
+    },
+).selection
 
 
 def _assert_passes(problems: list[str]) -> None:
-    """Only the known live-rule problem may fail as expected (AssertionError); anything else fails for real."""
-    unexpected = [p for p in problems if "without 'data-queue-handler'" not in p]
-    if unexpected:
-        pytest.fail("problems other than the known live one:\n" + "\n".join(unexpected))
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 @pytest.fixture
@@ -75,12 +96,25 @@ def job(tmp_path: Path) -> LeanJob:
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("mode", MODES)
 def test_every_launcher_config_the_project_writes_passes(job: LeanJob, mode: Mode, runtime: Runtime) -> None:
-    job = dataclasses.replace(job, mode=mode, live_as_of="2021-02-05" if mode == "live" else None)
+    # Live: the default (paper on the local data folder) locally; paper with a named feed in the image.
+    broker = POLYGON if runtime == "docker" else BrokerSelection()
+    local_now = "2021-02-05T15:10:00-05:00" if mode == "live" else None
+    job = dataclasses.replace(job, mode=mode, local_now=local_now, broker=broker)
     config = launcher_config_for(job, runtime)
-    assert ("live-as-of" in config) == (mode == "live")  # the project key is in the config checked
+    assert ("local-runtime-now" in config) == (mode == "live")  # the project key is in the config checked
+    assert "live-as-of" not in config
     _assert_passes(check_launcher_config(config))
     write_launcher_config(job, runtime)  # and as written to disk, what Lean reads
     _assert_passes(check_launcher_config(job.folder.read_config().raw))
+
+
+@pytest.mark.parametrize("broker", [POLYGON, IB], ids=["paper-polygon", "interactive-brokers"])
+def test_paper_with_a_named_feed_and_interactive_brokers_pass_lean_rules(job: LeanJob, broker: BrokerSelection) -> None:
+    live = dataclasses.replace(job, mode="live", broker=broker)
+    config = check_job_before_start(live, "docker")
+    _assert_passes(check_launcher_config(config))
+    block = config["environments"][config["environment"]]
+    assert block["data-queue-handler"] and block["history-provider"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -95,17 +129,45 @@ def test_build_launcher_config_passes(mode: Mode) -> None:
         object_store_root="/Storage",
         mode=mode,
         parameters={"anything-the-algorithm-reads": 1},
-        extra={"live-as-of": "2021-02-05"} if mode == "live" else None,
+        extra={"local-runtime-now": "2021-02-05T15:10:00-05:00"} if mode == "live" else None,
     )
     _assert_passes(check_launcher_config(config))
 
 
-def test_todays_live_config_breaks_only_the_data_queue_handler_rule(job: LeanJob) -> None:
-    """What the xfail above stands for, exactly (so the xfail cannot hide another problem)."""
-    config = launcher_config_for(dataclasses.replace(job, mode="live"), "docker")
-    assert [p.split(";")[0] for p in check_launcher_config(config)] == [
-        "environments.live-paper: a live environment without 'data-queue-handler'"
-    ]
+@pytest.mark.parametrize("missing", [None, []], ids=["absent", "empty"])
+def test_a_live_environment_without_a_data_queue_handler_is_refused_by_name(
+    job: LeanJob, monkeypatch: pytest.MonkeyPatch, missing: list[str] | None
+) -> None:
+    """The stub LiveDataQueue would stop Lean at its first subscription: refused before anything is written."""
+    real = BrokerSelection.environment_block
+
+    def without_feed(self: BrokerSelection) -> dict[str, Any]:
+        block = real(self)
+        if missing is None:
+            del block["data-queue-handler"]
+        else:
+            block["data-queue-handler"] = missing
+        return block
+
+    monkeypatch.setattr(BrokerSelection, "environment_block", without_feed)
+    live = dataclasses.replace(job, mode="live")
+    config = launcher_config_for(live, "local")
+    with pytest.raises(LiveDataQueueMissingError, match=r"environments\.live-paper: a live environment without"):
+        require_launcher_config_passes(config)
+    for runtime in RUNTIMES:
+        with pytest.raises(LiveDataQueueMissingError, match="stub LiveDataQueue"):
+            write_launcher_config(
+                dataclasses.replace(live, broker=POLYGON if runtime == "docker" else live.broker), runtime
+            )
+    assert not job.folder.config_path.exists()
+
+
+def test_another_rule_broken_is_a_config_rules_error(job: LeanJob) -> None:
+    config = launcher_config_for(job, "local")
+    config["live-mode-brokerge"] = "PaperBrokerage"
+    with pytest.raises(LeanConfigRulesError, match="'live-mode-brokerge': unknown key") as info:
+        require_launcher_config_passes(config)
+    assert not isinstance(info.value, LiveDataQueueMissingError)
 
 
 # ---------------------------------------------------------------------------- the checker, rule by rule
