@@ -24,10 +24,10 @@ starting account and Lean-format daily bars. Checks, each with a per-symbol verd
                       is at most |quantity| (the last event's).
 ``lot_size``          every order's filled quantity is a multiple of ``lot_size`` and, when non-zero,
                       at least ``min_qty``.
-``achieved_weight``   ``|achieved - target| <= tolerance`` where, at reference prices ``p`` (backtest: the
-                      close of the last session before the rebalance date; live: the rebalance day's
-                      close, when a live run trades) and portfolio value ``PV`` (cash +
-                      holdings at ``p`` before the rebalance):
+``achieved_weight``   ``|achieved - target| <= tolerance`` where, at reference prices ``p`` (the close of
+                      the last session before the rebalance date, in a backtest and live alike: a live
+                      run sizes its market-on-close orders before D's close) and portfolio value ``PV``
+                      (cash + holdings at ``p`` before the rebalance):
                       achieved = (holding + filled) * p / PV and
                       tolerance = max(lot_size, min_qty) * p / PV             (one lot of rounding)
                                 + cash_buffer_ratio * |target|              (cash held back)
@@ -36,8 +36,10 @@ starting account and Lean-format daily bars. Checks, each with a per-symbol verd
 ``fees``              per fill, fee == fee_bps / 10_000 * |fill_qty| * fill_price within 0.5 cent + 1e-6
                       relative (Lean's decimal rounding).
 ``slippage``          backtest: each fill price is within the open (resp. close) slippage bps of the
-                      fill session's open (resp. close) bar price; live: within the session's
-                      [low, high] widened by the larger slippage bps. A fill's session is the New
+                      fill session's open (resp. close) bar price; live: a market-on-close order's
+                      within ``slippage_close_bps`` of the session's close (it fills in the closing
+                      auction), any other within the session's [low, high] widened by the larger
+                      slippage bps. A fill's session is the New
                       York date of its time (a fill stamped at exactly midnight: the day before,
                       the end of that daily bar). A fill on a session without a bar fails.
 ``recomputation``     an independent recomputation with ``algorithms.execution_rules.build_orders``
@@ -48,6 +50,11 @@ starting account and Lean-format daily bars. Checks, each with a per-symbol verd
                       expects no order for a symbol with a target or a holding, the pass says why,
                       with the rules' own functions (rounds to 0 lots, risk overrides, cash
                       buffer, cash left below min_qty): a run without orders is explained.
+``live_session``      live: every order of ``done-<D>.json`` was filled (one canceled at the deadline or
+                      invalid fails, dated D; ``include.audit.live``).
+``live_account``      live: the account recomputed from the start and the fills matches the algorithm's
+                      ``results/final-state.json`` and the holdings of Lean's ``LiveResult`` (a real
+                      broker's are the truth).
 ``corporate_actions`` live: the account carried from the previous run took every split and cash
                       dividend between that run's session and this one's (``include.corporate_actions``
                       applies them and records them in ``initial_state.json``; without a record, at
@@ -95,12 +102,13 @@ from sqlalchemy.engine import Engine
 from include.atomic_io import atomic_write_text
 from include.audit.db import ConsistencyResultRow, RebalanceRun
 from include.audit.findings import CHECKS, TOLERANCES, Findings
+from include.audit.live import LiveRun, check_live_session, live_session, live_starting_state
 from include.audit.order_checks import SUPPORTED_BASES, BarKey, check_orders, default_price_basis
 from include.audit.orders import load_event_columns, load_intent_days, order_frame, order_table
 from include.audit.rebalance_checks import (
     BuildOrders,
     check_carried_state,
-    check_rebalances,
+    check_rebalances_and_account,
     load_build_orders,
     reference_close,
 )
@@ -150,6 +158,9 @@ class CheckInputs:
     price_modes: Mapping[int, str] = field(default_factory=dict)
     price_modes_problem: str | None = None  # why ``<id>.json`` could not be read
     carry: CarryRecord | None = None  # what the carry-over applied to the starting account
+    # Order id -> Lean's order type name (``<id>.json``), e.g. MarketOnClose.
+    order_types: Mapping[int, str] = field(default_factory=dict)
+    live: LiveRun | None = None  # a live run's done marker, final state and LiveResult
 
     @classmethod
     def from_folder(
@@ -160,32 +171,47 @@ class CheckInputs:
             raw = folder.manifest_path.read_bytes()
             manifest = RunManifest.model_validate_json(raw)
             manifest_sha = hashlib.sha256(raw).hexdigest()
-        price_modes, problem = _price_modes(folder)
+        price_modes, order_types, problem = _order_metadata(folder)
+        intent = folder.load_intent()
+        live = None
+        carry_path = folder.local_path(config.parameters.get("initial-state-path"))
+        if config.mode == "live":
+            starting = live_starting_state(folder, config)
+            live = LiveRun.from_folder(folder, config, live_session(intent))
+            # Live, the carried account reaches Lean through live-cash-balance/live-holdings, not a parameter.
+            carry_path = folder.inside(folder.initial_state_path) if folder.initial_state_path.exists() else None
+        else:
+            starting = folder.starting_state(config)
         return cls(
-            intent=folder.load_intent(),
+            intent=intent,
             params=folder.load_params(),
-            starting=folder.starting_state(config),
+            starting=starting,
             data_folder=Path(data_folder) if data_folder is not None else folder.data_folder(config),
             mode=config.mode,
             manifest=manifest,
             manifest_sha256=manifest_sha,
             price_modes=price_modes,
             price_modes_problem=problem,
-            carry=read_carry_record(folder.local_path(config.parameters.get("initial-state-path"))),
+            carry=read_carry_record(carry_path),
+            order_types=order_types,
+            live=live,
         )
 
 
-def _price_modes(folder: RunFolder) -> tuple[dict[int, str], str | None]:
-    """Each order's price adjustment mode from Lean's ``<id>.json`` (the order events do not carry
-    it), through the parity diff's reader of that file; ({}, why) when it cannot be read."""
-    from include.audit.parity import _order_metadata
+def _order_metadata(folder: RunFolder) -> tuple[dict[int, str], dict[int, str], str | None]:
+    """Each order's price adjustment mode and type from Lean's ``<id>.json`` (the order events carry
+    neither; a backtest's result and a live ``LiveResult`` both hold ``orders``), through the parity
+    diff's reader of that file; ({}, {}, why) when it cannot be read."""
+    from include.audit.parity import _order_metadata as read_metadata
     from include.errors import ParityError
 
     try:
-        metadata = _order_metadata(folder.inside(folder.results_dir), folder.algorithm_id)
+        metadata = read_metadata(folder.inside(folder.results_dir), folder.algorithm_id)
     except ParityError as exc:
-        return {}, str(exc)
-    return {order_id: mode for order_id, (_kind, mode) in metadata.items() if mode is not None}, None
+        return {}, {}, str(exc)
+    modes = {order_id: mode for order_id, (_kind, mode) in metadata.items() if mode is not None}
+    kinds = {order_id: kind for order_id, (kind, _mode) in metadata.items() if kind is not None}
+    return modes, kinds, None
 
 
 @dataclass(frozen=True)
@@ -317,6 +343,7 @@ def check_consistency(
         first_rebalance=days[0],
         universe=universe,
         bases=bases.orders,
+        order_types=inputs.order_types,
     )
     if inputs.mode == "live" and any(inputs.starting.holdings.values()):
         # A live account carried from an earlier run: the splits and dividends since that run's
@@ -330,7 +357,7 @@ def check_consistency(
             findings=findings,
         )
     unadjusted = [s for s in symbols if ACTIONS_BY_BASIS.get(bases.of_symbol(s))]
-    rows = check_rebalances(
+    rows, account = check_rebalances_and_account(
         orders,
         intent=inputs.intent,
         params=inputs.params,
@@ -342,6 +369,8 @@ def check_consistency(
         bases={s: bases.of_symbol(s) for s in symbols},
         actions=_corporate_actions(inputs, unadjusted, previous_session(days[0]), days[-1], findings),
     )
+    if inputs.mode == "live" and inputs.live is not None:
+        check_live_session(inputs.live, account, findings)
     manifest = inputs.manifest
     manifest_files = {role: f.sha256 for role, f in manifest.files.items()} if manifest is not None else {}
     if manifest is not None and manifest.data_sha256:

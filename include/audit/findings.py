@@ -31,6 +31,8 @@ CHECKS = (
     "slippage",
     "recomputation",
     "corporate_actions",
+    "live_session",
+    "live_account",
 )
 FEE_ABS_TOLERANCE = 0.005
 PRICE_REL_EPS = 1e-6

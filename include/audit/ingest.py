@@ -18,6 +18,13 @@
   ``OrderEventsFileError`` (file and byte offset) and leaves the database untouched.
 * Each event links to the intent order of its ticker whose rebalance date is the latest one on or
   before the event's New York date.
+* A live run (Lean exited before ingestion) is ingested only with its ``done-<D>.json``
+  (``include.audit.live.require_session_done``): without it the engine did not finish the session.
+  Lean writes one events file per UTC day (``<id>-<yyyy-MM-dd>-order-events.json``, Lean
+  ``Engine/Results/LiveTradingResultHandler.cs`` L463-476), each rewritten in full with the events
+  since that UTC midnight (L481-484): an order submitted on one UTC day and filled on the next spans
+  two files, and an event written into both is stored once (the upsert on the ids above). Lean's
+  final state is its ``LiveResult`` ``<id>.json`` (no ``<id>-summary.json`` live).
 
 "Non-zero target delta": some intent item has a weight != 0, or a current holding (quantity != 0)
 is in a symbol the last rebalance targets at 0 or leaves out (it would be sold). With neither,
@@ -86,6 +93,7 @@ class IngestSummary:
     attempt: int = 1
     superseded_run_id: int | None = None  # the attempt this ingestion replaced, if any
     lean_status: str | None = None  # Lean's final Status, read when it wrote no events file
+    live_done: str | None = None  # a live run: the reason of its done-<D>.json (terminal, deadline...)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -762,7 +770,10 @@ def _accept_run_without_events(
     if status == "Completed" and orders == "0":
         return
     if state is None:
-        why = f"and no {algorithm_id}-summary.json or {algorithm_id}.json with Lean's final state (did Lean finish?)"
+        why = (
+            f"and no {algorithm_id}-summary.json (backtest) or {algorithm_id}.json (backtest or live) with Lean's "
+            "final state (did Lean finish?)"
+        )
     elif status != "Completed":
         why = f"and Lean's final state is {status!r}, not 'Completed'"
     else:
@@ -777,6 +788,12 @@ def run_folder_ingest_inputs(folder: RunFolder, config: LauncherConfig | None = 
     """``ingest_order_events`` keywords for a run folder: its results, intent, mode, runtime and the
     holdings it started from (every file confined to the folder)."""
     config = config or folder.read_config()
+    if config.mode == "live":
+        from include.audit.live import live_starting_state
+
+        starting = live_starting_state(folder, config)
+    else:
+        starting = folder.starting_state(config)
     return {
         "results_dir": folder.inside(folder.results_dir),
         "algorithm_id": folder.algorithm_id,
@@ -785,7 +802,7 @@ def run_folder_ingest_inputs(folder: RunFolder, config: LauncherConfig | None = 
         "run_key": folder.run_key,
         "mode": config.mode,
         "runtime": "docker" if folder.engine_identity().get("runtime") == "docker" else "local",
-        "holdings": folder.starting_state(config).holdings,
+        "holdings": starting.holdings,
     }
 
 
@@ -793,8 +810,18 @@ def ingest_run_folder(
     engine: Engine, folder: RunFolder, config: LauncherConfig | None = None, *, inputs_sha256: str | None = None
 ) -> IngestSummary:
     """Ingest a run folder's order events (idempotent): what the DAG's ``ingest_events`` task does.
-    ``inputs_sha256`` (of the run's manifest) makes a re-run with changed inputs a new attempt."""
-    return ingest_order_events(engine=engine, inputs_sha256=inputs_sha256, **run_folder_ingest_inputs(folder, config))
+    ``inputs_sha256`` (of the run's manifest) makes a re-run with changed inputs a new attempt.
+    A live run needs its ``done-<D>.json`` (``LiveSessionNotDoneError`` before anything is stored)."""
+    config = config or folder.read_config()
+    inputs = run_folder_ingest_inputs(folder, config)
+    done = None
+    if config.mode == "live" and inputs["intent"] is not None:
+        from include.audit.live import live_session, require_session_done
+
+        done = require_session_done(folder, live_session(inputs["intent"]))
+    summary = ingest_order_events(engine=engine, inputs_sha256=inputs_sha256, **inputs)
+    summary.live_done = done.reason if done is not None else None
+    return summary
 
 
 def ingest_and_record_run(

@@ -26,6 +26,7 @@ from include.contracts.report import Verdict
 BarKey = tuple[str, str]
 SUPPORTED_BASES = ("Raw", "Adjusted")
 _TERMINAL = ["filled", "canceled", "invalid"]
+MARKET_ON_CLOSE = "MarketOnClose"  # Lean's OrderType name, as include.audit.parity names order types
 _NOT_FILLED = ["invalid", "canceled"]
 # Lean's order-event statuses in classes (compared lower-case; Lean writes them camelCase):
 # before submission, working (submitted, an update or a cancel pending), a partial fill, and the
@@ -64,10 +65,12 @@ def check_orders(
     first_rebalance: dt.date | None = None,
     universe: Collection[str] | None = None,
     bases: Sequence[str] | np.ndarray | None = None,
+    order_types: Mapping[int, str] | None = None,
 ) -> None:
     """The per-order and per-fill checks. ``universe``: the symbols Lean's algorithm subscribes
     (the intent's and the starting holdings'); None skips that test. ``bars``: daily bars by
-    (symbol, price basis); ``bases``: each order's price basis (see :func:`check_fills`)."""
+    (symbol, price basis); ``bases``: each order's price basis; ``order_types``: Lean's order type
+    by order id (see :func:`check_fills`)."""
     check_terminal_state(orders, findings)
     if universe is not None:
         check_universe(orders, universe, findings)
@@ -76,7 +79,7 @@ def check_orders(
     check_sequence(events, orders, findings)
     check_overfill(orders, findings)
     check_lot_size(orders, params, findings)
-    check_fills(events, orders, params, bars, mode, findings, bases=bases)
+    check_fills(events, orders, params, bars, mode, findings, bases=bases, order_types=order_types)
 
 
 def _sorted_unique(values: np.ndarray) -> list[str]:
@@ -277,11 +280,14 @@ def check_fills(
     findings: Findings,
     *,
     bases: Sequence[str] | np.ndarray | None = None,
+    order_types: Mapping[int, str] | None = None,
 ) -> None:
     """``fees`` and ``slippage``, per fill event; each failure under its order's rebalance date.
 
     ``bases``: the price basis (Lean's ``priceAdjustmentMode`` name) of each row of ``orders``, default
     the mode's (:func:`default_price_basis`); a fill is judged against the bars of its order's basis.
+    ``order_types``: Lean's order type by order id (``<id>.json``): live, a ``MarketOnClose`` order
+    fills in the closing auction, so its fill is judged on the close and ``slippage_close_bps``.
     """
     fills = events.loc[
         events["fill_quantity"] != 0, ["order_id", "symbol_value", "time", "fill_price", "fill_quantity", "fee_amount"]
@@ -302,7 +308,11 @@ def check_fills(
         fee_bad,
         lambda i: f"fee {fee[i]:.6f} != fee_bps x notional {expected_fee[i]:.6f}",
     )
-    _check_slippage(fills, fill, params, bars, mode, findings)
+    on_close = np.zeros(len(fills), dtype=bool)
+    if mode == "live" and order_types:
+        moc = {order_id for order_id, kind in order_types.items() if str(kind).lower() == MARKET_ON_CLOSE.lower()}
+        on_close = np.isin(fill.order_ids, np.fromiter(moc, dtype=np.int64, count=len(moc)))
+    _check_slippage(fills, fill, params, bars, mode, findings, on_close=on_close)
 
 
 def default_price_basis(mode: str) -> str:
@@ -384,6 +394,8 @@ def _check_slippage(
     bars: Mapping[BarKey, pd.DataFrame],
     mode: str,
     findings: Findings,
+    *,
+    on_close: np.ndarray | None = None,
 ) -> None:
     price = fills["fill_price"].to_numpy()
     open_, close, low, high = _day_bars(fill, bars)
@@ -393,6 +405,8 @@ def _check_slippage(
     if mode == "live":
         widen = max(params.slippage_open_bps, params.slippage_close_bps) / 10_000.0 + PRICE_REL_EPS
         ok = (price >= low * (1 - widen)) & (price <= high * (1 + widen))
+        if on_close is not None:
+            ok = np.where(on_close, close_ok, ok)  # a market-on-close fill: the closing auction's price
     else:
         ok = open_ok | close_ok
     bad = ~ok & ~missing

@@ -164,7 +164,37 @@ def check_rebalances(
     bases: Mapping[str, str] | None = None,
     actions: Sequence[CorporateAction] = (),
 ) -> list[SymbolVerdict]:
-    """The verdict rows, one per (rebalance date, symbol), in date then symbol order.
+    """The verdict rows of :func:`check_rebalances_and_account`."""
+    rows, _account = check_rebalances_and_account(
+        orders,
+        intent=intent,
+        params=params,
+        starting=starting,
+        bars=bars,
+        mode=mode,
+        build=build,
+        findings=findings,
+        bases=bases,
+        actions=actions,
+    )
+    return rows
+
+
+def check_rebalances_and_account(
+    orders: pd.DataFrame,
+    *,
+    intent: OrderIntent,
+    params: ExecutionParams,
+    starting: StartingState,
+    bars: Mapping[str, pd.DataFrame],
+    mode: str,
+    build: BuildOrders | None,
+    findings: Findings,
+    bases: Mapping[str, str] | None = None,
+    actions: Sequence[CorporateAction] = (),
+) -> tuple[list[SymbolVerdict], dict[str, Any]]:
+    """The verdict rows, one per (rebalance date, symbol), in date then symbol order, and the account
+    after the last rebalance (``{"cash": float | None, "holdings": {symbol: quantity}}``).
 
     ``bars`` are each symbol's on its price basis (``bases``, default the mode's: Raw live, Adjusted in
     a backtest). On a Raw or SplitAdjusted basis the account also takes ``actions`` (splits, dividends)
@@ -184,9 +214,10 @@ def check_rebalances(
         rebalance = next(r for r in intent.rebalances if r.date == day)
         weights = {i.symbol: i.weight for i in rebalance.items}
         symbols = sorted(set(weights) | set(account.holdings) | {s for (d, s) in done if d == day})
-        # The algorithm sizes a backtest rebalance on the last close before its day; a live one
-        # on the day's own bar (it trades after the close, when that bar arrives).
-        as_seen = day + dt.timedelta(days=1) if mode == "live" else day
+        # The algorithm sizes a rebalance on the last close before its day, in a backtest and live
+        # alike: a live run places its market-on-close orders before D's close (the snapshot and the
+        # sizing use only bars before D), and they fill at D's close.
+        as_seen = day
         prices = {
             s: p
             for s in symbols
@@ -213,7 +244,7 @@ def check_rebalances(
             account.apply(symbol, got)
     if orders.empty and any(i.weight != 0 for r in intent.rebalances for i in r.items):
         _explain_empty_run(unexplained, findings)
-    return rows
+    return rows, {"cash": account.cash, "holdings": dict(account.holdings)}
 
 
 def _basis_lookup(bases: Mapping[str, str] | None, mode: str) -> Callable[[str], str]:

@@ -64,6 +64,8 @@ KEY_STATISTICS: Final = (
     "End Equity",
     "Total Orders",
 )
+# A live run's runtime statistics (Lean's GetAlgorithmRuntimeStatistics names), as tiles, in this order.
+LIVE_RUNTIME_TILES: Final = ("Equity", "Holdings", "Net Profit", "Return", "Fees", "Unrealized", "Volume")
 # Up to this many findings are listed one by one in the summary; more are grouped by check.
 SUMMARY_FINDINGS: Final = 10
 PLUGIN_ROUTE: Final = "/lean-airflow/runs"  # the UI plugin's run pages (plugins/lean_airflow/ui.py)
@@ -293,15 +295,43 @@ def _findings_html(view: RunView, found: list[Finding], checks: int) -> str:
     return f'<div id="findings"><p class="small">{len(found):,} findings by check.{more}</p>{grouped}</div>'
 
 
-def _tiles(view: RunView) -> str:
-    if not view.statistics:
-        return '<p id="key-statistics" class="muted">No statistics: Lean wrote no results summary.</p>'
+def _tile_row(statistics: dict[str, str], names: Sequence[str], css_id: str) -> str:
     tiles = "".join(
         f'<div class="tile" data-statistic="{escape(name)}"><div class="k">{escape(name)}</div>'
-        f'<div class="v">{escape(view.statistics[name]) if view.statistics.get(name) else "–"}</div></div>'
-        for name in KEY_STATISTICS
+        f'<div class="v">{escape(statistics[name]) if statistics.get(name) else "–"}</div></div>'
+        for name in names
     )
-    return f'<div id="key-statistics" class="tiles">{tiles}</div>'
+    return f'<div id="{css_id}" class="tiles">{tiles}</div>'
+
+
+def _tiles(view: RunView) -> str:
+    if view.live:
+        return _live_tiles(view)
+    if not view.statistics:
+        return '<p id="key-statistics" class="muted">No statistics: Lean wrote no results summary.</p>'
+    return _tile_row(view.statistics, KEY_STATISTICS, "key-statistics")
+
+
+def _live_tiles(view: RunView) -> str:
+    """A live run: Lean writes no summary; its LiveResult ``<id>.json`` has the statistics, the
+    runtime statistics and the account (cash, holdings) at the end of the session."""
+    parts = [
+        '<p id="live-note" class="muted small">Live run: Lean writes no results summary; these are the '
+        "statistics, runtime statistics and account of its LiveResult (<code>"
+        f"{escape(view.run_key)}.json</code>) at the end of the session.</p>"
+    ]
+    if view.statistics:
+        parts.append(_tile_row(view.statistics, KEY_STATISTICS, "key-statistics"))
+    elif not view.runtime_statistics:
+        parts.append('<p id="key-statistics" class="muted">No statistics in Lean\'s LiveResult.</p>')
+    if view.runtime_statistics:
+        parts.append(_tile_row(view.runtime_statistics, LIVE_RUNTIME_TILES, "runtime-statistics"))
+    if view.live_holdings is not None or view.live_cash is not None:
+        cash = f"cash <strong>{_money(view.live_cash)}</strong> USD" if view.live_cash is not None else "cash –"
+        rows = sorted((symbol, _qty(quantity)) for symbol, quantity in (view.live_holdings or {}).items())
+        holdings = table(["symbol", "quantity"], rows, css_id="live-holdings") if rows else " · no holdings"
+        parts.append(f'<div id="live-account"><p class="small">Lean\'s account: {cash}</p>{holdings}</div>')
+    return "".join(parts)
 
 
 def _summary(view: RunView, verdict: Any, found: list[Finding]) -> list[str]:
@@ -597,12 +627,19 @@ def _checks(view: RunView, query: AuditQuery, link_query: AuditQuery | None, fou
 
 
 def _statistics(view: RunView) -> list[str]:
-    if not view.statistics:
-        return []
-    return [
-        '<h2>Lean statistics <span class="muted small">(every statistic of the results summary)</span></h2>',
-        table(["statistic", "value"], sorted(view.statistics.items()), css_id="statistics"),
-    ]
+    out = []
+    if view.statistics:
+        source = "of the LiveResult" if view.live else "of the results summary"
+        out += [
+            f'<h2>Lean statistics <span class="muted small">(every statistic {source})</span></h2>',
+            table(["statistic", "value"], sorted(view.statistics.items()), css_id="statistics"),
+        ]
+    if view.live and view.runtime_statistics:
+        out += [
+            '<h2>Lean runtime statistics <span class="muted small">(of the LiveResult)</span></h2>',
+            table(["statistic", "value"], sorted(view.runtime_statistics.items()), css_id="runtime-statistics-table"),
+        ]
+    return out
 
 
 def _manifest(view: RunView, report: dict[str, Any]) -> list[str]:

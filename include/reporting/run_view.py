@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from include.audit.manifest import RunFreshness, check_freshness
 from include.audit.orders import LeanOrder, lean_orders, orders_from_files
 from include.contracts.intent import OrderIntent
+from include.contracts.live import is_live_result, live_result_view
 from include.contracts.params import ExecutionParams
 from include.contracts.report import ConsistencyReport, OrderTable, read_report_head
 from include.contracts.snapshot import load_snapshots
@@ -77,6 +78,11 @@ class RunView:
     lean_drawdown: list[Point] = field(default_factory=list)  # "Drawdown" / "Equity Drawdown", as a fraction
     lean_exposure: list[tuple[float, float, float]] = field(default_factory=list)  # (time, long, short)
     statistics: dict[str, str] = field(default_factory=dict)
+    # A live run's Lean result is a LiveResult (no summary): its runtime statistics and its account.
+    live: bool = False
+    runtime_statistics: dict[str, str] = field(default_factory=dict)
+    live_holdings: dict[str, float] | None = None
+    live_cash: float | None = None
     params: ExecutionParams | None = None
     snapshots: SnapshotSummary | None = None
     engine: dict[str, str] = field(default_factory=dict)  # engine.json
@@ -156,7 +162,9 @@ def _order_rows(table: OrderTable, intent: OrderIntent | None) -> list[OrderRow]
 
 
 def _lean_results(view: RunView, folder: RunFolder) -> None:
-    """Charts and statistics from Lean's ``<id>.json`` (or its ``-summary.json``)."""
+    """Charts and statistics from Lean's ``<id>.json`` (or its ``-summary.json``). Live, Lean writes no
+    summary and ``<id>.json`` is a ``LiveResult`` (Lean ``Common/Packets/LiveResultPacket.cs``): its
+    ``statistics``, ``runtimeStatistics``, ``holdings`` and ``cash`` (``include.contracts.live``)."""
     result = _read_json(folder, folder.results_dir / f"{folder.algorithm_id}.json")
     summary = _read_json(folder, folder.results_dir / f"{folder.algorithm_id}-summary.json")
     charts = result if isinstance(result, dict) and result.get("charts") else summary
@@ -166,7 +174,20 @@ def _lean_results(view: RunView, folder: RunFolder) -> None:
     view.lean_drawdown = [(t, v / 100.0) for t, v in _series(charts, "Drawdown", "Equity Drawdown")]
     view.lean_exposure = _exposure(charts)
     stats = (summary if isinstance(summary, dict) else None) or result or {}
+    if not isinstance(stats, dict):
+        stats = {}
     view.statistics = {str(k): str(v) for k, v in (stats.get("statistics") or {}).items()}
+    if summary is None and is_live_result(result):
+        try:
+            live = live_result_view(result)
+        except (TypeError, ValueError):
+            view.input_problems["results"] = f"{folder.algorithm_id}.json: a LiveResult whose account cannot be read"
+            live = None
+        view.live = True
+        if live is not None:
+            view.runtime_statistics = live.runtime_statistics
+            view.live_holdings = live.holdings
+            view.live_cash = live.cash
 
 
 def _problem(folder: RunFolder, exc: ContractValidationError) -> str:

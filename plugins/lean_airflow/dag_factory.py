@@ -29,9 +29,22 @@ POOL_ENV = "LEAN_AIRFLOW_POOL"
 EXECUTION_SECTION = "Execution params"
 # A daily backtest of session D runs at 06:00 New York time the next day (03:00 after a 13:00 early
 # close): Lean ends a backtest yesterday at the latest (QCAlgorithm.SetEndDate), so it must start
-# after midnight to trade D. The live rebalance runs 30 minutes after D's close.
+# after midnight to trade D.
 DAILY_BACKTEST_MINUTES_AFTER_CLOSE = 14 * 60
-LIVE_MINUTES_AFTER_CLOSE = 30
+# The live rebalance of session D runs on D, N minutes before its close (15:10 New York time for the
+# default 50 on a full day, 12:10 on a 13:00 early close): its market-on-close orders must reach Lean
+# before the MOC cutoff, close - 15.5 min (Lean Common/Orders/MarketOnCloseOrder.cs L35).
+LIVE_MINUTES_BEFORE_CLOSE_ENV = "LEAN_AIRFLOW_LIVE_MINUTES_BEFORE_CLOSE"
+DEFAULT_LIVE_MINUTES_BEFORE_CLOSE = 50
+# Submitting takes the run's first tasks and Lean's start-up: at least this long before the cutoff.
+MOC_CUTOFF_MINUTES = 15.5
+MIN_LIVE_MINUTES_BEFORE_CLOSE = 20
+MAX_LIVE_MINUTES_BEFORE_CLOSE = 12 * 60
+# The algorithm's deadline: at close + 10 min it cancels what is still open, writes done-<D>.json and
+# quits (Lean then exits 0). The engine's limit covers the run's start to that deadline plus a margin
+# for the image, Lean's start-up and its final flush.
+LIVE_DEADLINE_MINUTES_AFTER_CLOSE = 10
+LIVE_ENGINE_MARGIN = dt.timedelta(minutes=20)
 log = logging.getLogger(__name__)
 # Shown with the DAG's docs in the UI, for the DAG whose runs wait for each other.
 BLOCKED_RUNS_DOC = """
@@ -43,6 +56,31 @@ after it (or backfill them with reprocess behaviour "failed").
 """
 
 Paths = dict[str, str]
+
+
+def live_minutes_before_close() -> int:
+    """``$LEAN_AIRFLOW_LIVE_MINUTES_BEFORE_CLOSE`` (default 50): when the live rebalance runs, before
+    the close. A value that cannot submit market-on-close orders in time fails the DAG's import."""
+    raw = (os.environ.get(LIVE_MINUTES_BEFORE_CLOSE_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_LIVE_MINUTES_BEFORE_CLOSE
+    try:
+        minutes = int(raw)
+    except ValueError:
+        raise ValueError(f"{LIVE_MINUTES_BEFORE_CLOSE_ENV}={raw!r} is not a whole number of minutes") from None
+    if not MIN_LIVE_MINUTES_BEFORE_CLOSE <= minutes <= MAX_LIVE_MINUTES_BEFORE_CLOSE:
+        raise ValueError(
+            f"{LIVE_MINUTES_BEFORE_CLOSE_ENV}={minutes} must be within [{MIN_LIVE_MINUTES_BEFORE_CLOSE}, "
+            f"{MAX_LIVE_MINUTES_BEFORE_CLOSE}]: the live run submits market-on-close orders, which Lean refuses "
+            f"later than {MOC_CUTOFF_MINUTES:g} min before the close (Lean Common/Orders/MarketOnCloseOrder.cs L35)"
+        )
+    return minutes
+
+
+def live_engine_timeout(minutes_before_close: int) -> dt.timedelta:
+    """The live ``run_lean``'s engine limit: from the run's start (close - N) to the algorithm's deadline
+    (close + 10 min), plus a margin; the task's ``execution_timeout`` adds the stop grace on top."""
+    return dt.timedelta(minutes=minutes_before_close + LIVE_DEADLINE_MINUTES_AFTER_CLOSE) + LIVE_ENGINE_MARGIN
 
 
 def execution_param_fields() -> dict[str, Param]:
@@ -285,15 +323,22 @@ def build_lean_dag(
     # Daily runs continue an account: the previous run's final state is the next run's start.
     continuous = kind == "daily"
     ordered = continuous and mode == "backtest"
+    engine_limits: dict[str, Any] = {"execution_timeout": task_execution_timeout()}
+    schedule: NyseTradingDayTimetable | None = None
+    if scheduled and mode == "live":
+        lead = live_minutes_before_close()
+        schedule = NyseTradingDayTimetable(minutes_before_close=lead)
+        engine_limits = {
+            "engine_timeout": live_engine_timeout(lead),
+            "execution_timeout": task_execution_timeout(live_engine_timeout(lead)),
+        }
+    elif scheduled:
+        schedule = NyseTradingDayTimetable(minutes_after_close=DAILY_BACKTEST_MINUTES_AFTER_CLOSE)
     with DAG(
         dag_id=dag_id,
         description=description,
         doc_md=doc_md + BLOCKED_RUNS_DOC if ordered else doc_md,
-        schedule=NyseTradingDayTimetable(
-            minutes_after_close=DAILY_BACKTEST_MINUTES_AFTER_CLOSE if mode == "backtest" else LIVE_MINUTES_AFTER_CLOSE
-        )
-        if scheduled
-        else None,
+        schedule=schedule,
         start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
@@ -325,8 +370,9 @@ def build_lean_dag(
             # Lean runs take the host's memory and CPUs: a pool caps how many run at once
             # (compose creates it in airflow-init); unset, the default pool.
             pool=os.environ.get(POOL_ENV) or None,
-            # The engine's own limit stops Lean cleanly first; this one bounds the whole task.
-            execution_timeout=task_execution_timeout(),
+            # The engine's own limit stops Lean cleanly first; execution_timeout bounds the whole task.
+            # Live: from the run's start to the algorithm's deadline (close + 10 min), plus margins.
+            **engine_limits,
         )
         checked = cast(Any, consistency_check)(cast(Any, ingest_events)(params_out, run_lean.output))
         # The report link of run_lean, on the task that writes the report (a TaskFlow task takes

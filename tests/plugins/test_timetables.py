@@ -131,3 +131,125 @@ def test_without_catchup_missed_sessions_are_not_replayed() -> None:
     )
     assert info is not None and info.logical_date is not None
     assert info.run_after >= pendulum.now("UTC")  # the next run still to come; its session may have closed
+
+
+# ---------------------------------------------------------------------------- the live rebalance: before the close
+
+
+def _live(minutes: int = 50) -> NyseTradingDayTimetable:
+    return NyseTradingDayTimetable(minutes_before_close=minutes)
+
+
+def _by_session(infos: list[DagRunInfo]) -> dict[dt.date, DagRunInfo]:
+    return {session_date_of(i.logical_date): i for i in infos if i.logical_date is not None}
+
+
+def test_live_runs_fifty_minutes_before_the_close_on_full_and_early_close_days() -> None:
+    infos = _by_session(_infos(dt.date(2025, 11, 26), dt.date(2025, 11, 28), _live()))
+    assert sorted(infos) == [dt.date(2025, 11, 26), dt.date(2025, 11, 28)]  # Thanksgiving skipped
+    full, half = infos[dt.date(2025, 11, 26)], infos[dt.date(2025, 11, 28)]
+    assert full.run_after.in_timezone("America/New_York").time() == dt.time(15, 10)
+    assert full.run_after == pendulum.datetime(2025, 11, 26, 20, 10, tz="UTC")  # EST: UTC-5
+    assert half.run_after.in_timezone("America/New_York").time() == dt.time(12, 10)  # the 13:00 early close
+    # The interval is the run instant: the logical date is on D, so the tasks derive D from it.
+    assert full.data_interval == DataInterval.exact(full.run_after) and full.logical_date == full.run_after
+    christmas_eve = _by_session(_infos(dt.date(2024, 12, 24), dt.date(2024, 12, 26), _live()))
+    assert sorted(christmas_eve) == [dt.date(2024, 12, 24), dt.date(2024, 12, 26)]
+    assert christmas_eve[dt.date(2024, 12, 24)].run_after == pendulum.datetime(2024, 12, 24, 17, 10, tz="UTC")
+
+
+def test_live_run_time_follows_new_york_across_both_dst_changes() -> None:
+    spring = _by_session(_infos(dt.date(2025, 3, 7), dt.date(2025, 3, 10), _live()))
+    assert spring[dt.date(2025, 3, 7)].run_after == pendulum.datetime(2025, 3, 7, 20, 10, tz="UTC")  # EST
+    assert spring[dt.date(2025, 3, 10)].run_after == pendulum.datetime(2025, 3, 10, 19, 10, tz="UTC")  # EDT
+    autumn = _by_session(_infos(dt.date(2025, 10, 31), dt.date(2025, 11, 3), _live()))
+    assert autumn[dt.date(2025, 10, 31)].run_after == pendulum.datetime(2025, 10, 31, 19, 10, tz="UTC")  # EDT
+    assert autumn[dt.date(2025, 11, 3)].run_after == pendulum.datetime(2025, 11, 3, 20, 10, tz="UTC")  # EST
+    for info in [*spring.values(), *autumn.values()]:
+        assert info.run_after.in_timezone("America/New_York").time() == dt.time(15, 10)
+
+
+def test_live_skips_weekends_and_holidays_and_keeps_its_session() -> None:
+    from include.pipeline import session_of
+    from include.trading_calendar import sessions_between
+
+    infos = _infos(dt.date(2025, 12, 20), dt.date(2026, 1, 5), _live(30))
+    sessions = [session_date_of(i.logical_date) for i in infos if i.logical_date is not None]
+    assert sessions == sessions_between(dt.date(2025, 12, 20), dt.date(2026, 1, 5))
+    assert dt.date(2025, 12, 25) not in sessions and dt.date(2026, 1, 1) not in sessions
+    for session, info in zip(sessions, infos, strict=True):
+        assert info.data_interval is not None
+        assert session_of(info.data_interval.start) == session  # what the snapshot task derives
+        assert info.run_after < NyseTradingDayTimetable().close_of(session)  # before the close of D
+
+
+def test_a_live_backfill_range_selects_sessions_by_their_run_time() -> None:
+    # `airflow backfill create --from-date 2021-02-01 --to-date 2021-03-02` on the live DAG.
+    restriction = TimeRestriction(
+        earliest=pendulum.datetime(2021, 2, 1, tz="UTC"), latest=pendulum.datetime(2021, 3, 2, tz="UTC"), catchup=True
+    )
+    sessions, last = [], None
+    while (info := _live().next_dagrun_info(last_automated_data_interval=last, restriction=restriction)) is not None:
+        assert info.logical_date is not None and restriction.earliest is not None
+        assert restriction.earliest <= info.logical_date <= pendulum.datetime(2021, 3, 2, tz="UTC")
+        sessions.append(session_date_of(info.logical_date))
+        last = info.data_interval
+    assert sessions[0] == dt.date(2021, 2, 1) and sessions[-1] == dt.date(2021, 3, 1)
+    assert len(sessions) == 20 and dt.date(2021, 2, 15) not in sessions  # Presidents' Day
+    # A range starting after a session's run time (but before its close) begins with the next session.
+    late = TimeRestriction(earliest=pendulum.datetime(2021, 2, 1, 20, 30, tz="UTC"), latest=None, catchup=True)
+    first = _live().next_dagrun_info(last_automated_data_interval=None, restriction=late)
+    assert first is not None and first.logical_date is not None
+    assert session_date_of(first.logical_date) == dt.date(2021, 2, 2)
+
+
+def test_live_serialization_round_trips_and_differs_from_after_close() -> None:
+    live = _live(45)
+    assert live.serialize() == {"minutes_before_close": 45}
+    assert NyseTradingDayTimetable.deserialize(live.serialize()) == live
+    assert live != NyseTradingDayTimetable(minutes_after_close=45) and live.summary == "NYSE close -45m"
+    # The backtest's form is unchanged (its serialized DAGs stay equal).
+    assert NyseTradingDayTimetable(minutes_after_close=840).serialize() == {"minutes_after_close": 840}
+    assert NyseTradingDayTimetable.deserialize({"minutes_after_close": 30}) == NyseTradingDayTimetable()
+    for bad in (0, -5, 12 * 60 + 1):
+        with pytest.raises(ValueError, match="minutes_before_close"):
+            NyseTradingDayTimetable(minutes_before_close=bad)
+    with pytest.raises(ValueError, match="not both"):
+        NyseTradingDayTimetable(minutes_after_close=10, minutes_before_close=50)
+
+
+def test_live_dag_setting_and_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as _dt
+
+    from lean_airflow.dag_factory import LIVE_MINUTES_BEFORE_CLOSE_ENV, live_engine_timeout, live_minutes_before_close
+
+    monkeypatch.delenv(LIVE_MINUTES_BEFORE_CLOSE_ENV, raising=False)
+    assert live_minutes_before_close() == 50
+    monkeypatch.setenv(LIVE_MINUTES_BEFORE_CLOSE_ENV, "35")
+    assert live_minutes_before_close() == 35
+    for bad in ("10", "abc", "800"):
+        monkeypatch.setenv(LIVE_MINUTES_BEFORE_CLOSE_ENV, bad)
+        with pytest.raises(ValueError, match=LIVE_MINUTES_BEFORE_CLOSE_ENV):
+            live_minutes_before_close()
+    # Start (close - 50) to the deadline (close + 10) is 60 min; the engine gets a margin on top.
+    assert live_engine_timeout(50) > _dt.timedelta(minutes=60)
+
+
+def test_the_live_dag_runs_before_the_close_and_the_backtest_dag_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lean_airflow.dag_factory import (
+        DAILY_BACKTEST_MINUTES_AFTER_CLOSE,
+        LIVE_MINUTES_BEFORE_CLOSE_ENV,
+        build_lean_dag,
+        live_engine_timeout,
+    )
+    from lean_airflow.operators import task_execution_timeout
+
+    monkeypatch.setenv(LIVE_MINUTES_BEFORE_CLOSE_ENV, "40")
+    live = build_lean_dag(dag_id="t_live", kind="daily", mode="live", description="d", doc_md="d")
+    assert live.timetable == NyseTradingDayTimetable(minutes_before_close=40)
+    run_lean = live.get_task("run_lean")
+    assert run_lean.engine_timeout == live_engine_timeout(40)  # type: ignore[attr-defined]
+    assert run_lean.execution_timeout == task_execution_timeout(live_engine_timeout(40))
+    daily = build_lean_dag(dag_id="t_daily", kind="daily", mode="backtest", description="d", doc_md="d")
+    assert daily.timetable == NyseTradingDayTimetable(minutes_after_close=DAILY_BACKTEST_MINUTES_AFTER_CLOSE)
+    assert daily.get_task("run_lean").execution_timeout == task_execution_timeout()
