@@ -257,17 +257,21 @@ def step_write_params(
 
 
 def lean_job(folder: RunFolder, *, mode: Mode, parameters: Mapping[str, Any], **inputs: Any) -> LeanJob:
-    """What ``run_lean`` launches for this folder (a live run trades the session of its intent's last date).
+    """What ``run_lean`` launches for this folder. A live run trades the session of its intent's last date: on the
+    machine's clock when that is today, else from that session's start on the local runtime's clock
+    (``include.live_session.replay_clock``: a replay of a past session).
 
     Missing or stale market data fails here (``MarketDataMissingError``, ``include.data_coverage``): the
     first point where the mode, the intent, the starting state and the data folder Lean will read are all
     known, before the run_lean task starts any Lean process or container, under either policy."""
     from include.data_coverage import require_data_coverage
 
-    live_as_of = None
+    local_now = None
     if mode == "live":
-        live_as_of = folder.load_intent().rebalances[-1].date.isoformat()
-    job = LeanJob(folder=folder, mode=mode, parameters=dict(parameters), live_as_of=live_as_of, **inputs)
+        from include.live_session import replay_clock
+
+        local_now = replay_clock(folder.load_intent().rebalances[-1].date)
+    job = LeanJob(folder=folder, mode=mode, parameters=dict(parameters), local_now=local_now, **inputs)
     require_data_coverage(folder, mode=mode, data_folder=job.data_folder)
     return job
 

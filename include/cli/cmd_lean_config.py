@@ -9,6 +9,7 @@ Nothing is written: the run folder is located, not created.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +46,17 @@ def default_mode(dag_id: str) -> Mode:
     return "live" if "_live_" in f"_{dag_id}_" else "backtest"
 
 
-def _live_as_of(folder: RunFolder, mode: Mode) -> str | None:
-    """A live run trades the last date of its intent; before the intent exists, the run key's date."""
+def _local_now(folder: RunFolder, mode: Mode) -> str | None:
+    """A live run trades the last date of its intent (before the intent exists, the run key's date): the local
+    runtime's clock for a past session (``include.live_session.replay_clock``)."""
     if mode != "live":
         return None
+    from include.live_session import replay_clock
+
     if folder.intent_path.exists():
-        return folder.load_intent().rebalances[-1].date.isoformat()
+        return replay_clock(folder.load_intent().rebalances[-1].date)
     key = folder.run_key[:8]
-    return f"{key[:4]}-{key[4:6]}-{key[6:8]}" if key.isdigit() else None
+    return replay_clock(dt.date(int(key[:4]), int(key[4:6]), int(key[6:8]))) if key.isdigit() else None
 
 
 def lean_config_preview(
@@ -72,7 +76,7 @@ def lean_config_preview(
         mode=mode,
         parameters={"starting-cash": starting_cash},
         data_folder=(data or data_folder()).resolve(),
-        live_as_of=_live_as_of(folder, mode),
+        local_now=_local_now(folder, mode),
     )
     config = launcher_config_for(job, runtime)
     preview: dict[str, Any] = {

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -178,11 +178,8 @@ class LeanJob:
     local_now: str | None = None
     # Live mode: the broker, its data provider and account (``include.launch.brokers``); no secret.
     broker: BrokerSelection = DEFAULT_SELECTION
-    # TRANSITIONAL, accepted and ignored: the ``live-as-of`` session key is gone (``local_now`` replaces
-    # it). Remove once include/pipeline.py (lean_job) and include/cli/cmd_lean_config.py stop passing it.
-    live_as_of: InitVar[str | None] = None
 
-    def __post_init__(self, live_as_of: str | None) -> None:
+    def __post_init__(self) -> None:
         if self.local_now is not None:
             check_local_now(self.local_now)
 

@@ -19,6 +19,7 @@ import pendulum
 from airflow.sdk import DAG, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.live_session import LIVE_DEADLINE_MINUTES_AFTER_CLOSE, live_minutes_before_close
 from lean_airflow.operators import LeanReportLink, LeanRunOperator, task_execution_timeout
 from lean_airflow.timetables import NyseTradingDayTimetable
 
@@ -31,19 +32,9 @@ EXECUTION_SECTION = "Execution params"
 # close): Lean ends a backtest yesterday at the latest (QCAlgorithm.SetEndDate), so it must start
 # after midnight to trade D.
 DAILY_BACKTEST_MINUTES_AFTER_CLOSE = 14 * 60
-# The live rebalance of session D runs on D, N minutes before its close (15:10 New York time for the
-# default 50 on a full day, 12:10 on a 13:00 early close): its market-on-close orders must reach Lean
-# before the MOC cutoff, close - 15.5 min (Lean Common/Orders/MarketOnCloseOrder.cs L35).
-LIVE_MINUTES_BEFORE_CLOSE_ENV = "LEAN_AIRFLOW_LIVE_MINUTES_BEFORE_CLOSE"
-DEFAULT_LIVE_MINUTES_BEFORE_CLOSE = 50
-# Submitting takes the run's first tasks and Lean's start-up: at least this long before the cutoff.
-MOC_CUTOFF_MINUTES = 15.5
-MIN_LIVE_MINUTES_BEFORE_CLOSE = 20
-MAX_LIVE_MINUTES_BEFORE_CLOSE = 12 * 60
 # The algorithm's deadline: at close + 10 min it cancels what is still open, writes done-<D>.json and
 # quits (Lean then exits 0). The engine's limit covers the run's start to that deadline plus a margin
 # for the image, Lean's start-up and its final flush.
-LIVE_DEADLINE_MINUTES_AFTER_CLOSE = 10
 LIVE_ENGINE_MARGIN = dt.timedelta(minutes=20)
 log = logging.getLogger(__name__)
 # Shown with the DAG's docs in the UI, for the DAG whose runs wait for each other.
@@ -56,25 +47,6 @@ after it (or backfill them with reprocess behaviour "failed").
 """
 
 Paths = dict[str, str]
-
-
-def live_minutes_before_close() -> int:
-    """``$LEAN_AIRFLOW_LIVE_MINUTES_BEFORE_CLOSE`` (default 50): when the live rebalance runs, before
-    the close. A value that cannot submit market-on-close orders in time fails the DAG's import."""
-    raw = (os.environ.get(LIVE_MINUTES_BEFORE_CLOSE_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_LIVE_MINUTES_BEFORE_CLOSE
-    try:
-        minutes = int(raw)
-    except ValueError:
-        raise ValueError(f"{LIVE_MINUTES_BEFORE_CLOSE_ENV}={raw!r} is not a whole number of minutes") from None
-    if not MIN_LIVE_MINUTES_BEFORE_CLOSE <= minutes <= MAX_LIVE_MINUTES_BEFORE_CLOSE:
-        raise ValueError(
-            f"{LIVE_MINUTES_BEFORE_CLOSE_ENV}={minutes} must be within [{MIN_LIVE_MINUTES_BEFORE_CLOSE}, "
-            f"{MAX_LIVE_MINUTES_BEFORE_CLOSE}]: the live run submits market-on-close orders, which Lean refuses "
-            f"later than {MOC_CUTOFF_MINUTES:g} min before the close (Lean Common/Orders/MarketOnCloseOrder.cs L35)"
-        )
-    return minutes
 
 
 def live_engine_timeout(minutes_before_close: int) -> dt.timedelta:

@@ -21,6 +21,7 @@ from include.data_coverage import (
     starting_holdings,
 )
 from include.errors import ContractValidationError, MarketDataMissingError
+from include.live_session import session_start_utc
 from include.market_data import daily_bar_days, read_daily_bars
 from include.pipeline import lean_job
 from include.run_folder import RunFolder, RunRef
@@ -205,4 +206,5 @@ def test_lean_job_refuses_before_anything_is_launched(tmp_path: Path) -> None:
     assert not folder.config_path.exists() and not folder.results_dir.exists()
     covered = tmp_path / "covered"
     write_closes(covered, {"ZZSA": {MON: 10.0, TUE: 10.0}})
-    assert lean_job(folder, mode="live", parameters={}, data_folder=covered).live_as_of == "2021-03-03"
+    job = lean_job(folder, mode="live", parameters={}, data_folder=covered)
+    assert job.local_now == session_start_utc(dt.date(2021, 3, 3)).isoformat()

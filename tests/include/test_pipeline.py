@@ -17,6 +17,7 @@ from include.contracts.snapshot import load_snapshots
 from include.errors import ArtifactPathError, SnapshotError
 from include.launch.config import LeanJob
 from include.lean_local import __version__ as local_version
+from include.live_session import session_start_utc
 from include.pipeline import (
     TASKS,
     ChainRequest,
@@ -399,7 +400,6 @@ def test_run_chain_hands_the_launch_the_job(chain_env: Path, tmp_path: Path) -> 
         parameters={"starting-cash": 5_000.0},
         algorithm_path=algorithm,
         data_folder=DEFAULT_DATA_FOLDER,
-        live_as_of=None,
     )
     assert folder.params_path.exists() and not folder.manifest_path.exists()
 
@@ -447,12 +447,15 @@ def test_run_chain_live_continues_the_account_over_a_skipped_day(chain_env: Path
         result = run_chain(request)
         outputs[day] = result
         config = result.folder.read_config()
-        assert config.mode == "live" and config.get("live-as-of") == day.isoformat()
+        assert config.mode == "live" and config.get("local-runtime-now") == session_start_utc(day).isoformat()
         assert result.outputs["consistency_check"]["verdict"] in ("pass", "warn")
     first, second = outputs[dt.date(2021, 3, 1)].folder, outputs[dt.date(2021, 3, 3)].folder
     assert not first.initial_state_path.exists()
     assert second.initial_state_path.read_text() == first.final_state_path.read_text()
-    assert second.read_config().parameters["initial-state-path"] == str(second.initial_state_path)
+    # the paper brokerage starts from it (Lean's live-cash-balance), never from an algorithm parameter
+    carried = json.loads(second.initial_state_path.read_text())
+    assert second.read_config().get("live-cash-balance") == [{"amount": carried["cash"], "currency": "USD"}]
+    assert "initial-state-path" not in second.read_config().parameters
 
 
 # ---------------------------------------------------------------------------- the chain, defined once

@@ -412,7 +412,7 @@ def test_mode_and_runtime_are_checked() -> None:
         LeanRunOperator(task_id="x", mode="live", run_dir="r", runtime="podman").execute({"ti": RecordingTI()})
 
 
-@pytest.mark.parametrize("removed", ["intent_path", "params_path", "initial_state_path", "live_as_of"])
+@pytest.mark.parametrize("removed", ["intent_path", "params_path", "initial_state_path", "local_now"])
 def test_inputs_come_from_the_run_folder_only(removed: str) -> None:
     """The intent, params, initial state and live session are derived from the run folder."""
     from lean_airflow.operators import LeanRunOperator

@@ -221,7 +221,9 @@ def test_live_serialization_round_trips_and_differs_from_after_close() -> None:
 def test_live_dag_setting_and_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime as _dt
 
-    from lean_airflow.dag_factory import LIVE_MINUTES_BEFORE_CLOSE_ENV, live_engine_timeout, live_minutes_before_close
+    from lean_airflow.dag_factory import live_engine_timeout
+
+    from include.live_session import LIVE_MINUTES_BEFORE_CLOSE_ENV, live_minutes_before_close
 
     monkeypatch.delenv(LIVE_MINUTES_BEFORE_CLOSE_ENV, raising=False)
     assert live_minutes_before_close() == 50

@@ -95,7 +95,7 @@ def test_the_config_label_is_the_sha256_of_the_file_the_run_writes(job: LeanJob)
 
 
 def test_live_request_keeps_the_network_and_carries_the_secret_privately(job: LeanJob) -> None:
-    live = LeanJob(folder=job.folder, mode="live", data_folder=job.data_folder, live_as_of="2021-02-26")
+    live = LeanJob(folder=job.folder, mode="live", data_folder=job.data_folder, local_now="2021-02-26T20:10:00+00:00")
     spec = container_spec(live, image=IMAGE, secrets={"ib-password": "CANARY-x"})
     assert spec.network_mode is None and "network_mode" not in spec.host_config()
     assert spec.labels["lean-airflow.mode"] == "live"
