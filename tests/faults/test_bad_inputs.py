@@ -626,10 +626,10 @@ CASES: list[tuple[str, Case, type[Exception], str]] = [
         r"'algorithm-location' must name a \.py file",
     ),
     (
-        "config bad live-as-of",
-        _config_with(**{"live-as-of": "yesterday"}),
+        "config bad local-runtime-now",
+        _config_with(**{"local-runtime-now": "yesterday"}),
         LocalConfigError,
-        r"'live-as-of' must be yyyy-MM-dd, got 'yesterday'",
+        r"'local-runtime-now' must be an ISO-8601 instant, got 'yesterday'",
     ),
     (
         "config file missing",

@@ -228,37 +228,6 @@ def test_unknown_lean_name_is_reported_as_not_supported(tmp_path: Path) -> None:
     assert "NotSupportedByLocalRuntime: not supported by the local runtime: PythonData" in log
 
 
-LIVE = """
-from AlgorithmImports import *
-class L(QCAlgorithm):
-    def initialize(self):
-        self.set_cash(100000)
-        self.sym = self.add_equity("ZZSA", Resolution.DAILY).symbol
-    def on_data(self, data):
-        if not self.portfolio.invested:
-            self.set_holdings(self.sym, 0.5)
-        self.log(f"cash={self.portfolio.cash:.2f} qty={self.portfolio[self.sym].quantity}")
-"""
-
-
-def test_live_mode_persists_state(tmp_path: Path) -> None:
-    extra = {"environment": "live-paper", "live-as-of": "2021-06-01", "live-cash-balance": 50000}
-    assert run_inprocess(write_run(tmp_path, LIVE, name="live_algo", extra=extra)) == 0
-    evs = json.loads((tmp_path / "results" / "t1-2021-06-01-order-events.json").read_text())
-    assert [e["status"] for e in evs] == ["submitted", "filled"]
-    order = json.loads((tmp_path / "results" / "t1.json").read_text())["orders"]["1"]
-    assert order["type"] == 0 and order["priceAdjustmentMode"] == 0  # plain Market, Raw prices
-    state = json.loads((tmp_path / "storage" / "lean-local-live-state-t1.json").read_text())
-    qty = state["holdings"]["ZZSA"]["quantity"]
-    assert qty == evs[1]["fillQuantity"] and state["cash"] < 50000 - qty * evs[1]["fillPrice"] + 1
-    extra2 = dict(extra, **{"live-as-of": "2021-06-02"})
-    assert run_inprocess(write_run(tmp_path, LIVE, name="live_algo", extra=extra2)) == 0
-    assert not (tmp_path / "results" / "t1-2021-06-02-order-events.json").exists()
-    state2 = json.loads((tmp_path / "storage" / "lean-local-live-state-t1.json").read_text())
-    assert state2["holdings"]["ZZSA"]["quantity"] == qty and state2["cash"] == state["cash"]
-    assert f"qty={qty}" in algo_log(tmp_path).splitlines()[-1]
-
-
 def test_missing_data_file_is_logged(tmp_path: Path) -> None:
     src = """
     from AlgorithmImports import *
