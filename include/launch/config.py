@@ -205,7 +205,8 @@ def live_account_config(job: LeanJob) -> dict[str, Any]:
     """``live-cash-balance`` and ``live-holdings`` of a live run on the paper broker; {} for a real broker
     (its own cash and holdings are the truth: Lean ``Engine/Setup/BrokerageSetupHandler.cs`` L282-289).
 
-    From the run folder's initial state (the previous live run's final state, carried over), else
+    From this session's own account when an earlier attempt left one (``results/final-state.json``), else
+    the run folder's initial state (the previous live run's final state, carried over), else
     ``live-cash-balance`` from the ``starting-cash`` parameter. A holding's ``Symbol.ID`` is Lean's
     SecurityIdentifier of the ticker, dated by its map file's first date as Lean's (and the local
     runtime's) map file provider does; the shape is lean-cli's (``lean/commands/live/deploy.py`` L290-300).
@@ -213,7 +214,15 @@ def live_account_config(job: LeanJob) -> dict[str, Any]:
     if job.mode != "live" or not job.broker.paper:
         return {}
     folder = job.folder
-    initial = folder.inside(folder.initial_state_path) if folder.initial_state_path.exists() else None
+    # An earlier attempt of this very session persisted the account on every order event (its fills
+    # included): a retry starts from it, so what already filled is not bought again. Otherwise the
+    # previous session's account, carried over.
+    if folder.final_state_path.exists():
+        initial: Path | None = folder.inside(folder.final_state_path)
+    elif folder.initial_state_path.exists():
+        initial = folder.inside(folder.initial_state_path)
+    else:
+        initial = None
     state = read_starting_state(dict(job.parameters), initial)
     config: dict[str, Any] = {}
     if state.cash is not None:

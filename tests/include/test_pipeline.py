@@ -425,15 +425,40 @@ def test_run_chain_relays_the_engine_output_and_stops_on_its_failure(chain_env: 
 
 @pytest.mark.slow
 def test_run_chain_live_continues_the_account_over_a_skipped_day(chain_env: Path) -> None:
-    """Two live days with one skipped between: the second starts from the first's final state."""
-    outputs = {}
-    for day in (dt.date(2021, 3, 1), dt.date(2021, 3, 3)):
+    """Three live sessions, one skipped between the first two: each run replays its session from 15:10 New
+    York time on the local runtime, places market-on-close orders that fill at the session's close, ends by
+    ``quit()`` with ``done-<D>.json``, is ingested exactly once and passes its check; each starts from the
+    previous run's final account (Lean's paper ``live-cash-balance`` / ``live-holdings``)."""
+    from sqlalchemy import func, select
+
+    from include.audit.db import OrderEventRow, RebalanceRun, audit_engine
+    from include.pipeline import step_ingest
+    from include.trading_calendar import session_close_utc
+
+    def stored_events(folder: RunFolder) -> int:
+        engine = audit_engine()
+        try:
+            with engine.connect() as conn:
+                query = (
+                    select(func.count())
+                    .select_from(OrderEventRow)
+                    .join(RebalanceRun, RebalanceRun.id == OrderEventRow.run_id)
+                    .where(RebalanceRun.dag_id == folder.dag_id, RebalanceRun.run_key == folder.run_key)
+                )
+                return int(conn.execute(query).scalar_one())
+        finally:
+            engine.dispose()
+
+    days = (dt.date(2021, 3, 1), dt.date(2021, 3, 3), dt.date(2021, 3, 4))
+    folders: list[RunFolder] = []
+    for day in days:
         ref, dates = resolve_run(
             dag_id="lean_live_rebalance",
             kind="daily",
             run_type="manual",
             interval_session=None,
             params={"as_of": day.isoformat()},
+            mode="live",
         )
         request = ChainRequest(
             ref=ref,
@@ -445,17 +470,41 @@ def test_run_chain_live_continues_the_account_over_a_skipped_day(chain_env: Path
             root=chain_env,
         )
         result = run_chain(request)
-        outputs[day] = result
-        config = result.folder.read_config()
+        folder = result.folder
+        folders.append(folder)
+        config = folder.read_config()
         assert config.mode == "live" and config.get("local-runtime-now") == session_start_utc(day).isoformat()
-        assert result.outputs["consistency_check"]["verdict"] in ("pass", "warn")
-    first, second = outputs[dt.date(2021, 3, 1)].folder, outputs[dt.date(2021, 3, 3)].folder
+        assert "initial-state-path" not in config.parameters
+        assert result.outputs["consistency_check"]["verdict"] == "pass"
+        done = json.loads((folder.results_dir / f"done-{day}.json").read_text(encoding="utf-8"))
+        assert done["reason"] == "terminal" and done["orders"]
+        assert {row["status"] for row in done["orders"]} == {"Filled"}
+        assert done["account"] == json.loads(folder.final_state_path.read_text(encoding="utf-8"))
+        lean_result = json.loads((folder.results_dir / f"{folder.run_key}.json").read_text(encoding="utf-8"))
+        assert {order["type"] for order in lean_result["orders"].values()} == {5}  # MarketOnClose
+        assert not (folder.results_dir / f"{folder.run_key}-summary.json").exists()  # live Lean writes none
+        events = [e for path in folder.order_event_files() for e in json.loads(path.read_text(encoding="utf-8"))]
+        fills = [e for e in events if e["status"] == "filled"]
+        assert len(fills) == len(done["orders"])
+        assert {e["time"] for e in fills} == {session_close_utc(day).timestamp()}
+        # exactly once in the audit DB, also when ingested again
+        assert stored_events(folder) == len(events)
+        step_ingest(folder)
+        assert stored_events(folder) == len(events)
+    first, second, third = folders
     assert not first.initial_state_path.exists()
-    assert second.initial_state_path.read_text() == first.final_state_path.read_text()
-    # the paper brokerage starts from it (Lean's live-cash-balance), never from an algorithm parameter
-    carried = json.loads(second.initial_state_path.read_text())
-    assert second.read_config().get("live-cash-balance") == [{"amount": carried["cash"], "currency": "USD"}]
-    assert "initial-state-path" not in second.read_config().parameters
+    assert first.read_config().get("live-cash-balance") == [{"amount": 100_000.0, "currency": "USD"}]
+    for previous, folder in ((first, second), (second, third)):
+        assert folder.initial_state_path.read_text() == previous.final_state_path.read_text()
+        carried = json.loads(folder.initial_state_path.read_text())
+        config = folder.read_config()
+        assert config.get("live-cash-balance") == [{"amount": carried["cash"], "currency": "USD"}]
+        assert {h["Symbol"]["Value"]: h["Quantity"] for h in config.get("live-holdings") or []} == {
+            ticker: holding["quantity"] for ticker, holding in carried["holdings"].items()
+        }
+    # one persistent object store for the deployment, with each session's record
+    storage = chain_env / "lean_live_rebalance" / "_deployments" / "paper" / "storage" / "lean-airflow" / "live"
+    assert sorted(p.name for p in storage.iterdir()) == [f"{day}.json" for day in days]
 
 
 # ---------------------------------------------------------------------------- the chain, defined once

@@ -90,14 +90,17 @@ def test_the_run_checked_last_writes_the_live_runs_parity(chain_env: Path, first
     backtest, live = _folders(chain_env)
     assert not live.parity_path.exists() and not backtest.parity_path.exists()
 
-    # The default policy is "fail": a parity mismatch is shown, it fails neither run.
     checked = _session_run(chain_env, second).outputs["consistency_check"]
     written = json.loads(live.parity_path.read_text(encoding="utf-8"))
     assert written == _expected(backtest, live)
-    # On the sample data the two runs size differently (each on the price it sees): a mismatch, by design.
-    assert checked["parity"] == written["verdict"] == "mismatch"
-    assert {d["status"] for d in written["orders"]} == {"differs"}
-    assert all("fill_timing" in d["causes"] for d in written["orders"])
+    # Both size on D-1's close and fill market-on-close at D's close: the same orders at the same prices
+    # (the backtest's on Adjusted prices, live on Raw ones, equal on a session with no later corporate event).
+    assert checked["parity"] == written["verdict"] == "identical"
+    assert {d["status"] for d in written["orders"]} == {"match"} and len(written["orders"]) == 2
+    assert {(d["live_order_type"], d["backtest_order_type"]) for d in written["orders"]} == {
+        ("MarketOnClose", "MarketOnClose")
+    }
+    assert all(d["price_diff_bps"] == 0 and d["time_diff_seconds"] == 0 for d in written["orders"])
     assert not backtest.parity_path.exists()  # one home: the live run's folder
     assert "Backtest ↔ live parity" in live.report_html_path.read_text(encoding="utf-8")
     assert "Backtest ↔ live parity" not in backtest.report_html_path.read_text(encoding="utf-8")
