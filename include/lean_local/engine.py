@@ -214,12 +214,25 @@ class Engine:
         self.is_warming_up = False
         self._set_time(now_local)
         self._warmup_finished()
-        for k in range(first, len(self.sessions.days)):
-            if self.stopped:
-                return
-            self._step(k)
-        if not self.stopped and not clock.wait_until(dt.datetime.max.replace(tzinfo=dt.UTC)):
-            self.stopped = True
+        try:
+            for k in range(first, len(self.sessions.days)):
+                if self.stopped:
+                    return
+                self._step(k)
+            if not self.stopped and not clock.wait_until(dt.datetime.max.replace(tzinfo=dt.UTC)):
+                self.stopped = True
+        finally:
+            self._final_sample()
+
+    def _final_sample(self) -> None:
+        """Lean samples the portfolio once more when the algorithm ends (``AlgorithmManager`` "Take final
+        samples"): a live run that quits at its session's close counts that close's value."""
+        day = yyyymmdd(self.algorithm.time.date())
+        if self.daily_values and self.daily_values[-1][0] == day:
+            return
+        self.portfolio.invalidate()
+        self.daily_values.append((day, self.portfolio.total_portfolio_value()))
+        self.daily_sales.append((day, self.portfolio.sales_volume))
 
     def _advance_to(self, local: dt.datetime) -> bool:
         """Move the algorithm's clock to ``local``; a live run waits for it on its clock (False: stopped first)."""
