@@ -1,0 +1,345 @@
+"""A live rebalance through the fake Docker API, with no Docker engine: the real entry script in each
+container and a stand-in Lean (``fake_lean.py``) that runs the local runtime on the container's config.
+
+The stand-in reads the config with Lean's layering (the selected live environment's block first),
+refuses what Lean refuses, runs until ``quit()``, SIGINT or a stop command, and writes Lean live's files
+(per-UTC-day order-events files rewritten in full, non-atomically; a LiveResult; no summary).
+
+* the session D = 2021-03-03 (a past session of the sample data: the chain's ``lean_job`` starts the
+  local runtime's clock at D 15:10 New York, ``include.live_session.replay_clock``) on the paper broker
+  fed by a real data provider (polygon, as the image has no local-data-folder feed): exit 0 by
+  ``quit()``, every MarketOnClose order Filled at D's raw close +- slippage_close_bps, ``done-<D>.json``,
+  each event once in the audit DB (twice ingested), a passing check;
+* a live config without a data queue handler: refused before any container exists (the lifecycle's
+  own check: ``test_docker_lifecycle.py::test_a_live_job_lean_would_refuse_sends_nothing_to_the_daemon``
+  and ``test_operators.py::test_a_live_environment_without_a_data_queue_handler_creates_no_container``);
+  one that reaches the stand-in anyway ends it with exit 1, as Lean's stub LiveDataQueue does;
+* on the machine's clock it never ends by itself: SIGINT (the lifecycle's stop) or a stop command file
+  written with ``docker exec`` ends it with exit 0;
+* a market order after the close fills at the next session's open: its events lie in two UTC days'
+  files, and the ingestion stores the order once with both events;
+* killed (SIGKILL) between the submission and the fill, and started again on the same run folder and
+  deployment store: one submission and one fill per symbol, the account not doubled;
+* the Airflow task retried while its container runs: the retry adopts it, one container in all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.launch.brokers import BrokerConnection, parse_broker_connection
+from include.launch.config import LeanJob
+from include.lean_local.data import DataProvider
+from include.pipeline import ChainRequest, lean_job, run_chain, step_check, step_ingest
+from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder
+from tests.conftest import manual_chain_request
+from tests.faults.helpers import table_counts
+from tests.plugins.fake_docker_api import EntryScriptRun, FakeContainer, FakeDockerAPI
+from tests.plugins.fake_lean import OBSERVED, WORKDIR
+
+IMAGE = "quantconnect/lean@sha256:" + "1e" * 32
+SQLITE = pytest.mark.parametrize("raw_db_url", ["sqlite"], indirect=True)
+DAG_ID = "lean_live_rebalance"
+D = dt.date(2021, 3, 3)
+RUN_KEY = "20210303"
+OPTIONS: dict[str, Any] = {"top_n": 2, "lookback_days": 10}
+SLIPPAGE_CLOSE_BPS = 3.0
+EXECUTION: dict[str, Any] = {
+    "lot_size": 1,
+    "min_qty": 1,
+    "fee_bps": 1.0,
+    "slippage_open_bps": 0.0,
+    "slippage_close_bps": SLIPPAGE_CLOSE_BPS,
+    "cash_buffer_ratio": 0.02,
+}
+QC_LICENCE = {"job_user_id": "77", "api_access_token": "qc-token", "job_organization_id": "org-1"}
+# The paper broker fed by polygon: what a paper deployment of the image needs (the connection's fields).
+POLYGON_FIELDS: dict[str, Any] = {"extra": {"data_provider": "polygon", "polygon_api_key": "pk-1", **QC_LICENCE}}
+TIMEOUT_S = 240.0
+
+
+def _polygon() -> BrokerConnection:
+    return parse_broker_connection("lean_paper", POLYGON_FIELDS)
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _docker_run(fake: FakeDockerAPI, job: LeanJob, lines: list[str] | None = None) -> Any:
+    """The Docker lifecycle of ``job`` on the paper broker fed by polygon, against the fake daemon."""
+    import docker
+
+    from include.launch.docker import container_spec
+    from include.launch.lifecycle import DockerLeanRun
+
+    connection = _polygon()
+    job = dataclasses.replace(job, broker=connection.selection)
+    spec = container_spec(job, image=IMAGE, secrets=connection.secrets)
+    sink = lines if lines is not None else []
+    return DockerLeanRun(docker.APIClient(base_url=fake.url), job, spec, timeout_s=TIMEOUT_S, on_line=sink.append)
+
+
+def _launch(fake: FakeDockerAPI, lines: list[str] | None = None) -> Callable[[LeanJob], dict[str, str]]:
+    def launch(job: LeanJob) -> dict[str, str]:
+        return dict(_docker_run(fake, job, lines).run())
+
+    return launch
+
+
+def _request(**fields: Any) -> ChainRequest:
+    fields.setdefault("options", OPTIONS)
+    fields.setdefault("execution", EXECUTION)
+    return manual_chain_request(DAG_ID, {"as_of": D.isoformat()}, mode="live", **fields)  # type: ignore[no-any-return]
+
+
+def _raw_close(ticker: str, day: dt.date, data: Path = DEFAULT_DATA_FOLDER) -> float:
+    bars = DataProvider(data).load_daily(ticker, adjusted=False)
+    assert bars is not None
+    return float(bars.close[bars.days.index(int(day.strftime("%Y%m%d")))])
+
+
+def _events(folder: RunFolder) -> dict[str, list[dict[str, Any]]]:
+    """Every per-UTC-day events file of the run, by name."""
+    return {p.name: _json(p) for p in sorted(folder.results_dir.glob(f"{folder.algorithm_id}-*-order-events.json"))}
+
+
+def _stored_events(db_url: str, run_key: str) -> list[tuple[int, int, str]]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT e.order_id, e.order_event_id, e.status FROM order_events e "
+                    "JOIN rebalance_runs r ON r.id = e.run_id WHERE r.run_key = :k "
+                    "ORDER BY e.order_id, e.order_event_id"
+                ),
+                {"k": run_key},
+            )
+            return [(int(a), int(b), str(c)) for a, b, c in rows]
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------------------- a whole live session
+
+
+@SQLITE
+def test_a_live_rebalance_through_docker_fills_moc_at_the_close_quits_and_is_ingested_once(
+    lean_env: dict[str, str],
+) -> None:
+    lines: list[str] = []
+    with FakeDockerAPI(EntryScriptRun()) as fake:
+        result = run_chain(_request(), launch=_launch(fake, lines))
+        assert len(fake.state.created) == 1 and fake.state.max_running == 1
+        assert fake.state.containers == {} and len(fake.state.removed) == 1  # exit 0: removed
+        assert fake.state.signals() == []  # it ended by itself: quit(), no signal
+    folder = result.folder
+    assert result.outputs["consistency_check"]["verdict"] == "pass", result.outputs["consistency_check"]
+    config = folder.read_config()
+    assert config.environment == "live-paper"
+    assert config.get("data-queue-handler") == ["QuantConnect.Lean.DataSource.Polygon.PolygonDataProvider"]
+    assert config.get("local-runtime-now") == "2021-03-03T20:10:00+00:00"  # D 15:10 New York
+    assert "polygon-api-key" not in json.dumps(config.raw)  # a secret: only in the container's private copy
+    log = (folder.results_dir / "log.txt").read_text(encoding="utf-8")
+    assert "LEAN ALGORITHMIC TRADING ENGINE v" in log.splitlines()[0]
+    assert "Exiting with code 0" in log
+    algo_log = (folder.results_dir / f"{RUN_KEY}-log.txt").read_text(encoding="utf-8")
+    assert f"Quit(): rebalance {D} done (terminal)" in algo_log
+    assert not (folder.results_dir / f"{RUN_KEY}-summary.json").exists()
+    assert _json(folder.results_dir / f"{RUN_KEY}.json")["state"]["Status"] == "Completed"
+
+    done = _json(folder.results_dir / f"done-{D}.json")
+    assert done["reason"] == "terminal" and done["orders"]
+    assert {row["status"] for row in done["orders"]} == {"Filled"}
+    assert done["account"] == _json(folder.final_state_path)
+    # One UTC day (the submission at 20:10 UTC, the fills at the close, 21:00 UTC); MOC at D's raw close.
+    (name, events), *others = _events(folder).items()
+    assert name == f"{RUN_KEY}-{D}-order-events.json" and others == []
+    close = dt.datetime(2021, 3, 3, 21, 0, tzinfo=dt.UTC).timestamp()
+    fills = [e for e in events if e["status"] == "filled"]
+    assert len(fills) == len(done["orders"]) == len([e for e in events if e["status"] == "submitted"])
+    for fill in fills:
+        raw = _raw_close(fill["symbolValue"], D)
+        side = 1 if fill["direction"] == "buy" else -1
+        assert fill["time"] == close
+        assert fill["fillPrice"] == pytest.approx(raw * (1 + side * SLIPPAGE_CLOSE_BPS / 10_000), rel=1e-9)
+    # The deployment's persistent store has the day's record.
+    store = folder.path.parent / "_deployments" / "paper" / "storage"
+    assert _json(store / "lean-airflow" / "live" / f"{D}.json")["status"] == "done"
+
+    stored = _stored_events(lean_env["db_url"], RUN_KEY)
+    assert len(stored) == len(events) == len(set(stored))
+    counts = table_counts(lean_env["db_url"])
+    again = step_ingest(folder)
+    assert again["inserted"] == 0 and table_counts(lean_env["db_url"]) == counts
+    assert _stored_events(lean_env["db_url"], RUN_KEY) == stored
+    assert step_check(folder)["verdict"] == "pass"
+
+
+# ---------------------------------------------------------------------------- what Lean refuses
+
+
+def _prepared_job(*, algorithm_path: Path | None = None, data_folder: Path = DEFAULT_DATA_FOLDER) -> LeanJob:
+    """The live job of D as the chain's first three tasks and ``lean_job`` leave it (paper fed by polygon)."""
+    folder = run_chain(_request(data_folder=data_folder), until="write_params").folder
+    inputs: dict[str, Any] = {"data_folder": data_folder}
+    if algorithm_path is not None:
+        inputs["algorithm_path"] = algorithm_path
+    job = lean_job(folder, mode="live", parameters={"starting-cash": 100_000}, **inputs)
+    return dataclasses.replace(job, broker=_polygon().selection)
+
+
+def _start_container(fake: FakeDockerAPI, job: LeanJob) -> FakeContainer:
+    """Create and start the job's container through the daemon's API, with no check of the config
+    (what the lifecycle would refuse reaches the stand-in Lean)."""
+    import docker
+
+    from include.launch.docker import container_spec
+
+    spec = container_spec(job, image=IMAGE, secrets=_polygon().secrets)
+    client = docker.APIClient(base_url=fake.url)
+    created = client.create_container(
+        spec.image,
+        name=spec.name,
+        labels=dict(spec.labels),
+        environment={**spec.environment, **spec.private_environment},
+        entrypoint=list(spec.entrypoint),
+        host_config=client.create_host_config(**spec.host_config()),
+        stop_signal=spec.stop_signal,
+    )
+    client.start(created["Id"])
+    return fake.state.containers[created["Id"]]
+
+
+def _poll(condition: Callable[[], bool], timeout: float = TIMEOUT_S) -> None:
+    """Wait until ``condition()`` holds (a file the container writes, say), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition never held")
+        time.sleep(0.1)
+
+
+def _output(container: FakeContainer) -> str:
+    return b"".join(container.output).decode("utf-8", errors="replace")
+
+
+@SQLITE
+def test_a_live_config_without_a_data_queue_handler_that_reaches_lean_ends_it_with_exit_1(
+    lean_env: dict[str, str],
+) -> None:
+    """The lifecycle refuses such a config before any request to the daemon (see this module's docstring);
+    written by hand and started anyway, the stand-in fails as Lean's stub LiveDataQueue does."""
+    from include.launch.config import write_launcher_config
+
+    job = _prepared_job()
+    path = write_launcher_config(job, "docker")
+    config = _json(path)
+    del config["environments"]["live-paper"]["data-queue-handler"]
+    assert "data-queue-handler" not in config
+    path.write_text(json.dumps(config), encoding="utf-8")
+    with FakeDockerAPI(EntryScriptRun()) as fake:
+        container = _start_container(fake, job)
+        fake.wait_until(lambda _state: not container.running, timeout=TIMEOUT_S)
+    assert container.exit_code == 1
+    output = _output(container)
+    assert "LiveDataQueue has not implemented live data" in output and "'data-queue-handler'" in output
+    assert not list(job.folder.results_dir.glob("*order-events*"))
+    assert not (job.folder.results_dir / f"done-{D}.json").exists()
+
+
+# ---------------------------------------------------------------------------- it runs until it is stopped
+
+# Lean live on the machine's clock: nothing ends it but quit(), SIGINT or a stop command. It says when it
+# runs (its SIGINT handler is in place once the algorithm's first scheduled event has fired).
+FOREVER = """
+import os
+
+from AlgorithmImports import *
+
+
+class Forever(QCAlgorithm):
+    def initialize(self):
+        self.add_equity("SPY", Resolution.DAILY)
+        self.schedule.on(self.date_rules.today, self.time_rules.now, self.running)
+
+    def running(self):
+        folder = os.path.dirname(self.get_parameter("final-state-path"))
+        with open(os.path.join(folder, "running"), "w") as handle:
+            handle.write(str(self.time))
+
+    def on_end_of_algorithm(self):
+        self.log("end of algorithm")
+"""
+STOP_COMMAND = {"$type": "QuantConnect.Commands.AlgorithmStatusCommand, QuantConnect.Common", "Status": "Stopped"}
+
+
+@SQLITE
+@pytest.mark.parametrize("stop", ["sigint", "stop command"])
+def test_on_the_machines_clock_it_runs_until_sigint_or_a_stop_command(
+    lean_env: dict[str, str], tmp_path: Path, stop: str
+) -> None:
+    from include.errors import LeanStoppedError
+
+    algorithm = tmp_path / "algo" / "forever.py"
+    algorithm.parent.mkdir()
+    algorithm.write_text(FOREVER, encoding="utf-8")
+    job = _prepared_job(algorithm_path=algorithm)
+    job = dataclasses.replace(job, local_now=(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)).isoformat())
+    running = job.folder.results_dir / "running"
+    outcome: dict[str, Any] = {}
+    with FakeDockerAPI(EntryScriptRun()) as fake:
+        lean_run = _docker_run(fake, job)
+
+        def task() -> None:
+            try:
+                outcome["identity"] = lean_run.run()
+            except Exception as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=task, daemon=True)
+        thread.start()
+        _poll(lambda: running.exists() or any(c.status == "exited" for c in fake.state.containers.values()))
+        (container,) = fake.state.containers.values()
+        assert running.exists(), _output(container)
+        time.sleep(2)
+        assert container.running, "Lean live never ends by itself"
+        if stop == "sigint":
+            lean_run.stop("the test stops it")  # SIGINT, then `docker stop` with the grace
+        else:
+            command = json.dumps(dict(STOP_COMMAND, Id="7"))
+            fake.exec_run(container, ["bash", "-c", f"echo '{command}' > command-7.json"])
+        thread.join(TIMEOUT_S)
+        assert not thread.is_alive()
+    assert not container.running and container.exit_code == 0
+    log = (job.folder.results_dir / "log.txt").read_text(encoding="utf-8")
+    assert "end of algorithm" in (job.folder.results_dir / f"{RUN_KEY}-log.txt").read_text(encoding="utf-8")
+    assert _json(job.folder.results_dir / f"{RUN_KEY}.json")["state"]["Status"] == "Completed"
+    if stop == "sigint":
+        assert container.signals[0] == "SIGINT" and "SIGKILL" not in container.signals
+        assert _observed(container)["signals"] == ["SIGINT"]
+        assert "SIGINT: stopping the algorithm" in log
+        # A stopped run counts as failed (its results are partial); the container is kept for inspection.
+        assert isinstance(outcome.get("error"), LeanStoppedError)
+    else:
+        assert container.signals == [] and "identity" in outcome, outcome
+        assert "stop command: stopping the algorithm" in log
+        workdir = container.home / WORKDIR
+        assert _json(workdir / "result-command-7.json")["Success"] is True
+        assert not (workdir / "command-7.json").exists()
+
+
+def _observed(container: FakeContainer) -> dict[str, Any]:
+    return dict(_json(container.home / OBSERVED))
