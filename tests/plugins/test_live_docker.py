@@ -28,8 +28,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import shutil
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ import pytest
 from include.launch.brokers import BrokerConnection, parse_broker_connection
 from include.launch.config import LeanJob
 from include.lean_local.data import DataProvider
+from include.lean_local.live import BAR_WAIT_ENV
 from include.pipeline import ChainRequest, lean_job, run_chain, step_check, step_ingest
 from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder
 from tests.conftest import manual_chain_request
@@ -343,3 +346,180 @@ def test_on_the_machines_clock_it_runs_until_sigint_or_a_stop_command(
 
 def _observed(container: FakeContainer) -> dict[str, Any]:
     return dict(_json(container.home / OBSERVED))
+
+
+# ---------------------------------------------------------------------------- two UTC days
+
+# A market order sent after the close: Lean makes it MarketOnOpen, filled at the next session's open, which is
+# the next UTC day. Then it writes its session's done marker and quits, as the live algorithm does.
+AFTER_CLOSE = """
+import json
+import shutil
+import os
+
+from AlgorithmImports import *
+
+
+class AfterClose(QCAlgorithm):
+    def initialize(self):
+        self.settings.seed_initial_prices = True
+        self.sym = self.add_equity("ZZSA", Resolution.DAILY).symbol
+        self.day = self.time.date()
+        self.schedule.on(self.date_rules.today, self.time_rules.now, self.submit)
+
+    def submit(self):
+        self.ticket = self.market_order(self.sym, 10, tag=f"rebalance {self.day}")
+
+    def on_order_event(self, event):
+        if event.status != OrderStatus.FILLED:
+            return
+        folder = os.path.dirname(self.get_parameter("final-state-path"))
+        holding = self.portfolio[self.sym]
+        account = {"cash": float(self.portfolio.cash), "holdings": {"ZZSA": {
+            "quantity": float(holding.quantity), "average_price": float(holding.average_price)}}}
+        with open(self.get_parameter("final-state-path"), "w") as handle:
+            json.dump(account, handle)
+        done = {"version": 1, "date": self.day.isoformat(), "algorithmId": str(self.algorithm_id),
+                "reason": "terminal", "account": account, "orders": [{"id": self.ticket.order_id, "symbol": "ZZSA",
+                "quantity": 10.0, "status": "Filled", "tag": f"rebalance {self.day}"}]}
+        with open(os.path.join(folder, f"done-{self.day}.json"), "w") as handle:
+            json.dump(done, handle)
+        self.quit("filled")
+"""
+
+
+@SQLITE
+def test_an_order_submitted_on_one_utc_day_and_filled_on_the_next_is_ingested_once(
+    lean_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Named as the project's algorithm: the ingestion's manifest finds a Docker run's algorithm by its file name
+    # under /LeanCLI (the project's algorithms folder); a test algorithm elsewhere has no such home.
+    algorithm = tmp_path / "algo" / "lean_trend_rotation.py"
+    algorithm.parent.mkdir()
+    algorithm.write_text(AFTER_CLOSE, encoding="utf-8")
+    job = _prepared_job(algorithm_path=algorithm)
+    job = dataclasses.replace(job, local_now="2021-03-03T21:30:00+00:00")  # D 16:30 New York, after the close
+    with FakeDockerAPI(EntryScriptRun()) as fake:
+        _docker_run(fake, job).run()
+        assert len(fake.state.created) == 1 and fake.state.containers == {}
+    folder = job.folder
+    files = _events(folder)
+    assert list(files) == [f"{RUN_KEY}-2021-03-03-order-events.json", f"{RUN_KEY}-2021-03-04-order-events.json"]
+    first, second = files.values()
+    assert [(e["orderId"], e["status"]) for e in first] == [(1, "submitted")]
+    assert [(e["orderId"], e["status"]) for e in second] == [(1, "filled")]
+    # At D+1's open price, reported when D+1's daily bar arrives (its close): the next UTC day.
+    bars = DataProvider(DEFAULT_DATA_FOLDER).load_daily("ZZSA", adjusted=False)
+    assert bars is not None
+    assert second[0]["fillPrice"] == pytest.approx(bars.open[bars.days.index(20210304)])
+    assert second[0]["time"] == dt.datetime(2021, 3, 4, 21, 0, tzinfo=dt.UTC).timestamp()
+    assert _json(folder.results_dir / f"{RUN_KEY}.json")["orders"]["1"]["type"] == 4  # MarketOnOpen
+
+    summary = step_ingest(folder)
+    assert summary["files"] == list(files)
+    assert _stored_events(lean_env["db_url"], RUN_KEY) == [(1, 1, "submitted"), (1, 2, "filled")]
+    again = step_ingest(folder)
+    assert again["inserted"] == 0
+    assert _stored_events(lean_env["db_url"], RUN_KEY) == [(1, 1, "submitted"), (1, 2, "filled")]
+
+
+# ---------------------------------------------------------------------------- killed between submit and fill
+
+
+def _without_session(source: Path, target: Path, day: dt.date) -> dict[Path, bytes]:
+    """A copy of the Lean data folder ``source`` whose daily bars of ``day`` are removed (as a data queue
+    that has not delivered them yet); the original zips by path, to put the bars back."""
+    shutil.copytree(source, target)
+    originals: dict[Path, bytes] = {}
+    stamp = f"{day:%Y%m%d} "
+    for path in sorted((target / "equity" / "usa" / "daily").glob("*.zip")):
+        originals[path] = path.read_bytes()
+        with zipfile.ZipFile(path) as archive:
+            (name,) = archive.namelist()
+            lines = archive.read(name).decode().splitlines()
+        kept = [line for line in lines if not line.startswith(stamp)]
+        assert len(kept) == len(lines) - 1, f"{path.name} has no bar of {day}"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(name, "\n".join(kept) + "\n")
+    return originals
+
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    """An events file Lean may be rewriting (not atomically): [] until it is whole."""
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError):
+        return []
+
+
+@SQLITE
+def test_killed_between_submit_and_fill_and_started_again_it_submits_once(
+    lean_env: dict[str, str], tmp_path: Path
+) -> None:
+    import docker
+
+    from include.errors import LeanRunError
+
+    data = tmp_path / "data"
+    originals = _without_session(DEFAULT_DATA_FOLDER, data, D)
+    job = _prepared_job(data_folder=data)
+    folder = job.folder
+    events_path = folder.results_dir / f"{RUN_KEY}-{D}-order-events.json"
+    store = folder.path.parent / "_deployments" / "paper" / "storage"
+    outcome: dict[str, Any] = {}
+    # At the close the runtime waits for D's bars (the data queue): long enough to be killed meanwhile.
+    with FakeDockerAPI(EntryScriptRun(environment={BAR_WAIT_ENV: str(TIMEOUT_S)})) as fake:
+        first_run = _docker_run(fake, job)
+
+        def task() -> None:
+            try:
+                first_run.run()
+            except Exception as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=task, daemon=True)
+        thread.start()
+        record = store / "lean-airflow" / "live" / f"{D}.json"  # written once every order is submitted
+        _poll(lambda: record.exists() and bool(_read_events(events_path)))
+        (first,) = fake.state.running()
+        assert _json(record)["status"] == "submitted"
+        submitted = _read_events(events_path)
+        assert {e["status"] for e in submitted} == {"submitted"} and len(submitted) == len(_json(record)["orders"])
+        account_before = _json(folder.final_state_path)
+        inode = events_path.stat().st_ino
+        docker.APIClient(base_url=fake.url).kill(first.id, signal="SIGKILL")  # the machine dies
+        thread.join(TIMEOUT_S)
+        assert not thread.is_alive() and isinstance(outcome.get("error"), LeanRunError)
+        assert first.exit_code == 137 and not (folder.results_dir / f"done-{D}.json").exists()
+
+        for path, content in originals.items():  # the bars arrive
+            path.write_bytes(content)
+        _docker_run(fake, job).run()  # started again: same run folder, same deployment store
+        assert len(fake.state.created) == 2 and fake.state.max_running == 1
+    events = _events(folder)
+    assert list(events) == [events_path.name]
+    final = events[events_path.name]
+    assert events_path.stat().st_ino == inode  # rewritten in place, as Lean's File.WriteAllText
+    symbols = sorted(e["symbolValue"] for e in submitted)
+    assert sorted(e["symbolValue"] for e in final if e["status"] == "submitted") == symbols
+    assert sorted(e["symbolValue"] for e in final if e["status"] == "filled") == symbols
+    assert [e["quantity"] for e in final if e["status"] == "submitted"] == [e["quantity"] for e in submitted]
+
+    done = _json(folder.results_dir / f"done-{D}.json")
+    assert {row["status"] for row in done["orders"]} == {"Filled"} and len(done["orders"]) == len(symbols)
+    account = _json(folder.final_state_path)
+    assert account_before == {"cash": 100_000.0, "holdings": {}}  # nothing had filled when it was killed
+    # Not doubled: each symbol holds one fill's quantity, paid once.
+    fills = {e["symbolValue"]: e for e in final if e["status"] == "filled"}
+    assert {t: h["quantity"] for t, h in account["holdings"].items()} == {
+        t: e["fillQuantity"] for t, e in fills.items()
+    }
+    spent = sum(e["fillQuantity"] * e["fillPrice"] + e.get("orderFeeAmount", 0.0) for e in fills.values())
+    assert account["cash"] == pytest.approx(100_000.0 - spent, abs=0.01)
+    algo_log = (folder.results_dir / f"{RUN_KEY}-log.txt").read_text(encoding="utf-8")
+    assert "an earlier process submitted orders the brokerage no longer has: sizing again" in algo_log
+    assert _json(record)["status"] == "done"
+
+    step_ingest(folder)
+    assert len(_stored_events(lean_env["db_url"], RUN_KEY)) == 2 * len(symbols)
+    assert step_check(folder)["verdict"] == "pass"
