@@ -28,7 +28,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -44,8 +47,8 @@ from include.lean_local.data import DataProvider
 from include.lean_local.live import BAR_WAIT_ENV
 from include.pipeline import ChainRequest, lean_job, run_chain, step_check, step_ingest
 from include.run_folder import DEFAULT_DATA_FOLDER, RunFolder
-from tests.conftest import manual_chain_request
-from tests.faults.helpers import table_counts
+from tests.conftest import REPO_ROOT, manual_chain_request
+from tests.faults.helpers import STARTING_CASH, table_counts
 from tests.plugins.fake_docker_api import EntryScriptRun, FakeContainer, FakeDockerAPI
 from tests.plugins.fake_lean import OBSERVED, WORKDIR
 
@@ -354,7 +357,10 @@ def _observed(container: FakeContainer) -> dict[str, Any]:
 # the next UTC day. Then it writes its session's done marker and quits, as the live algorithm does.
 AFTER_CLOSE = """
 import json
+import os
 import shutil
+import subprocess
+import sys
 import os
 
 from AlgorithmImports import *
@@ -522,4 +528,72 @@ def test_killed_between_submit_and_fill_and_started_again_it_submits_once(
 
     step_ingest(folder)
     assert len(_stored_events(lean_env["db_url"], RUN_KEY)) == 2 * len(symbols)
+    assert step_check(folder)["verdict"] == "pass"
+
+
+# ---------------------------------------------------------------------------- a retry while Lean runs
+
+
+@SQLITE
+def test_a_retry_of_the_task_while_its_live_container_runs_adopts_it(
+    lean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt's worker dies (SIGKILL) while Lean waits at the close for D's bars; the retry, the
+    same LeanRunOperator, finds the running container of its run and waits for it: one Lean, one container."""
+    from lean_airflow.operators import LeanRunOperator
+
+    from tests.airflow_fixtures import RecordingTI
+
+    monkeypatch.setenv("AIRFLOW_CONN_LEAN_PAPER", json.dumps({"conn_type": "generic", **POLYGON_FIELDS}))
+    data = tmp_path / "data"
+    originals = _without_session(DEFAULT_DATA_FOLDER, data, D)
+    folder = run_chain(_request(data_folder=data), until="write_params").folder
+    record = folder.path.parent / "_deployments" / "paper" / "storage" / "lean-airflow" / "live" / f"{D}.json"
+    spec: dict[str, Any] = {
+        "run_dir": str(folder.path),
+        "image": IMAGE,
+        "mode": "live",
+        "broker_conn_id": "lean_paper",
+        "data_path": str(data),
+    }
+    with FakeDockerAPI(EntryScriptRun(environment={BAR_WAIT_ENV: str(TIMEOUT_S)})) as fake:
+        spec["docker_url"] = fake.url
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.plugins.worker_steps", "run_lean", json.dumps(spec)],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")])},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _poll(lambda: record.exists() or worker.poll() is not None)  # Lean submitted and waits for the bars
+            assert worker.poll() is None, "the first attempt ended early"
+        finally:
+            worker.kill()
+            worker.wait(TIMEOUT_S)
+        (running,) = fake.state.running()
+        for path, content in originals.items():  # D's bars arrive while nobody watches
+            path.write_bytes(content)
+        lines: list[str] = []
+        retry = LeanRunOperator(
+            task_id="run_lean",
+            mode="live",
+            runtime="docker",
+            run_dir=str(folder.path),
+            data_path=str(data),
+            image=IMAGE,
+            docker_url=fake.url,
+            broker_conn_id="lean_paper",
+            parameters={"starting-cash": STARTING_CASH},  # the first attempt's: the same config
+        )
+        monkeypatch.setattr(retry.log, "info", lambda message, *args: lines.append(message % args if args else message))
+        retry.execute({"ti": RecordingTI()})
+        assert len(fake.state.created) == 1, "the retry started a second Lean"
+        assert fake.state.max_running == 1 and running.signals == [] and running.exit_code == 0
+        assert fake.state.containers == {}  # removed once it succeeded
+    assert any("Adopting the running container" in line for line in lines), lines
+    done = _json(folder.results_dir / f"done-{D}.json")
+    assert {row["status"] for row in done["orders"]} == {"Filled"}
+    events = next(iter(_events(folder).values()))
+    assert len([e for e in events if e["status"] == "submitted"]) == len(done["orders"])
+    step_ingest(folder)
     assert step_check(folder)["verdict"] == "pass"
