@@ -124,19 +124,20 @@ def test_the_scanners_find_a_planted_canary(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ the broker connection
 
 
-def _broker_connection(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A connection whose login, password and lean_config extra are random canaries; returns
-    the Lean config keys the operator must hand to the engine."""
-    login, password, account = (f"CANARY-{part}-{uuid.uuid4().hex}" for part in ("login", "pw", "acct"))
-    connection: dict[str, Any] = {
-        "conn_type": "generic",
-        "login": login,
-        "password": password,
-        "extra": {"lean_config": {"ib-account": account}, "login_key": "ib-user-name", "password_key": "ib-password"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_LEAN_BROKER_CANARY", json.dumps(connection))
+def _broker_connection(monkeypatch: pytest.MonkeyPatch, runtime: str) -> dict[str, str]:
+    """A broker connection whose secrets are random canaries; returns the Lean config keys (and values) the
+    operator must hand to the engine. Local: the paper broker on the default feed, with the QuantConnect
+    licence as its secrets. Docker: the paper broker fed by polygon (the image has no local feed), whose API
+    key and the licence are the secrets."""
+    user, token, organization, api_key = (f"CANARY-{part}-{uuid.uuid4().hex}" for part in ("user", "tok", "org", "key"))
+    extra: dict[str, Any] = {"job_user_id": user, "api_access_token": token, "job_organization_id": organization}
+    secret = {"job-user-id": user, "api-access-token": token, "job-organization-id": organization}
+    if runtime == "docker":
+        extra |= {"data_provider": "polygon", "polygon_api_key": api_key}
+        secret["polygon-api-key"] = api_key
+    monkeypatch.setenv("AIRFLOW_CONN_LEAN_BROKER_CANARY", json.dumps({"conn_type": "generic", "extra": extra}))
     monkeypatch.setenv("LEAN_AIRFLOW_BROKER_CONN_ID", "lean_broker_canary")
-    return {"ib-account": account, "ib-user-name": login, "ib-password": password}
+    return secret
 
 
 def _live_dag() -> Any:
@@ -202,7 +203,7 @@ def test_canary_broker_secret_never_leaks_from_a_live_rebalance(
 ) -> None:
     import include.launch.local as lean_local_launch
 
-    secret = _broker_connection(monkeypatch)
+    secret = _broker_connection(monkeypatch, "local")
     caplog.set_level(logging.DEBUG)
     engine_env: list[dict[str, str]] = []
     real_engine = lean_local_launch.run_local_engine
@@ -254,9 +255,11 @@ class _Container:
         env = dict(item.split("=", 1) for item in request["Env"])
         secret = json.loads(env.get(SECRET_ENV, "{}"))
         self.mounted_hits_at_start = [hit for source in mounts.values() for hit in _scan_mount(source, secret.values())]
-        # CONTAINER_ENTRY_SCRIPT: config.update(secret) into a private copy, never the mounted file.
-        config = json.loads(mounts[CONTAINER_CONFIG_PATH].read_text(encoding="utf-8"))
-        config = {**_host_view(config, mounts), **secret}
+        # CONTAINER_ENTRY_SCRIPT: the secret merged into the selected environment's block and the top level
+        # of a private copy, never the mounted file.
+        config = _host_view(json.loads(mounts[CONTAINER_CONFIG_PATH].read_text(encoding="utf-8")), mounts)
+        config["environments"][config["environment"]].update(secret)
+        config.update(secret)
         self.home.mkdir(parents=True, exist_ok=True)
         private = self.home / "lean-config.json"
         fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -302,7 +305,7 @@ def test_canary_broker_secret_reaches_only_the_containers_private_environment(
 ) -> None:
     from include.launch.config import CONTAINER_CONFIG_PATH, CONTAINER_FILES_DIR
 
-    secret = _broker_connection(monkeypatch)
+    secret = _broker_connection(monkeypatch, "docker")
     canaries = list(secret.values())
     caplog.set_level(logging.DEBUG)
     container = _Container(tmp_path / "container-home")
@@ -349,7 +352,7 @@ def test_canary_broker_secret_reaches_only_the_containers_private_environment(
     # The container request as the operator built it: the secret only in private_environment,
     # which neither its repr (what a log line would show) nor the lean-config preview carries.
     (spec,) = recorded_container_specs
-    assert spec.private_environment == {SECRET_ENV: json.dumps(secret)}
+    assert list(spec.private_environment) == [SECRET_ENV] and json.loads(spec.private_environment[SECRET_ENV]) == secret
     for shown in (repr(spec), json.dumps(spec.preview()), json.dumps(spec.environment)):
         assert not [c for c in canaries if c in shown]
     assert spec.preview()["environment"][SECRET_ENV] == "***"

@@ -105,6 +105,8 @@ class EntryScriptRun:
     lean_version: str = LEAN_VERSION
     # Extra seconds the stand-in waits before it starts the engine (to kill a run mid-way).
     delay_s: float = 0.0
+    # Variables the image itself would set (e.g. the local runtime's LEAN_LOCAL_BAR_WAIT_S in a test).
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -536,6 +538,7 @@ class FakeDockerAPI:
         env = {
             "PATH": f"{bin_dir}:/usr/bin:/bin",
             "HOME": str(home),
+            **run.environment,
             **container.env,
             # The container paths of the entry script, pointed at the bind sources.
             "LEAN_CONFIG_FILE": str(mounts[CONTAINER_CONFIG_PATH]),
@@ -595,6 +598,26 @@ class FakeDockerAPI:
             self.deliver(container, "SIGKILL")
             with self.state.lock:
                 self.state.lock.wait_for(lambda: not container.running, 30)
+
+    def exec_run(self, container: FakeContainer, command: list[str], timeout: float = 30) -> str:
+        """``docker exec``: ``command`` in the running container, in the image's working directory
+        (``fake_lean.WORKDIR``, where Lean reads command files), with the container's environment; its output."""
+        from tests.plugins.fake_lean import WORKDIR
+
+        if not container.running:
+            raise RuntimeError(f"Container {container.name} is not running")
+        workdir = container.home / WORKDIR
+        workdir.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            command,
+            cwd=workdir,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(container.home), **container.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+        return done.stdout
 
     def wait_until(self, predicate: Callable[[FakeDockerState], bool], timeout: float = 60) -> None:
         """Block until ``predicate(state)`` holds (checked whenever a container changes)."""

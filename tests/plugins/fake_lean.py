@@ -12,7 +12,14 @@ lifecycle depends on it:
 * **log.txt** in ``results-destination-folder`` starts with the engine banner
   (``Engine/Initializer.cs``: ``LEAN ALGORITHMIC TRADING ENGINE v{version} ...``).
 * **Results** in Lean's layout: the local runtime (``python -m include.lean_local``) runs on a copy of
-  the config whose container paths are the bind sources (``$FAKE_LEAN_MOUNTS``).
+  the config whose container paths are the bind sources (``$FAKE_LEAN_MOUNTS``). It reads that config with
+  Lean's layering and refuses what Lean refuses (a live environment without ``data-queue-handler``:
+  runtime error, exit 1); live, it runs until ``quit()``, SIGINT (forwarded to it, as Lean's own
+  handler would act) or a stop command file.
+* **The working directory** is the image's ``/Lean/Launcher/bin/Debug`` (:data:`WORKDIR` under the
+  container's own filesystem): Lean's FileCommandHandler reads ``command*.json`` there and writes
+  ``result-command-<id>.json`` next to them (lean-cli's ``lean live stop`` writes the file with
+  ``docker exec``, ``lean/components/docker/docker_manager.py`` ``write_to_file``).
 * **Files are written as the user it runs as** (root in the container and in CI): handing them
   back is the entry script's job.
 
@@ -35,6 +42,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OBSERVED = "fake-lean.json"
+# The image's working directory (Lean's Dockerfile WORKDIR), under the container's own filesystem.
+WORKDIR = Path("Lean", "Launcher", "bin", "Debug")
 
 
 def host_view(value: Any, mounts: dict[str, str]) -> Any:
@@ -73,10 +82,14 @@ def main(args: list[str]) -> int:
         "signals": [],
     }
 
+    engine: subprocess.Popen[str] | None = None
+
     def on_sigint(_signum: int, _frame: object) -> None:
         observed["signals"].append("SIGINT")
         _write_json(home / OBSERVED, observed)
         stop.set()
+        if engine is not None and engine.poll() is None:
+            engine.send_signal(signal.SIGINT)  # the engine is Lean: it stops the algorithm and exits 0
 
     if not observed["sigint_ignored_at_start"]:
         signal.signal(signal.SIGINT, on_sigint)
@@ -108,14 +121,18 @@ def main(args: list[str]) -> int:
 
     private = home / "host-config.json"
     _write_json(private, config)
+    workdir = home / WORKDIR
+    workdir.mkdir(parents=True, exist_ok=True)
     engine = subprocess.Popen(
         [sys.executable, "-m", "include.lean_local", "--config", str(private)],
-        cwd=REPO_ROOT,
+        cwd=workdir,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    if stop.is_set():  # SIGINT came while the engine was starting
+        engine.send_signal(signal.SIGINT)
     assert engine.stdout is not None
     for line in engine.stdout:
         print(line, end="", flush=True)

@@ -231,6 +231,9 @@ def test_docker_engine_identity_reaches_the_manifest(run_folder: RunFolder) -> N
     def lean_writes_events(request: dict[str, Any]) -> None:
         results = next(m["Source"] for m in request["HostConfig"]["Mounts"] if m["Target"] == "/Results")
         Path(results, "20240305-2024-03-05-order-events.json").write_text("[]")
+        # The live algorithm's marker of a finished session (a live run is ingested only with it).
+        done = {"version": 1, "date": "2024-03-05", "algorithmId": "20240305", "reason": "terminal", "orders": []}
+        Path(results, "done-2024-03-05.json").write_text(json.dumps(done))
 
     with FakeDockerAPI(ContainerScript(on_run=lean_writes_events)) as fake:
         _operator(run_folder, fake.url, broker_conn_id="lean_paper").execute({"ti": RecordingTI()})

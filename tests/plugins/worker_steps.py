@@ -2,7 +2,8 @@
 user, or killed mid-way): ``python -m tests.plugins.worker_steps STEP[,STEP...] RUN_SPEC``.
 
 ``RUN_SPEC`` is a JSON object: ``dag_id`` (``prepare``), ``run_dir``, ``docker_url``, ``image``,
-``engine_timeout_s``. Steps: ``prepare`` (snapshot, intent, params), ``run_lean`` (the
+``engine_timeout_s``, and for ``run_lean`` optionally ``mode`` (default backtest), ``broker_conn_id`` and
+``data_path`` (default the sample data). Steps: ``prepare`` (snapshot, intent, params), ``run_lean`` (the
 ``LeanRunOperator`` on Docker), ``ingest``, ``check``. Prints one JSON line per step; exits 1 with
 the error's name and message on the first failure.
 """
@@ -27,10 +28,11 @@ def _step(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
         operator = LeanRunOperator(
             task_id="run_lean",
-            mode="backtest",
+            mode=spec.get("mode", "backtest"),
             runtime="docker",
             run_dir=str(folder.path),
-            data_path=str(DEFAULT_DATA_FOLDER),
+            data_path=str(spec.get("data_path") or DEFAULT_DATA_FOLDER),
+            broker_conn_id=spec.get("broker_conn_id"),
             parameters={"starting-cash": STARTING_CASH},
             image=spec["image"],
             docker_url=spec["docker_url"],
