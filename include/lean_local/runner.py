@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import inspect
@@ -245,44 +246,44 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
         engine.start_date = engine.end_date = dt.datetime.combine(algorithm.time.date(), dt.time())
         events_writer = live.LiveResultWriter(cfg.results_folder, cfg.algorithm_id, serialize_event)
         engine.transactions.listeners.append(events_writer.order_event)
-    try:
-        algorithm.initialize()
-        phase = "setup"
-        engine.initialized = True
-        starting.value = algorithm.portfolio.cash
-        if cfg.live_mode:
-            live.check_live_environment(cfg)
-            live.load_brokerage_account(cfg, engine)
-            starting.value = engine.portfolio.total_portfolio_value()
-            logs.engine_line(
-                f"BrokerageSetupHandler.Setup(): live paper brokerage, cash {engine.portfolio.cash}, "
-                f"now {algorithm.utc_time:%Y-%m-%d %H:%M:%S} UTC"
-                + (" (clock from local-runtime-now)" if cfg.fixed_now_utc is not None else "")
-            )
-        else:
-            starting.recapture_after_warmup()
-            logs.engine_line(
-                f"BacktestingSetupHandler.Setup(): {algorithm.start_date:%Y-%m-%d} to "
-                f"{algorithm.end_date:%Y-%m-%d}, cash {algorithm.portfolio.cash}"
-            )
-        phase = "OnData"
-        if not engine.stopped:
-            if clock is not None:
-                with live.sigint_stops(clock):
-                    engine.run()
-                if clock.stop_reason is not None:
-                    logs.engine_line(f"AlgorithmManager.Run(): {clock.stop_reason}: stopping the algorithm")
+    # Live: SIGINT stops the algorithm from the start on (Lean's CancelKeyPress handler is set before the
+    # job runs): one during Initialize stops the loop at its first step, and Lean still exits 0.
+    stops = live.sigint_stops(clock) if clock is not None else contextlib.nullcontext()
+    with stops:
+        try:
+            algorithm.initialize()
+            phase = "setup"
+            engine.initialized = True
+            starting.value = algorithm.portfolio.cash
+            if cfg.live_mode:
+                live.check_live_environment(cfg)
+                live.load_brokerage_account(cfg, engine)
+                starting.value = engine.portfolio.total_portfolio_value()
+                logs.engine_line(
+                    f"BrokerageSetupHandler.Setup(): live paper brokerage, cash {engine.portfolio.cash}, "
+                    f"now {algorithm.utc_time:%Y-%m-%d %H:%M:%S} UTC"
+                    + (" (clock from local-runtime-now)" if cfg.fixed_now_utc is not None else "")
+                )
             else:
+                starting.recapture_after_warmup()
+                logs.engine_line(
+                    f"BacktestingSetupHandler.Setup(): {algorithm.start_date:%Y-%m-%d} to "
+                    f"{algorithm.end_date:%Y-%m-%d}, cash {algorithm.portfolio.cash}"
+                )
+            phase = "OnData"
+            if not engine.stopped:
                 engine.run()
-        phase = "OnEndOfAlgorithm"
-        algorithm.on_end_of_algorithm()
-    except Exception as exc:
-        error = exc
-        tb = traceback.format_exc()
-        message = f"Runtime Error: {_describe(exc, cfg)} in {phase}\n{tb}"
-        logs.engine_line(f"AlgorithmManager.Run(): {message}")
-        logs.algorithm_line(algorithm.time, "error", message)
-        _report(exc, cfg, tb)
+                if clock is not None and clock.stop_reason is not None:
+                    logs.engine_line(f"AlgorithmManager.Run(): {clock.stop_reason}: stopping the algorithm")
+            phase = "OnEndOfAlgorithm"
+            algorithm.on_end_of_algorithm()
+        except Exception as exc:
+            error = exc
+            tb = traceback.format_exc()
+            message = f"Runtime Error: {_describe(exc, cfg)} in {phase}\n{tb}"
+            logs.engine_line(f"AlgorithmManager.Run(): {message}")
+            logs.algorithm_line(algorithm.time, "error", message)
+            _report(exc, cfg, tb)
     if error is None and engine.stopped:
         logs.engine_line("AlgorithmManager.Run(): Stopping algorithm... Algorithm Stopped")
     try:

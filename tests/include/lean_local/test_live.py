@@ -69,6 +69,7 @@ class Forever(QCAlgorithm):
     def initialize(self):
         self.add_equity("ZZSA", Resolution.DAILY)
         self.log("initialized")
+        self.schedule.on(self.date_rules.today, self.time_rules.now, lambda: self.object_store.save("running", "1"))
     def on_end_of_algorithm(self):
         self.log("end of algorithm")
 """
@@ -100,6 +101,14 @@ def _raw_bar(ticker: str, day: dt.date) -> tuple[float, float]:
 
 def _json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _wait_until_running(tmp: Path, process: subprocess.Popen[str]) -> None:
+    """Until the algorithm's first scheduled event ran (its loop is on; the log is only written at exit)."""
+    deadline = time.monotonic() + 60
+    while not (tmp / "storage" / "running").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp / "storage" / "running").exists(), "the algorithm's loop never started"
 
 
 def _subprocess(config: Path, cwd: Path) -> subprocess.Popen[str]:
@@ -211,15 +220,8 @@ def test_it_never_ends_by_itself_and_stops_cleanly_on_sigint(tmp_path: Path) -> 
     now = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)).isoformat()
     process = _subprocess(_config(tmp_path, FOREVER, now=now), tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while "initialized" not in algo_log(tmp_path) and time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
-            # the algorithm log is written at exit: wait on the process instead
-            if time.monotonic() > deadline - 55:
-                break
-        time.sleep(3)
+        _wait_until_running(tmp_path, process)
+        time.sleep(2)
         assert process.poll() is None, "Lean live never ends by itself"
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
@@ -237,7 +239,7 @@ def test_a_stop_command_file_stops_it_and_is_acknowledged(tmp_path: Path) -> Non
     work.mkdir()
     process = _subprocess(_config(tmp_path, FOREVER, now=now), work)
     try:
-        time.sleep(3)
+        _wait_until_running(tmp_path, process)
         assert process.poll() is None
         command = {"$type": "QuantConnect.Commands.AlgorithmStatusCommand, QuantConnect.Common", "Status": "Stopped"}
         (work / "command-1.json").write_text(json.dumps(dict(command, Id="1")))
@@ -249,3 +251,26 @@ def test_a_stop_command_file_stops_it_and_is_acknowledged(tmp_path: Path) -> Non
     assert _json(work / "result-command-1.json")["Success"] is True
     assert not (work / "command-1.json").exists()
     assert "stop command: stopping the algorithm" in (tmp_path / "results" / "log.txt").read_text()
+
+
+def test_sigint_during_initialize_stops_it_cleanly(tmp_path: Path) -> None:
+    """Lean sets its SIGINT handler before the job runs: a SIGINT while Initialize runs stops the algorithm at
+    the loop's first step, and Lean still ends the algorithm and exits 0."""
+    marker = tmp_path / "in-initialize"
+    slow = FOREVER.replace(
+        '        self.log("initialized")',
+        f"        import pathlib, time\n        pathlib.Path({str(marker)!r}).touch()\n        time.sleep(4)",
+    )
+    process = _subprocess(_config(tmp_path, slow), tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the algorithm never reached Initialize"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "end of algorithm" in algo_log(tmp_path)
