@@ -179,17 +179,34 @@ class LeanTrendRotation(QCAlgorithm):
             self.market_order(self._symbols[order.symbol], order.quantity, tag=f"rebalance {today.isoformat()}")
         self.log(f"rebalance {today.isoformat()}: {len(orders)} orders for {len(weights)} targets")
 
-    def _build_orders(self, weights: dict[str, float]) -> list[Any]:
-        prices = {t: float(self.securities[s].price) for t, s in self._symbols.items()}
+    def _build_orders(self, weights: dict[str, float], prices: dict[str, float] | None = None) -> list[Any]:
         holdings = {t: float(self.portfolio[s].quantity) for t, s in self._symbols.items()}
+        if prices is None:
+            prices = {t: float(self.securities[s].price) for t, s in self._symbols.items()}
+            value = float(self.portfolio.total_portfolio_value)
+        else:
+            value = float(self.portfolio.cash) + sum(q * prices.get(t, 0.0) for t, q in holdings.items())
         return build_orders(
             weights=weights,
             prices=prices,
             holdings=holdings,
             cash=float(self.portfolio.cash),
-            portfolio_value=float(self.portfolio.total_portfolio_value),
+            portfolio_value=value,
             params=self._params,
         )
+
+    def _sizing_prices(self) -> dict[str, float]:
+        """D-1's close in today's shares: Lean's history, split-adjusted to now. The seeded (raw) price of a
+        security split today is the pre-split close, which would size its order by the split factor."""
+        split_adjusted = DataNormalizationMode.SPLIT_ADJUSTED
+        history = self.history(list(self._symbols.values()), 1, Resolution.DAILY, data_normalization_mode=split_adjusted)
+        prices: dict[str, float] = {}
+        for ticker, symbol in self._symbols.items():
+            try:
+                prices[ticker] = float(history.loc[symbol]["close"].iloc[-1])
+            except (KeyError, IndexError):
+                prices[ticker] = float(self.securities[symbol].price)
+        return prices
 
     # ------------------------------------------------------------------ live: one session, then quit()
 
@@ -254,7 +271,7 @@ class LeanTrendRotation(QCAlgorithm):
             # account (persisted on every fill) says what is left to trade.
             self.log(f"{self._tag}: an earlier process submitted orders the brokerage no longer has: sizing again")
         self._symbols = self._held()
-        orders = self._build_orders(self._today_weights)
+        orders = self._build_orders(self._today_weights, self._sizing_prices())
         self._submitting = True
         try:
             for order in orders:  # sells first

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from include.lean_local.algorithm_trading import TradingApi
-from include.lean_local.enums import Resolution
+from include.lean_local.enums import DataNormalizationMode, Resolution
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.indicators import (
     ExponentialMovingAverage,
@@ -25,7 +25,7 @@ from include.lean_local.indicators import (
     RateOfChangePercent,
     SimpleMovingAverage,
 )
-from include.lean_local.market_data import Delistings, Dividends, Slice, Splits
+from include.lean_local.market_data import Delistings, Dividends, Slice, Splits, TradeBar
 from include.lean_local.object_store import ObjectStore
 from include.lean_local.portfolio import SecurityPortfolioManager
 from include.lean_local.scheduling import DateRules, ScheduleManager, TimeRules
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.lean_local.engine import Engine
+    from include.lean_local.symbols import Symbol
 
 
 def _one_of(method: str, **named: Any) -> Any:
@@ -377,6 +378,36 @@ class QCAlgorithm(TradingApi):
         return self._auto(symbol, Identity(f"{symbol}"), selector)
 
     # history -------------------------------------------------------------------------
+    def _history_normalized(self, symbol: Symbol, bars: list[TradeBar], mode: DataNormalizationMode) -> list[TradeBar]:
+        """History bars in another price normalization than the security's: the same mode, or live (Raw
+        prices) split-adjusted to today's shares, as Lean's history on a live data folder's factor files."""
+        engine = self._engine
+        own = engine.securities.security(symbol).data_normalization_mode if engine.securities.contains(symbol) else None
+        if mode == own:
+            return bars
+        if not (engine.live and own == DataNormalizationMode.RAW and mode == DataNormalizationMode.SPLIT_ADJUSTED):
+            raise NotSupportedByLocalRuntime(
+                f"history(data_normalization_mode={mode.name}) on {own.name if own is not None else 'no'} prices "
+                "(only the security's own mode, or SPLIT_ADJUSTED in live mode)"
+            )
+        today = int(self.time.strftime("%Y%m%d"))
+        out = []
+        for bar in bars:
+            scale = engine.provider.split_scale(symbol.value, int(bar.end_time.strftime("%Y%m%d")), today)
+            out.append(
+                TradeBar(
+                    bar.time,
+                    symbol,
+                    bar.open * scale,
+                    bar.high * scale,
+                    bar.low * scale,
+                    bar.close * scale,
+                    bar.volume / scale if scale else bar.volume,
+                    end_time=bar.end_time,
+                )
+            )
+        return out
+
     def history(self, symbols: Any, periods: Any = None, resolution: Any = None, **kwargs: Any) -> pd.DataFrame:
         """Daily bars as Lean's DataFrame (index: symbol, time; columns: close, high, low, open, volume)."""
         import pandas as pd  # only algorithms that ask for history pay for pandas
@@ -397,12 +428,15 @@ class QCAlgorithm(TradingApi):
             start = _to_datetime(periods)
             end_arg = resolution if isinstance(resolution, (dt.datetime, dt.date)) else kwargs.get("end")
             end = _to_datetime(end_arg) if end_arg is not None else None
+        mode = kwargs.get("data_normalization_mode")
         frames = []
         for item in items:
             sym = engine.securities.to_symbol(item)
             bars = engine.history_bars(sym, count, start, end)
             if not bars:
                 continue
+            if mode is not None:
+                bars = self._history_normalized(sym, bars, DataNormalizationMode(int(mode)))
             frames.append(
                 pd.DataFrame(
                     {

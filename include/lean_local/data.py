@@ -167,6 +167,20 @@ class DataProvider:
             return factors.dates, [p * s for p, s in zip(factors.price_factor, factors.split_factor, strict=True)]
         return factors.dates, list(factors.split_factor)
 
+    def split_scale(self, ticker: str, day: int, as_of: int) -> float:
+        """What a raw price of ``day`` is multiplied by to be in the shares of ``as_of``: the splits effective
+        after ``day`` up to ``as_of`` (each bar takes the split factor of the first factor row dated on or
+        after its day, as :meth:`load_daily` scales); 1.0 without a factor file."""
+        factors = self.factor_file(ticker)
+        if factors is None:
+            return 1.0
+
+        def factor(d: int) -> float:
+            i = bisect.bisect_left(factors.dates, d)
+            return factors.split_factor[i] if i < len(factors.dates) else 1.0
+
+        return factor(day) / factor(as_of)
+
     def symbol_for(self, ticker: str) -> Symbol:
         key = ticker.upper()
         with self._lock:
