@@ -199,7 +199,8 @@ class LeanTrendRotation(QCAlgorithm):
         """D-1's close in today's shares: Lean's history, split-adjusted to now. The seeded (raw) price of a
         security split today is the pre-split close, which would size its order by the split factor."""
         split_adjusted = DataNormalizationMode.SPLIT_ADJUSTED
-        history = self.history(list(self._symbols.values()), 1, Resolution.DAILY, data_normalization_mode=split_adjusted)
+        symbols = list(self._symbols.values())
+        history = self.history(symbols, 1, Resolution.DAILY, data_normalization_mode=split_adjusted)
         prices: dict[str, float] = {}
         for ticker, symbol in self._symbols.items():
             try:
