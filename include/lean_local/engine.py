@@ -247,7 +247,7 @@ class Engine:
         clock = self.clock
         if clock is None or self.is_warming_up or not self.feed.missing_bars(k):
             return
-        waited, budget = 0.0, bar_wait_s()
+        waited, budget = 0.0, bar_wait_s(virtual=clock.is_virtual)
         while self.feed.missing_bars(k) and waited < budget:
             step = min(2.0, budget - waited)
             if not clock.pause(step):

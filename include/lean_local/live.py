@@ -12,7 +12,8 @@
   it when the clock passes the close (``Engine/DataFeeds/AggregationManager.cs`` L146-154,
   ``AlgorithmSettings.DailyPreciseEndTime``); nothing from before the start is replayed but the warm-up
   (``LiveTradingDataFeed.cs`` L421-468). Here session D's bar is read from the data folder at D's close
-  (waiting up to ``$LEAN_LOCAL_BAR_WAIT_S`` real seconds, 60 by default, for it to be written there). A
+  (waiting up to ``$LEAN_LOCAL_BAR_WAIT_S`` real seconds for it to be written there: by default 60 on the
+  machine's clock, none on a replay's). A
   live environment without ``data-queue-handler`` fails as Lean's stub ``LiveDataQueue`` does
   (``Engine/DataFeeds/Queues/DataQueue.cs`` L27-34, caught by ``LiveTradingDataFeed.cs`` L117-135 as a
   runtime error: exit 1).
@@ -53,10 +54,14 @@ PAPER_BROKERAGES = frozenset({"PaperBrokerage", "QuantConnect.Brokerages.Paper.P
 STOP_COMMAND_TYPE = "QuantConnect.Commands.AlgorithmStatusCommand"
 
 
-def bar_wait_s() -> float:
+def bar_wait_s(*, virtual: bool) -> float:
+    """``$LEAN_LOCAL_BAR_WAIT_S``; unset, 60 s on the machine's clock and none on a replay's virtual clock (a
+    past session's bars are in the data folder or never will be)."""
     raw = os.environ.get(BAR_WAIT_ENV, "")
+    if not raw:
+        return 0.0 if virtual else DEFAULT_BAR_WAIT_S
     try:
-        return max(float(raw), 0.0) if raw else DEFAULT_BAR_WAIT_S
+        return max(float(raw), 0.0)
     except ValueError:
         raise LocalRuntimeError(f"environment variable {BAR_WAIT_ENV}={raw!r}: expected a number of seconds") from None
 
