@@ -313,6 +313,7 @@ def test_run_chain_end_to_end(chain_env: Path) -> None:
     assert set(ingested) == {
         "audit_run_id", "dag_id", "run_key", "algorithm_id", "files", "events", "inserted", "already_present",
         "linked", "unlinked", "batches", "missing_file_ok", "attempt", "superseded_run_id", "lean_status",
+        "live_done",
     }  # fmt: skip
     assert (ingested["dag_id"], ingested["run_key"], ingested["algorithm_id"]) == (
         "lean_backtest_range",

@@ -238,13 +238,10 @@ def test_live_dag_setting_and_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_live_dag_runs_before_the_close_and_the_backtest_dag_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lean_airflow.dag_factory import (
-        DAILY_BACKTEST_MINUTES_AFTER_CLOSE,
-        LIVE_MINUTES_BEFORE_CLOSE_ENV,
-        build_lean_dag,
-        live_engine_timeout,
-    )
+    from lean_airflow.dag_factory import DAILY_BACKTEST_MINUTES_AFTER_CLOSE, build_lean_dag, live_engine_timeout
     from lean_airflow.operators import task_execution_timeout
+
+    from include.live_session import LIVE_MINUTES_BEFORE_CLOSE_ENV
 
     monkeypatch.setenv(LIVE_MINUTES_BEFORE_CLOSE_ENV, "40")
     live = build_lean_dag(dag_id="t_live", kind="daily", mode="live", description="d", doc_md="d")

@@ -69,9 +69,11 @@ def test_a_live_dag_previews_live_mode_and_names_what_lean_would_refuse(tmp_path
     preview = _preview(tmp_path, "--dag-id", "lean_live_rebalance", "--run-key", "20240105")
     config = preview["launcher_config"]
     assert preview["mode"] == "live" and preview["runtime"] == "local" and "container" not in preview
-    assert config["environment"] == "live-paper" and config["live-as-of"] == "2024-01-05"
-    # Today's live environment lacks a data queue handler (the live-trading issue): the preview says so.
-    assert any("data-queue-handler" in problem for problem in preview["lean_rule_problems"])
+    # A past session: the local runtime replays it from its start (15:10 New York time).
+    assert config["environment"] == "live-paper" and config["local-runtime-now"] == "2024-01-05T20:10:00+00:00"
+    # The default live environment (paper on the local runtime's feed) passes Lean's rules.
+    assert config["environments"]["live-paper"]["data-queue-handler"] == ["lean-airflow:local-data-folder"]
+    assert preview["lean_rule_problems"] == []
 
 
 def test_without_an_image_the_docker_preview_fails_by_name(tmp_path: Path) -> None:

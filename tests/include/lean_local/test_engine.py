@@ -175,7 +175,7 @@ def test_quit_exits_0(tmp_path: Path) -> None:
     result = run_subprocess(write_run(tmp_path, src, name="quitter"))
     assert result.returncode == 0, result.stderr
     assert "Analysis Complete." in (tmp_path / "results" / "log.txt").read_text()
-    assert summary(tmp_path)["state"]["Status"] == "Stopped"
+    assert summary(tmp_path)["state"]["Status"] == "Completed"  # Lean ends a stopped algorithm Completed
 
 
 def test_schedule_market_order_becomes_market_on_close(tmp_path: Path) -> None:
