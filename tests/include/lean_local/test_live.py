@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,30 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _wait_until_running(tmp: Path, process: subprocess.Popen[str]) -> None:
-    """Until the algorithm's first scheduled event ran (its loop is on; the log is only written at exit)."""
+def _wait_for(path: Path, process: subprocess.Popen[str], what: str) -> None:
+    """Until ``path`` exists (the algorithm's sign that it got somewhere; its log is only written at exit)."""
     deadline = time.monotonic() + 60
-    while not (tmp / "storage" / "running").exists() and process.poll() is None and time.monotonic() < deadline:
+    while not path.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert (tmp / "storage" / "running").exists(), "the algorithm's loop never started"
+    assert path.exists(), what
+
+
+def _wait_until_running(tmp: Path, process: subprocess.Popen[str]) -> None:
+    """Until the algorithm's first scheduled event ran: its loop is on."""
+    _wait_for(tmp / "storage" / "running", process, "the algorithm's loop never started")
+
+
+def _run_live(config: Path, cwd: Path, act: Callable[[subprocess.Popen[str]], None]) -> tuple[int, str]:
+    """The local runtime in a subprocess: ``act`` on it while it runs, then its exit code and stderr once it
+    ends (killed if anything fails first, so no engine outlives the test)."""
+    process = _subprocess(config, cwd)
+    try:
+        act(process)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, stderr
 
 
 def _subprocess(config: Path, cwd: Path) -> subprocess.Popen[str]:
@@ -218,17 +237,15 @@ def test_the_paper_account_comes_from_live_cash_balance_and_live_holdings(tmp_pa
 
 def test_it_never_ends_by_itself_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     now = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)).isoformat()
-    process = _subprocess(_config(tmp_path, FOREVER, now=now), tmp_path)
-    try:
+
+    def interrupt(process: subprocess.Popen[str]) -> None:
         _wait_until_running(tmp_path, process)
         time.sleep(2)
         assert process.poll() is None, "Lean live never ends by itself"
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+
+    code, stderr = _run_live(_config(tmp_path, FOREVER, now=now), tmp_path, interrupt)
+    assert code == 0, stderr
     assert "end of algorithm" in algo_log(tmp_path)
     assert "SIGINT: stopping the algorithm" in (tmp_path / "results" / "log.txt").read_text()
 
@@ -237,17 +254,15 @@ def test_a_stop_command_file_stops_it_and_is_acknowledged(tmp_path: Path) -> Non
     now = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)).isoformat()
     work = tmp_path / "work"
     work.mkdir()
-    process = _subprocess(_config(tmp_path, FOREVER, now=now), work)
-    try:
+
+    def command_stop(process: subprocess.Popen[str]) -> None:
         _wait_until_running(tmp_path, process)
         assert process.poll() is None
         command = {"$type": "QuantConnect.Commands.AlgorithmStatusCommand, QuantConnect.Common", "Status": "Stopped"}
         (work / "command-1.json").write_text(json.dumps(dict(command, Id="1")))
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+
+    code, stderr = _run_live(_config(tmp_path, FOREVER, now=now), work, command_stop)
+    assert code == 0, stderr
     assert _json(work / "result-command-1.json")["Success"] is True
     assert not (work / "command-1.json").exists()
     assert "stop command: stopping the algorithm" in (tmp_path / "results" / "log.txt").read_text()
@@ -261,16 +276,11 @@ def test_sigint_during_initialize_stops_it_cleanly(tmp_path: Path) -> None:
         '        self.log("initialized")',
         f"        import pathlib, time\n        pathlib.Path({str(marker)!r}).touch()\n        time.sleep(4)",
     )
-    process = _subprocess(_config(tmp_path, slow), tmp_path)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists(), "the algorithm never reached Initialize"
+
+    def interrupt_initialize(process: subprocess.Popen[str]) -> None:
+        _wait_for(marker, process, "the algorithm never reached Initialize")
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+
+    code, stderr = _run_live(_config(tmp_path, slow), tmp_path, interrupt_initialize)
+    assert code == 0, stderr
     assert "end of algorithm" in algo_log(tmp_path)
