@@ -57,7 +57,8 @@ def apply_execution_constraints(*, raw_qty: float, lot_size: int, min_qty: int) 
 
 @dataclass(frozen=True)
 class FeeRule:
-    """Fee = fee_bps x |fill notional|."""
+    """Fee = fee_bps x |quantity| x price: the security's price when the order fills, not the slipped
+    fill price (Lean's fee model sees the security and the order, never the fill)."""
 
     fee_bps: float
 

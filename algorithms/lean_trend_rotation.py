@@ -17,7 +17,7 @@ no rebalance dated D, sizes on D-1's close (``settings.seed_initial_prices``), p
 ``market_on_close_order``s (sells first) before the MarketOnClose cutoff, persists the account on
 every order event, and once every order is terminal, or at the deadline 10 minutes after the close
 (what is still open is canceled), writes ``done-<D>.json`` and calls ``quit()``. Both fill at D's
-close. Fees (fee_bps x notional) and slippage (open/close bps against the order side) come from
+close. Fees (fee_bps x quantity x the security's price) and slippage (open/close bps against the order side) come from
 models attached by the security initializer, so every security gets them, in backtest and live alike.
 """
 
@@ -66,7 +66,8 @@ def _apply_execution_constraints(*, raw_qty: float, lot_size: int, min_qty: int)
 
 
 class BpsFeeModel(FeeModel):
-    """fee_bps x |fill notional|, in the account currency."""
+    """fee_bps x |quantity| x the security's price, in USD (not the slipped fill price: Lean's
+    ``OrderFeeParameters`` carries none)."""
 
     def __init__(self, rule: FeeRule) -> None:
         super().__init__()

@@ -297,22 +297,65 @@ def check_fills(
         findings.add("slippage", "pass", "no fills")
         return
     fill = _Fills.of(fills, orders, mode, bases)
-    notional = fills["fill_quantity"].abs().to_numpy() * fills["fill_price"].to_numpy()
-    expected_fee = params.fee_bps / 10_000.0 * notional
+    on_close = np.zeros(len(fills), dtype=bool)
+    if mode == "live" and order_types:
+        moc = {order_id for order_id, kind in order_types.items() if str(kind).lower() == MARKET_ON_CLOSE.lower()}
+        on_close = np.isin(fill.order_ids, np.fromiter(moc, dtype=np.int64, count=len(moc)))
+    day_bars = _day_bars(fill, bars)
     fee = fills["fee_amount"].fillna(0.0).to_numpy()
-    fee_bad = np.abs(fee - expected_fee) > FEE_ABS_TOLERANCE + 1e-6 * expected_fee
+    quantity = fills["fill_quantity"].abs().to_numpy()
+    fill_price = fills["fill_price"].to_numpy()
+    rate = params.fee_bps / 10_000.0
+    at_close = fills_at_the_close(fills["time"].to_numpy(np.float64), fill.sessions)
+    # At the close the security's price is the session's close: the fee is exact on it.
+    fee_price = np.where(at_close & ~np.isnan(day_bars[1]), day_bars[1], fill_price)
+    expected_fee = rate * quantity * fee_price
+    tolerance = FEE_ABS_TOLERANCE + 1e-6 * expected_fee
+    fee_bad = np.abs(fee - expected_fee) > tolerance
+    # Intraday, the security's last price is not in a daily bar: any price of the session's range.
+    implied = np.divide(fee, rate * quantity, out=np.full(len(fee), np.nan), where=rate * quantity > 0)
+    low, high = day_bars[2] * (1 - PRICE_REL_EPS), day_bars[3] * (1 + PRICE_REL_EPS)
+    in_range = (implied >= low) & (implied <= high)
+    fee_bad &= at_close | np.isnan(day_bars[2]) | ~in_range
     _per_day(
         findings,
         "fees",
         fill,
         fee_bad,
-        lambda i: f"fee {fee[i]:.6f} != fee_bps x notional {expected_fee[i]:.6f}",
+        lambda i: (
+            f"fee {fee[i]:.6f} != fee_bps x |quantity| x the security's price when it filled: "
+            + (
+                f"{fee_price[i]:g}, its session's close, gives {expected_fee[i]:.6f}"
+                if at_close[i] and fee_price[i] != fill_price[i]
+                else f"{expected_fee[i]:.6f} at the fill price {fill_price[i]:g}, and {implied[i]:g} is outside "
+                "the session's range"
+            )
+        ),
     )
-    on_close = np.zeros(len(fills), dtype=bool)
-    if mode == "live" and order_types:
-        moc = {order_id for order_id, kind in order_types.items() if str(kind).lower() == MARKET_ON_CLOSE.lower()}
-        on_close = np.isin(fill.order_ids, np.fromiter(moc, dtype=np.int64, count=len(moc)))
-    _check_slippage(fills, fill, params, bars, mode, findings, on_close=on_close)
+    _check_slippage(fills, fill, params, bars, day_bars, mode, findings, on_close=on_close)
+
+
+def fills_at_the_close(times: np.ndarray, sessions: pd.DatetimeIndex) -> np.ndarray:
+    """True for each fill stamped at or after its session's close (a daily bar's fill, a market-on-close).
+
+    Lean's fee model sees the security and the order, never the fill (``OrderFeeParameters``;
+    ``BacktestingBrokerage.Scan`` calls it after the fill model), so ``fee_bps`` applies to the
+    security's price, not to the slipped fill price. At the close that price is the session's close:
+    a market order or a market-on-open order filled on a daily bar (whose last price is its close),
+    a market-on-close order. Earlier in the day it is the last trade, which a daily bar does not hold.
+    """
+    codes, days = pd.factorize(sessions)
+    closes = np.array([_close_timestamp(day.date()) for day in days], dtype=np.float64)
+    return np.asarray(times >= closes[codes], dtype=bool)
+
+
+def _close_timestamp(day: dt.date) -> float:
+    from include.trading_calendar import session_close_utc
+
+    try:
+        return session_close_utc(day).timestamp()
+    except (KeyError, ValueError):  # not a session: no close, never "at the close"
+        return float("inf")
 
 
 def default_price_basis(mode: str) -> str:
@@ -392,13 +435,14 @@ def _check_slippage(
     fill: _Fills,
     params: ExecutionParams,
     bars: Mapping[BarKey, pd.DataFrame],
+    day_bars: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     mode: str,
     findings: Findings,
     *,
     on_close: np.ndarray | None = None,
 ) -> None:
     price = fills["fill_price"].to_numpy()
-    open_, close, low, high = _day_bars(fill, bars)
+    open_, close, low, high = day_bars
     missing = np.isnan(open_)
     open_ok = np.abs(price / open_ - 1.0) <= params.slippage_open_bps / 10_000.0 + PRICE_REL_EPS
     close_ok = np.abs(price / close - 1.0) <= params.slippage_close_bps / 10_000.0 + PRICE_REL_EPS

@@ -354,6 +354,28 @@ def test_run_chain_end_to_end(chain_env: Path) -> None:
     assert again["audit_run_id"] == ingested["audit_run_id"]
 
 
+@pytest.mark.slow
+def test_a_high_fee_with_slippage_passes_the_check(chain_env: Path) -> None:
+    """Lean charges the fee on the security's price, not on the slipped fill price; the check must too.
+
+    At 25 bps of fee and 1 bp of close slippage, judging the fee on the fill notional is 1 bp off on
+    every fill, beyond the fee tolerance (it failed every order before the check used the same price).
+    """
+    execution = {"fee_bps": 25.0, "slippage_close_bps": 1.0, "slippage_open_bps": 2.0}
+    result = run_chain(_request(chain_env, execution=execution))
+    report = json.loads(result.folder.report_json_path.read_text())
+    fees = [c for c in report["checks"] if c["check"] == "fees"]
+    assert fees and all(c["verdict"] == "pass" for c in fees), fees
+    assert report["verdict"] == "pass"
+    events = json.loads(next(iter(result.folder.order_event_files())).read_text())
+    fills = [e for e in events if e.get("fillQuantity")]
+    assert fills and all(e["orderFeeAmount"] > 0 for e in fills)
+    # The fee is 25 bps of |quantity| x the unslipped price: fill price / (1 +- 1 bp) at the close.
+    for e in fills:
+        unslipped = e["fillPrice"] / (1 + (1e-4 if e["fillQuantity"] > 0 else -1e-4))
+        assert e["orderFeeAmount"] == pytest.approx(25e-4 * abs(e["fillQuantity"]) * unslipped, rel=1e-6)
+
+
 @pytest.mark.parametrize("until", TASKS[:-1])
 def test_run_chain_stops_after_until(chain_env: Path, until: str) -> None:
     calls: list[str] = []
