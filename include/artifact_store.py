@@ -168,8 +168,13 @@ class ArtifactStore:
         self.scratch_root = scratch_root
         self.protocol = _protocol(root)
         self.fs: Any = root.fs
-        self._root_path = str(self.fs._strip_protocol(str(root))).rstrip("/") or "/"
-        self.uri = str(root).rstrip("/")
+        self._root_path = str(root.path).rstrip("/") or "/"
+        # Canonical, without the connection id an ObjectStoragePath puts in its text (``s3://conn@bucket``):
+        # what XCom carries names the object, not the credentials used to reach it.
+        if self.protocol in _LOCAL_PROTOCOLS:
+            self.uri = f"file://{self._root_path}".rstrip("/")
+        else:
+            self.uri = f"{self.protocol}://{self._root_path.lstrip('/')}"
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r}, in_place={self.in_place})"
@@ -188,7 +193,7 @@ class ArtifactStore:
             root = upath.UPath(parse_store_uri(raw))
         in_place = False
         if _protocol(root) in _LOCAL_PROTOCOLS:
-            local = Path(str(root.fs._strip_protocol(str(root)))).resolve()
+            local = Path(str(root.path)).resolve()
             in_place = local == scratch
             if not in_place and (scratch in local.parents or local in scratch.parents):
                 raise ArtifactStoreError(
@@ -456,7 +461,13 @@ class ArtifactStore:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
 
-    def download_run(self, ref: RunRef, scratch_root: str | os.PathLike[str] | None = None) -> RunFolder:
+    def download_run(
+        self,
+        ref: RunRef,
+        scratch_root: str | os.PathLike[str] | None = None,
+        *,
+        listing: dict[str, dict[str, Any]] | None = None,
+    ) -> RunFolder:
         """The store's run folder mirrored into ``<scratch>/<dag_id>/<run key>`` (created, even when the
         store holds no file of it yet); the returned folder remembers this store. In place: the folder itself,
         not created."""
@@ -464,7 +475,7 @@ class ArtifactStore:
         if self.in_place:  # the folder itself; the step creates it (a failed first step leaves none)
             return RunFolder(ref=ref, path=RunFolder.locate(ref, root=scratch).path, store=self)
         folder = RunFolder.create(ref, root=scratch)
-        fetched = self.download_tree(f"{ref.dag_id}/{ref.run_key}", folder.path, scratch)
+        fetched = self.download_tree(f"{ref.dag_id}/{ref.run_key}", folder.path, scratch, listing=listing)
         log.info("staged %s from %s (%d files fetched)", ref, self.run_uri(ref), len(fetched))
         return RunFolder(ref=ref, path=folder.path, store=self)
 
@@ -572,9 +583,10 @@ def staged_run(uri_or_path: str | os.PathLike[str], *, store: ArtifactStore | No
         folder = RunFolder.open(store.scratch_root / ref.dag_id / ref.run_key, root=store.scratch_root)
         yield RunFolder(ref=folder.ref, path=folder.path, store=store)
         return
-    if not store.run_exists(ref):
+    listing = store.list_files(str(ref))
+    if not listing:
         raise RunFolderError([f"{store.run_uri(ref)}: no run folder in the artifact store"])
-    folder = store.download_run(ref)
+    folder = store.download_run(ref, listing=listing)
     try:
         yield folder
     finally:
@@ -606,15 +618,15 @@ def staged_other_run(
         located = RunFolder.locate(ref, root=scratch)
         yield located if located.path.is_dir() else None
         return
-    relative = f"{ref.dag_id}/{ref.run_key}"
-    if not store.run_exists(ref):
+    listing = store.list_files(str(ref))
+    if not listing:
         # A stale scratch copy of a run the store no longer holds must not be read as that run.
         stale = scratch / ref.dag_id / ref.run_key
         if stale.is_dir():
-            store.download_tree(relative, stale, scratch)
+            store.download_tree(str(ref), stale, scratch, listing=listing)
         yield None
         return
-    other = store.download_run(ref, scratch)
+    other = store.download_run(ref, scratch, listing=listing)
     try:
         yield other
     finally:
