@@ -297,3 +297,27 @@ def test_staging_through_an_object_store(tmp_path: Path, monkeypatch: pytest.Mon
     assert sorted(p.name for p in (cache / REF.dag_id / REF.run_key).iterdir()) == ["report.json"]
     cached = store.cache_run(REF, cache)
     assert cached is not None and (cached.path / "results" / "r.json").is_file()
+
+
+def test_a_live_deployments_object_store_is_staged_down_and_back(
+    store_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``<dag>/_deployments/<account>/storage`` persists across runs: each run stages it beside its run folder."""
+    live = RunRef("lean_live_rebalance", "20210301")
+    store = ArtifactStore.from_env()
+    with staged_new_run(live, store=store) as folder, store.staged_deployment_storage(folder, "paper") as storage:
+        assert storage == folder.deployment_storage_dir("paper")
+        (storage / "state.json").write_text('{"day": 1}')
+    stored = store_env["store"] / live.dag_id / "_deployments" / "paper" / "storage" / "state.json"
+    assert stored.read_text() == '{"day": 1}'
+
+    store_b = _use_scratch(monkeypatch, store_env, "b")
+    nxt = RunRef("lean_live_rebalance", "20210302")
+    with staged_new_run(nxt, store=store_b) as folder, store_b.staged_deployment_storage(folder, "paper") as storage:
+        assert (storage / "state.json").read_text() == '{"day": 1}'
+        (storage / "state.json").write_text('{"day": 2}')
+        (storage / "more.bin").write_bytes(b"\0")
+    assert stored.read_text() == '{"day": 2}' and (stored.parent / "more.bin").exists()
+    # The deployment is not a run: the store's run listing leaves it out.
+    assert "_deployments" in store.list_dirs(live.dag_id)
+    assert [ref.run_key for ref in store.cache_run_summaries(store_env["a"] / ".ui-cache")] == []
