@@ -69,7 +69,11 @@ MAX_NAME_LENGTH = 200
 # when the script fails before Lean starts): the pod's stage-out container uploads the results then.
 CONTAINER_ENTRY_SCRIPT = r"""set -euo pipefail
 if [ -n "${LEAN_EXIT_MARKER:-}" ]; then
-  trap 'status=$?; printf "%s\n" "$status" > "$LEAN_EXIT_MARKER.tmp" && mv -f "$LEAN_EXIT_MARKER.tmp" "$LEAN_EXIT_MARKER"' EXIT
+  mark_exit() {
+    local status=$?
+    printf '%s\n' "$status" >"$LEAN_EXIT_MARKER.tmp" && mv -f "$LEAN_EXIT_MARKER.tmp" "$LEAN_EXIT_MARKER"
+  }
+  trap mark_exit EXIT
 fi
 config="${LEAN_CONFIG_FILE:-/Lean/Launcher/bin/Debug/config.json}"
 private_config="${LEAN_PRIVATE_CONFIG_FILE:-/tmp/lean-config.json}"

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import models as k8s
+from kubernetes.client import models as k8s  # type: ignore[import-untyped]
 
 from include.atomic_io import dumps_canonical
 from include.errors import LeanConfigError
@@ -240,7 +240,9 @@ def pod_spec(
         k8s.V1EnvVar(name=ARTIFACT_STORE_ENV, value=store_uri),
         k8s.V1EnvVar(name=ARTIFACT_ROOT_ENV, value=STAGE_DIR),
     ]
-    store_env_from = [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=store_secret))] if store_secret else None
+    store_env_from = None
+    if store_secret:
+        store_env_from = [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=store_secret))]
     stage_args = ["--run", run_uri, "--scratch", STAGE_DIR, "--mode", job.mode]
     if job.mode == "live":
         stage_args += ["--deployment", job.broker.deployment]
@@ -249,8 +251,10 @@ def pod_spec(
         name=STAGE_IN_CONTAINER,
         image=stager,
         command=["python", "-m", "include.cli", "stage", "in", *stage_args],
-        args=["--config-env", LAUNCHER_CONFIG_ENV]
-        + ["--algorithms", str(job.algorithm_path.parent), "--algorithms-to", STAGE_ALGORITHMS_DIR],
+        args=[
+            *("--config-env", LAUNCHER_CONFIG_ENV),
+            *("--algorithms", str(job.algorithm_path.parent), "--algorithms-to", STAGE_ALGORITHMS_DIR),
+        ],
         env=[*store_env, k8s.V1EnvVar(name=LAUNCHER_CONFIG_ENV, value=config_text)],
         env_from=store_env_from,
         volume_mounts=[
@@ -307,9 +311,9 @@ def pod_spec(
             k8s.V1VolumeMount(name=STATUS_VOLUME, mount_path=STATUS_DIR),
         ],
     )
-    deadline = (
-        math.ceil(engine_timeout_s + staging_allowance_s) if engine_timeout_s is not None and engine_timeout_s > 0 else None
-    )
+    deadline = None
+    if engine_timeout_s is not None and engine_timeout_s > 0:
+        deadline = math.ceil(engine_timeout_s + staging_allowance_s)
     return k8s.V1Pod(
         api_version="v1",
         kind="Pod",

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
 
 if TYPE_CHECKING:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from include.launch.lifecycle import DockerLeanRun
     from include.launch.local import LocalLeanRun
     from include.run_folder import RunFolder
-
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 # include/ (pydantic contracts, the runtime) is imported inside the methods that run tasks: the
 # DAG processor parses this module on every DAG-file parse and must not pay for it.
@@ -184,7 +183,7 @@ class LeanRunOperator(BaseOperator):
     :param store_secret_name: kubernetes: a Secret with the artifact store's credentials for the staging
         containers (``envFrom``); default ``$LEAN_AIRFLOW_K8S_STORE_SECRET``.
     :param service_account_name: kubernetes: the pod's service account (e.g. with workload identity).
-    :param resources: kubernetes: the Lean container's ``{"requests": {...}, "limits": {...}}``; default the
+    :param container_resources: kubernetes: the Lean container's ``{"requests": {...}, "limits": {...}}``; default the
         Docker limits (``mem_limit``, ``cpus``) as requests and limits.
     :param on_finish_action: kubernetes: the provider's ``delete_succeeded_pod`` (a failed pod is kept for
         ``kubectl logs``, as a failed container is), ``delete_pod`` or ``keep_pod``.
@@ -221,7 +220,7 @@ class LeanRunOperator(BaseOperator):
         k8s_secret_name: str | None = None,
         store_secret_name: str | None = None,
         service_account_name: str | None = None,
-        resources: Mapping[str, Mapping[str, str]] | None = None,
+        container_resources: Mapping[str, Mapping[str, str]] | None = None,
         on_finish_action: str = "delete_succeeded_pod",
         **kwargs: Any,
     ) -> None:
@@ -251,7 +250,7 @@ class LeanRunOperator(BaseOperator):
         self.k8s_secret_name = k8s_secret_name
         self.store_secret_name = store_secret_name
         self.service_account_name = service_account_name
-        self.resources = resources
+        self.container_resources = container_resources
         self.on_finish_action = on_finish_action
         # The Docker or local run in progress, so that on_kill (Airflow's SIGTERM handler) can stop it.
         self._docker_run: DockerLeanRun | None = None
@@ -382,9 +381,11 @@ class LeanRunOperator(BaseOperator):
         worker's copy is refreshed from the store (the log tail of a failure, the engine identity). Broker
         secrets without a configured Secret go to a Secret of this run, deleted once the pod has ended.
         """
+        import contextlib
+
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-        from kubernetes.client import models as k8s
-        from kubernetes.client.exceptions import ApiException
+        from kubernetes.client import models as k8s  # type: ignore[import-untyped]
+        from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
 
         from include.launch.docker import SECRET_CONFIG_ENV
         from include.launch.image import lean_version_from_log
@@ -392,7 +393,6 @@ class LeanRunOperator(BaseOperator):
             CONN_ID_ENV,
             DEFAULT_CONN_ID,
             LEAN_CONTAINER,
-            NAMESPACE_ENV,
             SECRET_ENV,
             STAGE_IN_CONTAINER,
             STAGE_OUT_CONTAINER,
@@ -425,7 +425,7 @@ class LeanRunOperator(BaseOperator):
             service_account_name=self.service_account_name,
             mem_limit=self.mem_limit,
             cpus=self.cpus,
-            resources=self.resources,
+            resources=self.container_resources,
             stop_grace_s=self.stop_grace.total_seconds(),
             engine_timeout_s=self.engine_timeout.total_seconds(),
         )
@@ -471,25 +471,28 @@ class LeanRunOperator(BaseOperator):
                         self.log.warning("Could not delete the Secret %s: %s", managed_secret, exc.reason)
             # What the pod uploaded, so the log tail and the engine's version are read here.
             store.download_run(folder.ref, folder.path.parent.parent)
+        remote = operator.remote_pod
+        status = remote.status if remote is not None else None
+        ran = [*(status.init_container_statuses or []), *(status.container_statuses or [])] if status else []
+        exits = {c.name: c.state.terminated.exit_code for c in ran if c.state and c.state.terminated}
         if failure is not None:
+            summary = ", ".join(f"{name} exited {code}" for name, code in exits.items()) or "no container ran"
             tail = folder.log_tail(TAIL_LINES)
             if tail == NO_LOG_TAIL and operator.pod is not None:
-                # Lean never wrote its log (stage-in or the entry script failed): the container's output.
-                try:
+                # Lean wrote no log (stage-in or the entry script failed): the failed container's output.
+                failed = next((name for name, code in exits.items() if code != 0), LEAN_CONTAINER)
+                with contextlib.suppress(ApiException):
                     tail = str(
                         operator.client.read_namespaced_pod_log(
                             name=operator.pod.metadata.name,
                             namespace=namespace,
-                            container=LEAN_CONTAINER,
+                            container=failed,
                             tail_lines=TAIL_LINES,
                         )
                     ).rstrip()
-                except ApiException:
-                    pass
-            raise AirflowException(f"Lean failed in Kubernetes: {failure}\n{tail}")
-        remote = operator.remote_pod
-        statuses = (remote.status.container_statuses or []) if remote is not None and remote.status else []
-        image_id = next((status.image_id for status in statuses if status.name == LEAN_CONTAINER), None)
+            raise AirflowException(f"Lean failed in Kubernetes ({summary}): {failure}\n{tail}")
+        lean_status = next((c for c in ran if c.name == LEAN_CONTAINER), None)
+        image_id = lean_status.image_id if lean_status is not None else None
         identity = {"runtime": "kubernetes", "engine": str(pod.spec.containers[0].image)}
         if image_id:
             identity["image_id"] = str(image_id)

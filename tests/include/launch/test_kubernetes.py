@@ -125,9 +125,9 @@ def test_the_volumes_are_empty_dirs_and_the_lean_data_claim_read_only(
     monkeypatch.setenv(DATA_PVC_ENV, "quantconnect-data")
     claim = {v["name"]: v for v in _pod(job)["spec"]["volumes"]}["lean-data"]["persistentVolumeClaim"]
     assert claim["claimName"] == "quantconnect-data"
-    assert {v["name"]: v for v in _pod(job, data_pvc="mine")["spec"]["volumes"]}["lean-data"][
-        "persistentVolumeClaim"
-    ]["claimName"] == "mine"
+    assert {v["name"]: v for v in _pod(job, data_pvc="mine")["spec"]["volumes"]}["lean-data"]["persistentVolumeClaim"][
+        "claimName"
+    ] == "mine"
 
 
 def test_lean_gets_dockers_environment_and_the_exit_marker(job: LeanJob) -> None:
@@ -233,7 +233,8 @@ def test_stage_in_is_an_init_container_of_the_staging_image_with_the_checked_con
     assert env[LAUNCHER_CONFIG_ENV] == dumps_canonical(launcher_config_for(job, "docker"))
     assert pod["metadata"]["annotations"][CONFIG_SHA_LABEL] == config_sha256(job)
     assert stage_in["envFrom"] == [{"secretRef": {"name": "lean-store"}}]
-    assert {m["mountPath"]: m["name"] for m in stage_in["volumeMounts"]} == {"/stage": "run", "/algorithms": "algorithms"}
+    mounts = {m["mountPath"]: m["name"] for m in stage_in["volumeMounts"]}
+    assert mounts == {"/stage": "run", "/algorithms": "algorithms"}
     stage_out = _container(pod, "stage-out")
     assert stage_out["image"] == STAGER and stage_out["envFrom"] == stage_in["envFrom"]
     assert stage_out["command"][:5] == ["python", "-m", "include.cli", "stage", "out"]
