@@ -493,9 +493,11 @@ class LeanRunOperator(BaseOperator):
             raise AirflowException(f"Lean failed in Kubernetes ({summary}): {failure}\n{tail}")
         lean_status = next((c for c in ran if c.name == LEAN_CONTAINER), None)
         image_id = lean_status.image_id if lean_status is not None else None
-        identity = {"runtime": "kubernetes", "engine": str(pod.spec.containers[0].image)}
-        if image_id:
-            identity["image_id"] = str(image_id)
+        # The engine is the Docker runtime's (the Lean image, the same container): the audit and the
+        # consistency check treat the run as a Docker run; the launcher and the pod say where it ran.
+        identity = {"runtime": "docker", "launcher": "kubernetes", "engine": str(pod.spec.containers[0].image)}
+        if image_id:  # the kubelet's imageID: the digest of the image it ran (name@sha256:...)
+            identity["image_digest"] = str(image_id)
         if operator.pod is not None:
             identity["pod"] = f"{namespace}/{operator.pod.metadata.name}"
         identity["lean_version"] = lean_version_from_log(folder.results_dir / "log.txt") or "unknown"

@@ -167,8 +167,10 @@ def test_the_pod_runs_lean_on_the_staged_run_and_its_output_reaches_the_store(cl
     assert seen["config"]["ib-password"] == CANARY  # merged by the entry script from the Secret
     # The engine identity, recorded by the operator and uploaded with the run.
     identity = json.loads((store_run / "engine.json").read_text())
-    assert identity["runtime"] == "kubernetes" and identity["engine"] == TEST_IMAGE
-    assert identity["image_id"] == f"{TEST_IMAGE}-id" and identity["pod"] == f"lean/{body['metadata']['name']}"
+    # The engine is the Docker runtime's (the audit records a Docker run); the launcher says Kubernetes.
+    assert (identity["runtime"], identity["launcher"], identity["engine"]) == ("docker", "kubernetes", TEST_IMAGE)
+    assert identity["image_digest"] == f"{TEST_IMAGE}-id" and identity["pod"] == f"lean/{body['metadata']['name']}"
+    assert identity["lean_version"] == "unknown"  # the stand-in writes no start banner
     # Succeeded: deleted (delete_succeeded_pod).
     assert [name for name, _ in fake.deleted] == [body["metadata"]["name"]]
 
