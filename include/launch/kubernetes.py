@@ -60,6 +60,7 @@ from include.launch.docker import (
     DAG_ID_LABEL,
     DEFAULT_STOP_GRACE_S,
     MODE_LABEL,
+    OWNER_ENV,
     RUN_KEY_LABEL,
     SECRET_CONFIG_ENV,
     memory_limit,
@@ -100,6 +101,10 @@ EXIT_MARKER_PATH = f"{STATUS_DIR}/exit-code"
 DEFAULT_UPLOAD_GRACE_S = 120.0
 # Time stage-in may take before Lean starts (added to the engine timeout for activeDeadlineSeconds).
 DEFAULT_STAGING_ALLOWANCE_S = 600.0
+# uid:gid of the staging containers: the official Airflow image's user (AIRFLOW_UID 50000, group 0). Lean
+# runs as root; the entry script hands its output to this user ($LEAN_OWNER, as it does to the Docker
+# worker's), so stage-out can read every file Lean wrote, whatever its mode.
+DEFAULT_STAGING_OWNER = "50000:0"
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _POD_NAME_PART = re.compile(r"[^a-z0-9-]+")
@@ -207,6 +212,7 @@ def pod_spec(
     upload_grace_s: float = DEFAULT_UPLOAD_GRACE_S,
     engine_timeout_s: float | None = None,
     staging_allowance_s: float = DEFAULT_STAGING_ALLOWANCE_S,
+    staging_owner: str = DEFAULT_STAGING_OWNER,
 ) -> k8s.V1Pod:
     """The pod that runs ``job``: stage-in, Lean (Docker's container), stage-out.
 
@@ -224,8 +230,12 @@ def pod_spec(
             problems.append(f"{what}={value!r}: the store URI is required (the pod stages the run through the store)")
     if not stop_grace_s > 0 or not upload_grace_s > 0:
         problems.append(f"stop_grace_s={stop_grace_s!r}, upload_grace_s={upload_grace_s!r}: expected seconds above 0")
+    uid, _, gid = staging_owner.partition(":")
+    if not (uid.isdigit() and gid.isdigit()):
+        problems.append(f"staging_owner={staging_owner!r}: expected uid:gid (numbers)")
     if problems:
         raise LeanConfigError(problems)
+    staging_user = k8s.V1SecurityContext(run_as_user=int(uid), run_as_group=int(gid))
     lean_image = resolve_image(image)
     stager = staging_image(stage_image)
     claim = _dns_name(_setting(data_pvc, DATA_PVC_ENV, DEFAULT_DATA_PVC), "data_pvc")
@@ -257,6 +267,7 @@ def pod_spec(
         ],
         env=[*store_env, k8s.V1EnvVar(name=LAUNCHER_CONFIG_ENV, value=config_text)],
         env_from=store_env_from,
+        security_context=staging_user,
         volume_mounts=[
             k8s.V1VolumeMount(name=RUN_VOLUME, mount_path=STAGE_DIR),
             k8s.V1VolumeMount(name=ALGORITHMS_VOLUME, mount_path=STAGE_ALGORITHMS_DIR),
@@ -269,6 +280,7 @@ def pod_spec(
     lean_env = [
         k8s.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
         k8s.V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
+        k8s.V1EnvVar(name=OWNER_ENV, value=staging_owner),
         k8s.V1EnvVar(name=EXIT_MARKER_ENV, value=EXIT_MARKER_PATH),
     ]
     if secret:
@@ -306,6 +318,7 @@ def pod_spec(
         args=["--exit-marker", EXIT_MARKER_PATH, "--stop-grace", f"{math.ceil(stop_grace_s)}"],
         env=store_env,
         env_from=store_env_from,
+        security_context=staging_user,
         volume_mounts=[
             k8s.V1VolumeMount(name=RUN_VOLUME, mount_path=STAGE_DIR),
             k8s.V1VolumeMount(name=STATUS_VOLUME, mount_path=STATUS_DIR),

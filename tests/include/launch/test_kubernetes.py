@@ -131,11 +131,19 @@ def test_the_volumes_are_empty_dirs_and_the_lean_data_claim_read_only(
 
 
 def test_lean_gets_dockers_environment_and_the_exit_marker(job: LeanJob) -> None:
-    lean = _container(_pod(job), "lean")
-    docker = container_spec(job, image=IMAGE).environment
-    expected = {k: v for k, v in docker.items() if k != OWNER_ENV}  # the pod's volumes need no chown
-    assert _env(lean) == {**expected, EXIT_MARKER_ENV: EXIT_MARKER_PATH}
+    pod = _pod(job)
+    lean = _container(pod, "lean")
+    # Docker's environment; the output goes to the staging containers' user instead of the worker's.
+    docker = container_spec(job, image=IMAGE, owner="50000:0").environment
+    assert _env(lean) == {**docker, EXIT_MARKER_ENV: EXIT_MARKER_PATH}
     assert SECRET_CONFIG_ENV not in _env(lean)
+    for name in ("stage-in", "stage-out"):
+        assert _container(pod, name)["securityContext"] == {"runAsUser": 50000, "runAsGroup": 0}
+    custom = _pod(job, staging_owner="1000:1000")
+    assert _env(_container(custom, "lean"))[OWNER_ENV] == "1000:1000"
+    assert _container(custom, "stage-out")["securityContext"] == {"runAsUser": 1000, "runAsGroup": 1000}
+    with pytest.raises(LeanConfigError, match="staging_owner"):
+        _pod(job, staging_owner="airflow")
 
 
 def test_a_live_run_reads_its_secrets_from_a_kubernetes_secret_by_reference(job: LeanJob) -> None:
