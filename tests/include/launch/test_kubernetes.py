@@ -340,3 +340,24 @@ def test_without_the_marker_variable_docker_runs_are_unchanged(tmp_path: Path) -
     env, _ = _setup(tmp_path)
     assert subprocess.run(["bash", "-c", CONTAINER_ENTRY_SCRIPT], env=env, timeout=60, check=False).returncode == 0
     assert not list(tmp_path.rglob("exit-code*"))
+
+
+def test_lean_config_previews_the_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.cli.cmd_lean_config import lean_config_preview
+
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    store = (tmp_path / "store").as_uri()  # (s3fs is not installed here)
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_STORE", store)
+    monkeypatch.setenv(STAGING_IMAGE_ENV, STAGER)
+    preview = lean_config_preview(
+        "lean_backtest_range", "20210201_20210226", mode="backtest", runtime="kubernetes", image=IMAGE
+    )
+    docker = lean_config_preview(
+        "lean_backtest_range", "20210201_20210226", mode="backtest", runtime="docker", image=IMAGE
+    )
+    assert preview["launcher_config"] == docker["launcher_config"]
+    pod = preview["pod"]
+    assert _container(pod, "lean")["command"] == docker["container"]["entrypoint"]
+    assert _env(_container(pod, "stage-in"))[LAUNCHER_CONFIG_ENV] == dumps_canonical(preview["launcher_config"])
+    command = _container(pod, "stage-in")["command"]
+    assert command[command.index("--run") + 1] == f"{store}/lean_backtest_range/20210201_20210226"
