@@ -2,7 +2,8 @@
 
 Prints the exact launcher config (``config.json``) a run of ``--dag-id``/``--run-key`` would write,
 the problems Lean's pinned config rules find in it, and, for ``--runtime docker``, the container
-request (name, labels, mounts, environment with every secret masked, limits, network, stop signal).
+request (name, labels, mounts, environment with every secret masked, limits, network, stop signal);
+for ``--runtime kubernetes``, the pod (``include.launch.kubernetes``; it refers to secrets by name only).
 Nothing is written: the run folder is located, not created.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from include.cli import print_json
 from include.launch.config import LeanJob, Mode, Runtime, launcher_config_for
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dag-id", required=True, help="the DAG, e.g. lean_backtest_daily")
     parser.add_argument("--run-key", required=True, help="the run key, e.g. 20240105 or 20240102_20240131")
     parser.add_argument("--mode", choices=("backtest", "live"), default=None, help="default: live for *_live_* DAGs")
-    parser.add_argument("--runtime", choices=("local", "docker"), default="local")
+    parser.add_argument("--runtime", choices=("local", "docker", "kubernetes"), default="local")
     parser.add_argument("--starting-cash", type=float, default=DEFAULT_STARTING_CASH)
     parser.add_argument("--data-folder", type=Path, default=None, help="default: $LEAN_AIRFLOW_DATA_FOLDER or sample")
     parser.add_argument("--image", default=None, help="default: $LEAN_IMAGE")
@@ -64,7 +65,7 @@ def lean_config_preview(
     run_key: str,
     *,
     mode: Mode,
-    runtime: Runtime,
+    runtime: Runtime | Literal["kubernetes"],
     starting_cash: float = DEFAULT_STARTING_CASH,
     data: Path | None = None,
     image: str | None = None,
@@ -78,7 +79,8 @@ def lean_config_preview(
         data_folder=(data or data_folder()).resolve(),
         local_now=_local_now(folder, mode),
     )
-    config = launcher_config_for(job, runtime)
+    # The pod's Lean is the Docker runtime's container: the same config.
+    config = launcher_config_for(job, "docker" if runtime == "kubernetes" else runtime)
     preview: dict[str, Any] = {
         "run_folder": str(folder.path),
         "mode": mode,
@@ -90,6 +92,13 @@ def lean_config_preview(
         # Placeholder values: only the keys are real, and preview() masks every secret value.
         secrets = dict.fromkeys(secret_keys or [], "***")
         preview["container"] = container_spec(job, image=image, secrets=secrets).preview()
+    elif runtime == "kubernetes":
+        from include.artifact_store import ArtifactStore
+        from include.launch.kubernetes import pod_manifest, pod_spec
+
+        store = ArtifactStore.from_env()
+        pod = pod_spec(job, run_uri=store.run_uri(folder.ref), store_uri=store.uri, image=image)
+        preview["pod"] = pod_manifest(pod)
     return preview
 
 

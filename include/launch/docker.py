@@ -64,8 +64,17 @@ MAX_NAME_LENGTH = 200
 # SIGINT/SIGTERM are forwarded to Lean as SIGINT (the only signal Lean stops cleanly on; SIGTERM
 # would kill it unflushed), and once Lean exits the output is handed back to the Airflow worker's
 # user ($LEAN_OWNER; Lean runs as root, and a re-run must be able to delete the old output). The
-# container paths can be overridden by environment variables, so tests run this very script.
+# container paths can be overridden by environment variables, so tests run this very script. On
+# Kubernetes, $LEAN_EXIT_MARKER names a file the script's exit hook writes Lean's exit code to (also
+# when the script fails before Lean starts): the pod's stage-out container uploads the results then.
 CONTAINER_ENTRY_SCRIPT = r"""set -euo pipefail
+if [ -n "${LEAN_EXIT_MARKER:-}" ]; then
+  mark_exit() {
+    local status=$?
+    printf '%s\n' "$status" >"$LEAN_EXIT_MARKER.tmp" && mv -f "$LEAN_EXIT_MARKER.tmp" "$LEAN_EXIT_MARKER"
+  }
+  trap mark_exit EXIT
+fi
 config="${LEAN_CONFIG_FILE:-/Lean/Launcher/bin/Debug/config.json}"
 private_config="${LEAN_PRIVATE_CONFIG_FILE:-/tmp/lean-config.json}"
 results="${LEAN_RESULTS_DIR:-/Results}"

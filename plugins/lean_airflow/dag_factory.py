@@ -95,7 +95,10 @@ def strategy_param_fields() -> dict[str, Param]:
             DEFAULT_STARTING_CASH, type="number", exclusiveMinimum=0, title="Starting cash", section="Strategy"
         ),
         "runtime": Param(
-            os.environ.get(RUNTIME_ENV, "local"), type="string", enum=["local", "docker"], title="Lean runtime"
+            os.environ.get(RUNTIME_ENV, "local"),
+            type="string",
+            enum=["local", "docker", "kubernetes"],
+            title="Lean runtime",
         ),
         "consistency_policy": Param("fail", type="string", enum=["fail", "warn"], title="Consistency policy"),
     }

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
 
 if TYPE_CHECKING:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
@@ -42,7 +43,7 @@ DEFAULT_STOP_GRACE = dt.timedelta(seconds=60)
 # inspecting (or, on a cold host, pulling) the image, so the engine limit always fires first.
 TASK_TIMEOUT_MARGIN = dt.timedelta(minutes=15)
 # The runtimes LeanRunOperator dispatches to (``_run`` has one branch each).
-RUNTIMES: tuple[str, ...] = ("docker", "local")
+RUNTIMES: tuple[str, ...] = ("docker", "kubernetes", "local")
 
 
 def artifact_store() -> ArtifactStore:
@@ -152,8 +153,10 @@ class LeanRunOperator(BaseOperator):
 
     :param mode: ``backtest`` or ``live`` (selects Lean's environment block).
     :param run_dir: the run folder (templated); intent, params and config live there.
-    :param runtime: ``docker`` (the quantconnect/lean image, through the Docker provider's hook) or
-        ``local`` (``python -m include.lean_local`` in a subprocess); templated.
+    :param runtime: ``docker`` (the quantconnect/lean image, through the Docker provider's hook),
+        ``kubernetes`` (the same container in a pod, through the cncf-kubernetes provider's
+        ``KubernetesPodOperator``; ``include.launch.kubernetes``) or ``local``
+        (``python -m include.lean_local`` in a subprocess); templated.
     :param parameters: extra Lean ``parameters`` (templated), e.g. ``{"starting-cash": ...}``.
     :param broker_conn_id: live mode: the Airflow connection selecting the broker, its data provider and
         account (:func:`broker_connection`); its secrets reach Lean through the container's (or
@@ -166,6 +169,24 @@ class LeanRunOperator(BaseOperator):
     :param network_mode: default ``none`` for a backtest, Docker's default network for live.
     :param docker_url: the daemon; default ``$DOCKER_HOST``, else the local socket.
     :param docker_conn_id: optional Airflow connection of a private registry to log in to.
+    :param namespace: kubernetes: the pod's namespace; default ``$LEAN_AIRFLOW_K8S_NAMESPACE``, else the
+        connection's.
+    :param kubernetes_conn_id: kubernetes: the cluster's Airflow connection; default
+        ``$LEAN_AIRFLOW_K8S_CONN_ID``, else ``kubernetes_default``.
+    :param data_pvc: kubernetes: the PersistentVolumeClaim holding the Lean data folder (mounted read-only);
+        default ``$LEAN_AIRFLOW_K8S_DATA_PVC``, else ``lean-data``.
+    :param staging_image: kubernetes: the project's Airflow image, which stages the run folder in and out of
+        the pod; default ``$LEAN_AIRFLOW_K8S_STAGING_IMAGE``.
+    :param k8s_secret_name: kubernetes: a Secret whose key ``LEAN_SECRET_CONFIG`` holds Lean's secrets (JSON);
+        default ``$LEAN_AIRFLOW_K8S_SECRET``. Unset, a live run's broker secrets go to a Secret of the run that
+        the operator creates before the pod and deletes after it.
+    :param store_secret_name: kubernetes: a Secret with the artifact store's credentials for the staging
+        containers (``envFrom``); default ``$LEAN_AIRFLOW_K8S_STORE_SECRET``.
+    :param service_account_name: kubernetes: the pod's service account (e.g. with workload identity).
+    :param container_resources: kubernetes: the Lean container's ``{"requests": {...}, "limits": {...}}``; default the
+        Docker limits (``mem_limit``, ``cpus``) as requests and limits.
+    :param on_finish_action: kubernetes: the provider's ``delete_succeeded_pod`` (a failed pod is kept for
+        ``kubectl logs``, as a failed container is), ``delete_pod`` or ``keep_pod``.
     """
 
     template_fields: Sequence[str] = ("run_dir", "runtime", "parameters", "image")
@@ -192,6 +213,15 @@ class LeanRunOperator(BaseOperator):
         mem_limit: str | None = None,
         cpus: float | None = None,
         docker_conn_id: str | None = None,
+        namespace: str | None = None,
+        kubernetes_conn_id: str | None = None,
+        data_pvc: str | None = None,
+        staging_image: str | None = None,
+        k8s_secret_name: str | None = None,
+        store_secret_name: str | None = None,
+        service_account_name: str | None = None,
+        container_resources: Mapping[str, Mapping[str, str]] | None = None,
+        on_finish_action: str = "delete_succeeded_pod",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -213,9 +243,19 @@ class LeanRunOperator(BaseOperator):
         self.mem_limit = mem_limit
         self.cpus = cpus
         self.docker_conn_id = docker_conn_id
+        self.namespace = namespace
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.data_pvc = data_pvc
+        self.staging_image = staging_image
+        self.k8s_secret_name = k8s_secret_name
+        self.store_secret_name = store_secret_name
+        self.service_account_name = service_account_name
+        self.container_resources = container_resources
+        self.on_finish_action = on_finish_action
         # The Docker or local run in progress, so that on_kill (Airflow's SIGTERM handler) can stop it.
         self._docker_run: DockerLeanRun | None = None
         self._local_run: LocalLeanRun | None = None
+        self._pod_operator: KubernetesPodOperator | None = None
 
     def _job(self, folder: RunFolder) -> LeanJob:
         from pathlib import Path
@@ -265,13 +305,16 @@ class LeanRunOperator(BaseOperator):
             secrets = connection.secrets
         # Preflight: the broker runs on this runtime and the config passes Lean's keys and live rules
         # (a live environment without a data queue handler is refused here, before anything starts).
-        check_job_before_start(job, runtime)  # type: ignore[arg-type]
+        # The pod's Lean is the Docker runtime's container: the same config, brokers and rules.
+        check_job_before_start(job, "docker" if runtime == "kubernetes" else runtime)  # type: ignore[arg-type]
         return job, secrets
 
     def _run(self, runtime: str, job: LeanJob, context: Context, secrets: Mapping[str, str]) -> None:
         """Run Lean on the staged job with the runtime's launcher (one method per runtime)."""
         if runtime == "docker":
             self._run_docker(job, context, secrets)
+        elif runtime == "kubernetes":
+            self._run_kubernetes(job, context, secrets)
         else:
             self._run_local(job, secrets)
 
@@ -331,6 +374,136 @@ class LeanRunOperator(BaseOperator):
             raise AirflowException(str(exc)) from None
         self.log.info("Lean engine: %s", identity)
 
+    def _run_kubernetes(self, job: LeanJob, context: Context, secrets: Mapping[str, str]) -> None:
+        """Lean in a pod (``include.launch.kubernetes.pod_spec``) through the provider's KubernetesPodOperator.
+
+        The pod stages the run folder from the artifact store and uploads Lean's output back; afterwards this
+        worker's copy is refreshed from the store (the log tail of a failure, the engine identity). Broker
+        secrets without a configured Secret go to a Secret of this run, deleted once the pod has ended.
+        """
+        import contextlib
+
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+        from kubernetes.client import models as k8s  # type: ignore[import-untyped]
+        from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
+
+        from include.launch.docker import SECRET_CONFIG_ENV
+        from include.launch.image import lean_version_from_log
+        from include.launch.kubernetes import (
+            CONN_ID_ENV,
+            DEFAULT_CONN_ID,
+            LEAN_CONTAINER,
+            SECRET_ENV,
+            STAGE_IN_CONTAINER,
+            STAGE_OUT_CONTAINER,
+            pod_name,
+            pod_spec,
+        )
+        from include.launch.lifecycle import TAIL_LINES
+        from include.run_folder import NO_LOG_TAIL
+
+        store = artifact_store()
+        if store.in_place:
+            raise AirflowException(
+                "runtime='kubernetes' needs an artifact store the pod can reach: set LEAN_AIRFLOW_ARTIFACT_STORE "
+                "(s3://, gs://, abfs://); the embedded default keeps the run folders on this worker's disk"
+            )
+        folder = job.folder
+        conn_id = self.kubernetes_conn_id or (os.environ.get(CONN_ID_ENV) or "").strip() or DEFAULT_CONN_ID
+        secret_name = self.k8s_secret_name or (os.environ.get(SECRET_ENV) or "").strip() or None
+        managed_secret = f"{pod_name(folder.dag_id, folder.run_key)}-secret" if secrets and not secret_name else None
+        pod = pod_spec(
+            job,
+            run_uri=store.run_uri(folder.ref),
+            store_uri=store.uri,
+            image=self.image,
+            stage_image=self.staging_image,
+            namespace=self.namespace,
+            data_pvc=self.data_pvc,
+            secret_name=managed_secret or secret_name,
+            store_secret_name=self.store_secret_name,
+            service_account_name=self.service_account_name,
+            mem_limit=self.mem_limit,
+            cpus=self.cpus,
+            resources=self.container_resources,
+            stop_grace_s=self.stop_grace.total_seconds(),
+            engine_timeout_s=self.engine_timeout.total_seconds(),
+        )
+        self._pod_operator = operator = KubernetesPodOperator(
+            task_id=self.task_id,
+            full_pod_spec=pod,
+            kubernetes_conn_id=conn_id,
+            namespace=pod.metadata.namespace,
+            base_container_name=LEAN_CONTAINER,
+            init_container_logs=[STAGE_IN_CONTAINER],
+            container_logs=[LEAN_CONTAINER, STAGE_OUT_CONTAINER],
+            get_logs=True,
+            on_finish_action=self.on_finish_action,
+            termination_grace_period=pod.spec.termination_grace_period_seconds,
+            active_deadline_seconds=pod.spec.active_deadline_seconds,
+            log_pod_spec_on_failure=False,
+        )
+        namespace = pod.metadata.namespace or operator.hook.get_namespace() or "default"
+        pod.metadata.namespace = namespace
+        if managed_secret:
+            body = k8s.V1Secret(
+                metadata=k8s.V1ObjectMeta(name=managed_secret, namespace=namespace),
+                type="Opaque",
+                string_data={SECRET_CONFIG_ENV: json.dumps(dict(secrets))},
+            )
+            try:
+                operator.client.create_namespaced_secret(namespace=namespace, body=body)
+            except ApiException as exc:
+                if exc.status != 409:  # 409: an earlier attempt's Secret of this run: replaced
+                    raise AirflowException(f"cannot create the Secret {managed_secret}: {exc.reason}") from None
+                operator.client.replace_namespaced_secret(name=managed_secret, namespace=namespace, body=body)
+        failure: str | None = None
+        try:
+            operator.execute(context)
+        except AirflowException as exc:
+            failure = str(exc)
+        finally:
+            if managed_secret:
+                try:
+                    operator.client.delete_namespaced_secret(name=managed_secret, namespace=namespace)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        self.log.warning("Could not delete the Secret %s: %s", managed_secret, exc.reason)
+            # What the pod uploaded, so the log tail and the engine's version are read here.
+            store.download_run(folder.ref, folder.path.parent.parent)
+        remote = operator.remote_pod
+        status = remote.status if remote is not None else None
+        ran = [*(status.init_container_statuses or []), *(status.container_statuses or [])] if status else []
+        exits = {c.name: c.state.terminated.exit_code for c in ran if c.state and c.state.terminated}
+        if failure is not None:
+            summary = ", ".join(f"{name} exited {code}" for name, code in exits.items()) or "no container ran"
+            tail = folder.log_tail(TAIL_LINES)
+            if tail == NO_LOG_TAIL and operator.pod is not None:
+                # Lean wrote no log (stage-in or the entry script failed): the failed container's output.
+                failed = next((name for name, code in exits.items() if code != 0), LEAN_CONTAINER)
+                with contextlib.suppress(ApiException):
+                    tail = str(
+                        operator.client.read_namespaced_pod_log(
+                            name=operator.pod.metadata.name,
+                            namespace=namespace,
+                            container=failed,
+                            tail_lines=TAIL_LINES,
+                        )
+                    ).rstrip()
+            raise AirflowException(f"Lean failed in Kubernetes ({summary}): {failure}\n{tail}")
+        lean_status = next((c for c in ran if c.name == LEAN_CONTAINER), None)
+        image_id = lean_status.image_id if lean_status is not None else None
+        # The engine is the Docker runtime's (the Lean image, the same container): the audit and the
+        # consistency check treat the run as a Docker run; the launcher and the pod say where it ran.
+        identity = {"runtime": "docker", "launcher": "kubernetes", "engine": str(pod.spec.containers[0].image)}
+        if image_id:  # the kubelet's imageID: the digest of the image it ran (name@sha256:...)
+            identity["image_digest"] = str(image_id)
+        if operator.pod is not None:
+            identity["pod"] = f"{namespace}/{operator.pod.metadata.name}"
+        identity["lean_version"] = lean_version_from_log(folder.results_dir / "log.txt") or "unknown"
+        folder.record_engine_identity(identity)
+        self.log.info("Lean engine: %s", identity)
+
     def on_kill(self) -> None:
         """Stop the Lean container or the local engine's process group (SIGINT, then SIGKILL after the
         grace): a killed task must not leave Lean running, or trading. Airflow calls it on SIGTERM and
@@ -341,3 +514,8 @@ class LeanRunOperator(BaseOperator):
         local = self._local_run
         if local is not None:
             local.stop("the Airflow task was killed")
+        pod = self._pod_operator
+        if pod is not None:
+            # Deletes the pod: Kubernetes sends SIGTERM, which the entry script turns into SIGINT for Lean,
+            # and kills it after the termination grace (the stop grace plus the upload's).
+            pod.on_kill()
