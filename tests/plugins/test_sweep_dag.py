@@ -137,8 +137,12 @@ def test_eight_point_sweep_end_to_end(dagbag: Any, chain_env: Path, lean_pool: s
 
 @pytest.mark.slow
 def test_a_point_the_params_contract_refuses_fails_alone_and_is_marked(
-    dagbag: Any, chain_env: Path, lean_pool: str
+    dagbag: Any, chain_env: Path, lean_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On an artifact store (``file://`` on a third path; the artifact root is the worker's scratch): the
+    points' run folders and the comparison are in the store."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_STORE", store.as_uri())
     conf = {
         "start_date": "2021-02-01",
         "end_date": "2021-02-12",
@@ -156,12 +160,13 @@ def test_a_point_the_params_contract_refuses_fails_alone_and_is_marked(
     assert str(run.state) == "failed"
 
     plan = expand_sweep({**_base_params(dagbag), **conf})
-    comparison = json.loads((sweep_dir(plan.sweep_hash, root=chain_env) / COMPARISON_JSON).read_text())
+    comparison = json.loads((sweep_dir(plan.sweep_hash, root=store) / COMPARISON_JSON).read_text())
     ok, failed = comparison["rows"]
     assert ok["status"] == "ok" and ok["rank"] == 1 and ok["overrides"] == {"fee_bps": 1.0}
     assert failed["status"] == "failed" and failed["failed_task"] == "snapshot" and failed["rank"] is None
     assert failed["overrides"] == {"fee_bps": -1.0} and failed["statistics"] == {}
     assert "fee_bps=-1.0: Input should be greater than or equal to 0" in failed["problem"]
-    assert not (chain_env / SWEEP_DAG_ID / failed["run_key"]).exists()
-    page = (sweep_dir(plan.sweep_hash, root=chain_env) / COMPARISON_HTML).read_text()
+    assert (store / SWEEP_DAG_ID / ok["run_key"] / "report.json").is_file()
+    assert not (store / SWEEP_DAG_ID / failed["run_key"]).exists()
+    page = (sweep_dir(plan.sweep_hash, root=store) / COMPARISON_HTML).read_text()
     assert 'data-status="failed"' in page and failed["run_key"] in page
