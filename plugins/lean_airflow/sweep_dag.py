@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pendulum
-from airflow.sdk import DAG, Param, task, task_group
+from airflow.sdk import DAG, BaseOperator, BaseOperatorLink, Param, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
 
 from lean_airflow.dag_factory import (
@@ -31,14 +31,45 @@ from lean_airflow.dag_factory import (
     form_errors_fail_at_once,
     strategy_param_fields,
 )
-from lean_airflow.operators import REPORT_URL_PREFIX, LeanRunOperator, artifact_store, task_execution_timeout
+from lean_airflow.operators import (
+    REPORT_BASE_URL_ENV,
+    REPORT_URL_PREFIX,
+    LeanRunOperator,
+    _api_root_path,
+    artifact_store,
+    task_execution_timeout,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import TaskInstanceKey
 
 LEAN_QUEUE_ENV = "LEAN_AIRFLOW_LEAN_QUEUE"
 DEFAULT_LEAN_POOL = "lean"
 DEFAULT_LEAN_QUEUE = "lean"
 POINT_GROUP = "point"
 SWEEP_SECTION = "Sweep"
+# compare_points pushes its page's URL under this key before it can fail, so the link exists either way.
+SWEEP_URL_XCOM = "sweep_url"
 log = logging.getLogger(__name__)
+
+
+def sweep_url(short_hash: str) -> str:
+    """The comparison page of a sweep, relative to the UI's host as the report links are
+    (``$LEAN_AIRFLOW_REPORT_BASE_URL`` makes it absolute)."""
+    base = (os.environ.get(REPORT_BASE_URL_ENV) or "").strip().rstrip("/") or _api_root_path()
+    return f"{base}{REPORT_URL_PREFIX}/sweeps/{short_hash}"
+
+
+class SweepComparisonLink(BaseOperatorLink):
+    """Opens the sweep's comparison page (on ``compare_points``), from the URL the task pushed."""
+
+    name = "Sweep comparison"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        url = XCom.get_value(ti_key=ti_key, key=SWEEP_URL_XCOM)
+        return str(url) if url else ""
 
 
 def lean_pool() -> str:
@@ -190,7 +221,8 @@ def compare_points(**context: Any) -> dict[str, str]:
     store = artifact_store()
     comparison = compare_sweep(plan, store=store, failed_tasks=failed, problems=refused_points(context["params"], plan))
     out = {name.replace(".", "_"): uri for name, uri in write_sweep_files(plan, comparison, store=store).items()}
-    out["url"] = f"{REPORT_URL_PREFIX}/sweeps/{plan.sweep_hash}"
+    out["url"] = sweep_url(plan.sweep_hash)
+    context["ti"].xcom_push(key=SWEEP_URL_XCOM, value=out["url"])
     bad = [row for row in comparison.rows if row.status == "failed"]
     if bad:
         shown = "; ".join(f"{row.run_key}: {row.problem}" for row in bad)
@@ -242,5 +274,7 @@ def build_sweep_dag(*, dag_id: str, description: str, doc_md: str) -> DAG:
     ) as dag:
         points = plan_sweep()
         chains = cast(Any, point_chain).expand(point=points)
-        chains >> cast(Any, compare_points)()
+        compare = cast(Any, compare_points)()
+        chains >> compare
+        compare.operator.operator_extra_links = (SweepComparisonLink(),)
     return dag
