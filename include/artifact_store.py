@@ -329,11 +329,14 @@ class ArtifactStore:
         return scratch_root / STAGING_DIR / f"{relative_dir}.json"
 
     @staticmethod
-    def _read_state(path: Path) -> dict[str, StagedFile]:
+    def _read_state(path: Path, uri: str) -> dict[str, StagedFile]:
+        """What was staged from ``uri`` into this scratch (nothing, when the scratch last mirrored another store)."""
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
+            if raw.get("store_uri") != uri:
+                return {}
             return {name: StagedFile(**entry) for name, entry in raw["files"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return {}
 
     @staticmethod
@@ -361,7 +364,7 @@ class ArtifactStore:
         ``include``: mirror only the relative paths it accepts (others are left as they are);
         ``listing``: the store's files of ``relative_dir`` when the caller has listed them already."""
         state_path = self._state_path(scratch_root, relative_dir)
-        previous = self._read_state(state_path)
+        previous = self._read_state(state_path, self._uri_of(relative_dir))
         stored = listing if listing is not None else self.list_files(relative_dir)
         if include is not None:
             stored = {relative: info for relative, info in stored.items() if include(relative)}
@@ -404,7 +407,7 @@ class ArtifactStore:
         """Send the files of ``local_dir`` that are new or changed since they were downloaded (or last
         uploaded), remove from the store the files deleted here; returns the URIs written."""
         state_path = self._state_path(scratch_root, relative_dir)
-        previous = self._read_state(state_path)
+        previous = self._read_state(state_path, self._uri_of(relative_dir))
         state: dict[str, StagedFile] = {}
         changed: list[tuple[str, Path]] = []
         present: set[str] = set()
