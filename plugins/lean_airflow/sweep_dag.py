@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
 LEAN_QUEUE_ENV = "LEAN_AIRFLOW_LEAN_QUEUE"
-DEFAULT_LEAN_POOL = "lean"
 DEFAULT_LEAN_QUEUE = "lean"
 POINT_GROUP = "point"
 SWEEP_SECTION = "Sweep"
@@ -72,9 +71,11 @@ class SweepComparisonLink(BaseOperatorLink):
         return str(url) if url else ""
 
 
-def lean_pool() -> str:
-    """The pool of the sweep's Lean runs: ``$LEAN_AIRFLOW_POOL``, default ``lean`` (compose creates it)."""
-    return os.environ.get(POOL_ENV) or DEFAULT_LEAN_POOL
+def lean_pool() -> str | None:
+    """The pool of the sweep's Lean runs: ``$LEAN_AIRFLOW_POOL`` (compose sets ``lean`` and creates it),
+    as every Lean DAG's ``run_lean``; unset, Airflow's default pool. Never a pool name nobody created: the
+    scheduler leaves a task of a pool that does not exist unscheduled, without failing it."""
+    return os.environ.get(POOL_ENV) or None
 
 
 def lean_queue() -> str:

@@ -75,7 +75,8 @@ def test_the_sweep_dag_imports_and_maps_the_whole_chain(dagbag: Any) -> None:
     assert type(group).__name__ == "MappedTaskGroup"
     run_lean = dag.get_task(f"{GROUP}.run_lean")
     assert type(run_lean).__name__ == "LeanRunOperator"
-    assert run_lean.pool == "lean" and run_lean.queue == "lean"
+    # Unset LEAN_AIRFLOW_POOL: the default pool, as every Lean DAG (a pool nobody created would never run).
+    assert run_lean.pool == "default_pool" and run_lean.queue == "lean"
     assert dag.max_active_runs == 1 and dag.schedule is None
     # The form: the range, the sweep's fields, the strategy and execution fields of the other DAGs.
     range_params = set(dagbag.dags["lean_backtest_range"].params)
