@@ -28,6 +28,8 @@ RUNTIME_ENV = "LEAN_AIRFLOW_RUNTIME"
 PROVIDER_VARIABLE = "lean_snapshot_provider"
 BROKER_CONN_ENV = "LEAN_AIRFLOW_BROKER_CONN_ID"
 POOL_ENV = "LEAN_AIRFLOW_POOL"
+LEAN_QUEUE_ENV = "LEAN_AIRFLOW_LEAN_QUEUE"
+DEFAULT_LEAN_QUEUE = "lean"
 EXECUTION_SECTION = "Execution params"
 # A daily backtest of session D runs at 06:00 New York time the next day (03:00 after a 13:00 early
 # close): Lean ends a backtest yesterday at the latest (QCAlgorithm.SetEndDate), so it must start
@@ -48,6 +50,20 @@ after it (or backfill them with reprocess behaviour "failed").
 """
 
 Paths = dict[str, str]
+
+
+def lean_pool() -> str | None:
+    """The pool of every ``run_lean``: ``$LEAN_AIRFLOW_POOL`` (compose sets ``lean`` and creates it in
+    airflow-init), else Airflow's default pool. Never a name nobody created: the scheduler leaves a task
+    of a pool that does not exist unscheduled, without failing it."""
+    return os.environ.get(POOL_ENV) or None
+
+
+def lean_queue() -> str:
+    """The queue of every ``run_lean``: ``$LEAN_AIRFLOW_LEAN_QUEUE``, default ``lean``. With the
+    CeleryExecutor only the workers that consume it (the hosts with Docker and the Lean data) take Lean
+    runs; the other tasks stay on the default queue. The LocalExecutor ignores queues."""
+    return os.environ.get(LEAN_QUEUE_ENV) or DEFAULT_LEAN_QUEUE
 
 
 def live_engine_timeout(minutes_before_close: int) -> dt.timedelta:
@@ -336,7 +352,8 @@ def build_lean_dag(
             broker_conn_id=os.environ.get(BROKER_CONN_ENV) or None if mode == "live" else None,
             # Lean runs take the host's memory and CPUs: a pool caps how many run at once
             # (compose creates it in airflow-init); unset, the default pool.
-            pool=os.environ.get(POOL_ENV) or None,
+            pool=lean_pool(),
+            queue=lean_queue(),
             # The engine's own limit stops Lean cleanly first; execution_timeout bounds the whole task.
             # Live: from the run's start to the algorithm's deadline (close + 10 min), plus margins.
             **engine_limits,

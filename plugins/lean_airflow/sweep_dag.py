@@ -24,11 +24,12 @@ from airflow.sdk import DAG, BaseOperator, BaseOperatorLink, Param, task, task_g
 from airflow.sdk.exceptions import AirflowFailException
 
 from lean_airflow.dag_factory import (
-    POOL_ENV,
     Paths,
     date_param_fields,
     execution_param_fields,
     form_errors_fail_at_once,
+    lean_pool,
+    lean_queue,
     strategy_param_fields,
 )
 from lean_airflow.operators import (
@@ -43,8 +44,6 @@ from lean_airflow.operators import (
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
-LEAN_QUEUE_ENV = "LEAN_AIRFLOW_LEAN_QUEUE"
-DEFAULT_LEAN_QUEUE = "lean"
 POINT_GROUP = "point"
 SWEEP_SECTION = "Sweep"
 # compare_points pushes its page's URL under this key before it can fail, so the link exists either way.
@@ -69,18 +68,6 @@ class SweepComparisonLink(BaseOperatorLink):
 
         url = XCom.get_value(ti_key=ti_key, key=SWEEP_URL_XCOM)
         return str(url) if url else ""
-
-
-def lean_pool() -> str | None:
-    """The pool of the sweep's Lean runs: ``$LEAN_AIRFLOW_POOL`` (compose sets ``lean`` and creates it),
-    as every Lean DAG's ``run_lean``; unset, Airflow's default pool. Never a pool name nobody created: the
-    scheduler leaves a task of a pool that does not exist unscheduled, without failing it."""
-    return os.environ.get(POOL_ENV) or None
-
-
-def lean_queue() -> str:
-    """The queue of the sweep's Lean runs: ``$LEAN_AIRFLOW_LEAN_QUEUE``, default ``lean``."""
-    return os.environ.get(LEAN_QUEUE_ENV) or DEFAULT_LEAN_QUEUE
 
 
 def sweep_param_fields() -> dict[str, Param]:

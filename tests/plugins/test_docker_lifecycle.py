@@ -474,7 +474,7 @@ def test_reruns_retries_and_cleared_runs_by_an_unprivileged_worker_succeed_on_ro
 
 
 def test_run_lean_gets_the_pool_and_an_execution_timeout_beyond_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lean_airflow.dag_factory import POOL_ENV, build_lean_dag
+    from lean_airflow.dag_factory import LEAN_QUEUE_ENV, POOL_ENV, build_lean_dag
     from lean_airflow.operators import DEFAULT_ENGINE_TIMEOUT, DEFAULT_STOP_GRACE
 
     def run_lean() -> Any:
@@ -488,6 +488,18 @@ def test_run_lean_gets_the_pool_and_an_execution_timeout_beyond_the_engines(monk
     assert task.engine_timeout == DEFAULT_ENGINE_TIMEOUT and task.stop_grace == DEFAULT_STOP_GRACE
     monkeypatch.delenv(POOL_ENV)
     assert run_lean().pool == "default_pool"
+    # The Lean runs go to the queue the hosts with Docker and the Lean data consume (CeleryExecutor).
+    assert task.queue == "lean" and dag_task_queues() == {"default"}
+    monkeypatch.setenv(LEAN_QUEUE_ENV, "lean_docker")
+    assert run_lean().queue == "lean_docker"
+
+
+def dag_task_queues() -> set[str]:
+    """The queues of every task of a Lean DAG but run_lean."""
+    from lean_airflow.dag_factory import build_lean_dag
+
+    dag = build_lean_dag(dag_id="d", kind="range", mode="backtest", description="", doc_md="")
+    return {task.queue for task in dag.tasks if task.task_id != "run_lean"}
 
 
 @SQLITE
