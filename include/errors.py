@@ -346,3 +346,13 @@ class LiveDataQueueMissingError(LeanConfigRulesError):
     """A live environment without ``data-queue-handler``: the real Lean would fall back to its stub
     ``LiveDataQueue``, whose Subscribe throws, and stop with a runtime error (Lean ``Queues/JobQueue.cs``
     L158-166, ``Engine/DataFeeds/Queues/DataQueue.cs`` L27-34). Refused before any container is created."""
+
+
+class ArtifactStoreError(LeanAirflowError, ValueError):
+    """The artifact store's setting is malformed or names a store this machine cannot reach
+    (``LEAN_AIRFLOW_ARTIFACT_STORE``: unknown protocol, a relative ``file`` path, a missing fsspec package)."""
+
+    def __init__(self, setting: str, value: str, problem: str, expected: str) -> None:
+        self.setting = setting
+        self.value = value
+        super().__init__(f"{setting}={value!r}: {problem} (expected {expected})")

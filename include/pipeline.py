@@ -10,15 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from include.errors import ContractValidationError, SnapshotError
+from include.errors import ArtifactPathError, ContractValidationError, SnapshotError
 from include.launch.config import LeanJob, Mode
 from include.run_folder import RunFolder, RunRef, data_folder
 from include.trading_calendar import is_session, previous_session, sessions_between
+
+if TYPE_CHECKING:
+    from include.artifact_store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +330,175 @@ def step_check(folder: RunFolder, *, policy: Policy = "fail") -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------- the DAG tasks, staged
+#
+# Each DAG task is one of these: it stages its run folder from the artifact store
+# (include.artifact_store; in place by default), runs its step on the local copy, uploads what changed and
+# returns store URIs only (XCom never carries a path of the worker that wrote it).
+
+
+def previous_run_ref(ref: RunRef, day: dt.date, *, mode: Mode = "backtest", store: ArtifactStore) -> RunRef | None:
+    """:func:`previous_run_folder`'s run, found in the artifact store (the final state must be there)."""
+    if store.in_place:
+        found = previous_run_folder(ref, day, mode=mode, root=store.scratch_root)
+        return found.ref if found is not None else None
+
+    def has_final_state(candidate: RunRef) -> bool:
+        return store.exists(f"{store.run_uri(candidate)}/results/final-state.json")
+
+    if mode == "live":
+        keys = [key for key in store.list_dirs(ref.dag_id) if len(key) == 8 and key.isdigit() and key < ref.run_key]
+        for key in sorted(keys, reverse=True):
+            if has_final_state(RunRef(ref.dag_id, key)):
+                return RunRef(ref.dag_id, key)
+        return None
+    prev = previous_session(day)
+    if prev is None:
+        return None
+    candidate = RunRef.for_date(ref.dag_id, prev)
+    return candidate if has_final_state(candidate) else None
+
+
+@contextmanager
+def staged_session_partner(folder: RunFolder, *, store: ArtifactStore) -> Iterator[None]:
+    """The other run of ``folder``'s session (daily backtest vs live), staged beside it for the session's
+    parity (``include.audit.parity``), and its ``parity.json`` uploaded back."""
+    from include.artifact_store import staged_other_run
+    from include.audit.parity import session_pair
+
+    try:
+        pair = session_pair(folder)
+    except ArtifactPathError:
+        pair = None
+    if pair is None or store.in_place:
+        yield
+        return
+    other = pair[1] if pair[0].ref == folder.ref else pair[0]
+    with staged_other_run(folder, other.ref, store=store, upload=True):
+        yield
+
+
+def task_snapshot(
+    ref: RunRef,
+    dates: Sequence[dt.date],
+    *,
+    provider: str,
+    options: Mapping[str, Any],
+    data_folder: str | os.PathLike[str],
+    store: ArtifactStore | None = None,
+) -> dict[str, str]:
+    """The ``snapshot`` task: :func:`step_snapshot` into the run's staged folder."""
+    from include.artifact_store import ArtifactStore, run_uris, staged_new_run
+
+    store = store if store is not None else ArtifactStore.from_env()
+    with staged_new_run(ref, store=store) as staged, staged_session_partner(staged, store=store):
+        folder = step_snapshot(
+            ref, dates, provider=provider, options=options, data_folder=data_folder, root=staged.path.parent.parent
+        )
+    return run_uris(store, folder, snapshots=folder.snapshots_path)
+
+
+def task_write_intent(run_dir: str, *, store: ArtifactStore | None = None) -> dict[str, str]:
+    from include.artifact_store import ArtifactStore, run_uris, staged_run
+
+    store = store if store is not None else ArtifactStore.from_env()
+    with staged_run(run_dir, store=store) as folder:
+        return run_uris(store, folder, intent=step_write_intent(folder))
+
+
+def task_write_params(
+    run_dir: str,
+    execution: Mapping[str, Any] | None,
+    *,
+    mode: Mode = "backtest",
+    continuous: bool = False,
+    store: ArtifactStore | None = None,
+) -> dict[str, str]:
+    """The ``write_params`` task; a continued account's previous run is staged from the store too."""
+    from include.artifact_store import ArtifactStore, run_uris, staged_other_run, staged_run
+
+    store = store if store is not None else ArtifactStore.from_env()
+    with staged_run(run_dir, store=store) as folder:
+        previous_ref = None
+        if continuous:
+            first_day = folder.load_intent().rebalances[0].date
+            previous_ref = previous_run_ref(folder.ref, first_day, mode=mode, store=store)
+        if previous_ref is None:
+            written = step_write_params(folder, execution)
+        else:
+            with staged_other_run(folder, previous_ref, store=store) as previous:
+                written = step_write_params(folder, execution, previous=previous)
+        return run_uris(store, folder, params=written)
+
+
+@contextmanager
+def staged_lean_storage(job: LeanJob, *, store: ArtifactStore | None = None) -> Iterator[Path]:
+    """Lean's object store for ``job``: a live deployment's persistent store is staged down from the artifact
+    store before Lean runs and uploaded after (a backtest's ``storage/`` is part of its run folder)."""
+    from include.artifact_store import ArtifactStore
+
+    store = store if store is not None else (job.folder.store or ArtifactStore.from_env())
+    if job.mode != "live":
+        yield job.object_store_dir
+        return
+    with store.staged_deployment_storage(job.folder, job.broker.deployment) as local:
+        yield local
+
+
+def task_run_lean(
+    run_dir: str,
+    *,
+    mode: Mode,
+    parameters: Mapping[str, Any],
+    launch: Launch | None = None,
+    store: ArtifactStore | None = None,
+    timeout_s: float = DEFAULT_ENGINE_TIMEOUT_S,
+    **inputs: Any,
+) -> str:
+    """``run_lean`` as the operator's local runtime runs it (the operator adds Docker, brokers and on_kill):
+    stage, run Lean in scratch, upload; returns the store URI of ``results/``."""
+    from include.artifact_store import ArtifactStore, staged_run
+
+    store = store if store is not None else ArtifactStore.from_env()
+    with staged_run(run_dir, store=store) as folder:
+        job = lean_job(folder, mode=mode, parameters=parameters, **inputs)
+        if launch is None:
+            from include.launch.local import run_lean_local
+
+            def launch(job: LeanJob) -> dict[str, str]:
+                return run_lean_local(job, timeout_s=timeout_s, on_line=lambda line: log.info("[lean] %s", line))
+
+        with staged_lean_storage(job, store=store):
+            launch(job)
+        return store.file_uri(folder, folder.results_dir)
+
+
+def task_ingest(
+    run_dir: str, *, airflow_ids: Mapping[str, str] | None = None, store: ArtifactStore | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The ``ingest_events`` task: (XCom URIs, the ingestion's summary)."""
+    from include.artifact_store import ArtifactStore, run_uris, staged_run
+
+    store = store if store is not None else ArtifactStore.from_env()
+    with staged_run(run_dir, store=store) as folder:
+        summary = step_ingest(folder, airflow_ids=airflow_ids)
+        return run_uris(store, folder, manifest=folder.manifest_path), summary
+
+
+def task_check(
+    run_dir: str, *, policy: Policy = "fail", store: ArtifactStore | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The ``consistency_check`` task: (XCom URIs, :func:`step_check`'s outcome). A failed check still
+    uploads its report before the error propagates."""
+    from include.artifact_store import ArtifactStore, run_uris, staged_run
+
+    store = store if store is not None else ArtifactStore.from_env()
+    with staged_run(run_dir, store=store) as folder, staged_session_partner(folder, store=store):
+        checked = step_check(folder, policy=policy)
+        uris = run_uris(store, folder, report_json=folder.report_json_path, report_html=folder.report_html_path)
+    return uris, checked
+
+
 # ---------------------------------------------------------------------------- the whole chain
 
 
@@ -432,9 +605,16 @@ __all__ = [
     "run_chain",
     "session_of",
     "should_skip_order_build",
+    "staged_lean_storage",
     "step_check",
     "step_ingest",
     "step_snapshot",
     "step_write_intent",
     "step_write_params",
+    "task_check",
+    "task_ingest",
+    "task_run_lean",
+    "task_snapshot",
+    "task_write_intent",
+    "task_write_params",
 ]

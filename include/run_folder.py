@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from include.errors import ArtifactPathError, RunFolderError
 
 if TYPE_CHECKING:
+    from include.artifact_store import ArtifactStore
     from include.contracts.intent import OrderIntent
     from include.contracts.params import ExecutionParams
     from include.launch.config import LauncherConfig
@@ -123,6 +124,23 @@ def confine_deployment_storage(path: str | os.PathLike[str], run_folder: str | o
     return resolved
 
 
+def local_path_of(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """``path`` itself, or the local path of a ``file://`` URI; ArtifactPathError for another protocol
+    (such a folder is staged first: ``include.artifact_store.staged_run``)."""
+    text = os.fspath(path)
+    if "://" not in text:
+        return path
+    protocol, _, rest = text.partition("://")
+    if protocol.lower() not in ("file", "local") or not rest.startswith("/"):
+        raise ArtifactPathError(
+            f"{text!r} is not a local folder: a run folder on an object store is staged first "
+            "(include.artifact_store.staged_run)"
+        )
+    from urllib.parse import unquote
+
+    return unquote(rest)
+
+
 @dataclass(frozen=True)
 class RunRef:
     """Who a run is: its DAG and its run key."""
@@ -163,6 +181,8 @@ class RunFolder:
 
     ref: RunRef
     path: Path
+    # The artifact store this folder was staged from (include.artifact_store); None: a plain local folder.
+    store: ArtifactStore | None = field(default=None, compare=False, repr=False)
 
     # -- finding or making the folder
 
@@ -184,7 +204,9 @@ class RunFolder:
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> RunFolder:
         """An existing run folder; confined under ``root`` when one is given (the DAG tasks give the
-        artifact root; the CLI reads any folder it is pointed at)."""
+        artifact root; the CLI reads any folder it is pointed at). A ``file://`` URI is its local path;
+        a run folder on another store is opened through ``include.artifact_store.staged_run``."""
+        path = local_path_of(path)
         folder = confine(path, root) if root is not None else Path(path).resolve()
         if not folder.is_dir():
             raise RunFolderError([f"{folder}: not a directory"])

@@ -1,7 +1,8 @@
 """``manifest.json``: the exact inputs and engine of a run, by sha256.
 
 Never imports Airflow: Airflow identifiers are plain optional arguments. Paths in the manifest
-are relative (to the run folder, or ``data/...`` for data files), never machine-absolute.
+are relative (to the run folder, or ``data/...`` for data files), never machine-absolute. A run folder
+staged from an artifact store (``include.artifact_store``) is hashed on the store's bytes.
 """
 
 from __future__ import annotations
@@ -43,6 +44,24 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 def _digest(path: Path, shown_as: str) -> FileDigest:
     return FileDigest(path=shown_as, sha256=sha256_file(path), size=path.stat().st_size)
+
+
+def _run_file_digest(folder: RunFolder, path: Path) -> FileDigest:
+    """A run folder file's digest; for a folder staged from an object store, of the bytes the store holds
+    (what later tasks and other workers read), which must be the bytes staged here."""
+    local = folder.inside(path)
+    store = folder.store
+    if store is None or store.in_place:
+        return _digest(local, path.name)
+    uri = store.file_uri(folder, path)
+    try:
+        stored = store.read_bytes(uri)
+    except FileNotFoundError:
+        raise RunFolderError([f"{path.name}: not in the artifact store ({uri}); it was never uploaded"]) from None
+    digest = hashlib.sha256(stored).hexdigest()
+    if digest != sha256_file(local):
+        raise RunFolderError([f"{path.name}: the staged copy differs from the artifact store's {uri}"])
+    return FileDigest(path=path.name, sha256=digest, size=len(stored))
 
 
 def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
@@ -145,7 +164,7 @@ def build_run_manifest(
     ``engine_details``: the rest of the run's ``engine.json`` (``image_id``, ``image_digest``,
     ``image_created``, ``lean_version``), whichever the launch recorded.
     """
-    files = {role: _digest(folder.inside(path), path.name) for role, path in input_files(folder) if path.exists()}
+    files = {role: _run_file_digest(folder, path) for role, path in input_files(folder) if path.exists()}
     algorithm = Path(algorithm_path) if algorithm_path is not None else folder.algorithm_path(config)
     if algorithm is None or not algorithm.exists():
         raise RunFolderError(

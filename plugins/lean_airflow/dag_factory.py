@@ -3,7 +3,8 @@
     snapshot -> write_intent -> write_params -> run_lean -> ingest_events -> consistency_check
 
 The chain is ``include.pipeline``'s: each task reads the Airflow context and calls one of its
-steps. XCom carries the run folder's file paths only.
+staged task bodies (``include.pipeline.task_*``). XCom carries artifact-store URIs only (the run folder
+and its files; ``file://`` URIs of the local artifact root in the embedded default), never a worker's path.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from airflow.sdk import DAG, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.live_session import LIVE_DEADLINE_MINUTES_AFTER_CLOSE, live_minutes_before_close
-from lean_airflow.operators import LeanReportLink, LeanRunOperator, task_execution_timeout
+from lean_airflow.operators import LeanReportLink, LeanRunOperator, artifact_store, task_execution_timeout
 from lean_airflow.timetables import NyseTradingDayTimetable
 
 RUNTIME_ENV = "LEAN_AIRFLOW_RUNTIME"
@@ -133,12 +134,6 @@ def _provider_options(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(provider), {k: v for k, v in options.items() if v is not None}
 
 
-def _folder(paths: Paths) -> Any:
-    from include.run_folder import RunFolder, artifact_root
-
-    return RunFolder.open(paths["run_dir"], root=artifact_root())
-
-
 @contextmanager
 def form_errors_fail_at_once() -> Iterator[None]:
     """A form the contracts refuse fails the task at once, without a retry, and says what to fix.
@@ -212,7 +207,7 @@ def check_previous_run(context: dict[str, Any]) -> None:
 
 @task
 def snapshot(kind: Literal["daily", "range"], mode: Literal["backtest", "live"], **context: Any) -> Paths:
-    from include.pipeline import check_run_form, session_of, step_snapshot
+    from include.pipeline import check_run_form, session_of, task_snapshot
     from include.run_folder import data_folder
 
     # Every Param is checked before the folder exists: a refused form leaves nothing behind.
@@ -229,39 +224,34 @@ def snapshot(kind: Literal["daily", "range"], mode: Literal["backtest", "live"],
     if any(t.depends_on_past for t in context["dag"].tasks):
         check_previous_run(context)
     provider, options = _provider_options(context["params"])
-    folder = step_snapshot(ref, dates, provider=provider, options=options, data_folder=data_folder())
-    return {"run_dir": str(folder.path), "snapshots": str(folder.snapshots_path)}
+    return task_snapshot(
+        ref, dates, provider=provider, options=options, data_folder=data_folder(), store=artifact_store()
+    )
 
 
 @task
 def write_intent(paths: Paths) -> Paths:
-    from include.pipeline import step_write_intent
+    from include.pipeline import task_write_intent
 
-    return {"run_dir": paths["run_dir"], "intent": str(step_write_intent(_folder(paths)))}
+    return task_write_intent(paths["run_dir"], store=artifact_store())
 
 
 @task
 def write_params(paths: Paths, mode: Literal["backtest", "live"], continuous: bool, **context: Any) -> Paths:
     from include.contracts.params import EXECUTION_PARAM_FIELDS
-    from include.pipeline import previous_run_folder, step_write_params
+    from include.pipeline import task_write_params
 
-    folder = _folder(paths)
-    previous = None
-    if continuous:
-        first_day = folder.load_intent().rebalances[0].date
-        previous = previous_run_folder(folder.ref, first_day, mode=mode)
     execution = {key: context["params"].get(key) for key in EXECUTION_PARAM_FIELDS}
-    written = step_write_params(folder, execution, previous=previous)
-    return {"run_dir": paths["run_dir"], "params": str(written)}
+    return task_write_params(paths["run_dir"], execution, mode=mode, continuous=continuous, store=artifact_store())
 
 
 @task
 def ingest_events(paths: Paths, results_dir: str, **context: Any) -> Paths:
-    from include.pipeline import step_ingest
+    from include.pipeline import task_ingest
 
-    folder = _folder(paths)
-    summary = step_ingest(
-        folder,
+    uris, summary = task_ingest(
+        paths["run_dir"],
+        store=artifact_store(),
         airflow_ids={
             "dag_id": context["dag"].dag_id,
             "run_id": context["dag_run"].run_id,
@@ -271,16 +261,18 @@ def ingest_events(paths: Paths, results_dir: str, **context: Any) -> Paths:
         },
     )
     log.info("ingested %s from %s", summary, results_dir)
-    return {"run_dir": paths["run_dir"], "manifest": str(folder.manifest_path)}
+    return uris
 
 
 @task
 def consistency_check(paths: Paths, **context: Any) -> Paths:
-    from include.pipeline import step_check
+    from include.pipeline import task_check
 
-    checked = step_check(_folder(paths), policy=context["params"].get("consistency_policy", "fail"))
+    uris, checked = task_check(
+        paths["run_dir"], policy=context["params"].get("consistency_policy", "fail"), store=artifact_store()
+    )
     log.info("consistency verdict %s (%s failures)", checked["verdict"], checked["failures"])
-    return {"run_dir": paths["run_dir"], "report_json": checked["report_json"], "report_html": checked["report_html"]}
+    return uris
 
 
 def build_lean_dag(

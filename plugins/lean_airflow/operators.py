@@ -1,8 +1,10 @@
 """``LeanRunOperator``: one operator for backtest and live, on Docker or the local runtime.
 
 It only wires ``include.launch`` to Airflow: both runtimes get the same launcher config for the
-same run folder; only the paths differ. The operator returns the results folder's path, which
-is all XCom carries; the engine's identity goes to the run folder's ``engine.json``.
+same run folder; only the paths differ. The run folder is staged from the artifact store into local
+scratch (``include.artifact_store.staged_run``; in place by default) and Lean's results are uploaded before
+``execute`` returns the store URI of ``results/``, which is all XCom carries; the engine's identity goes to
+the run folder's ``engine.json``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
+    from include.artifact_store import ArtifactStore
     from include.launch.brokers import BrokerConnection
     from include.launch.config import LeanJob, Mode
     from include.launch.lifecycle import DockerLeanRun
     from include.launch.local import LocalLeanRun
+    from include.run_folder import RunFolder
 
 # include/ (pydantic contracts, the runtime) is imported inside the methods that run tasks: the
 # DAG processor parses this module on every DAG-file parse and must not pay for it.
@@ -37,6 +41,22 @@ DEFAULT_STOP_GRACE = dt.timedelta(seconds=60)
 # The task's execution_timeout beyond the engine's: the stop grace, plus writing the config and
 # inspecting (or, on a cold host, pulling) the image, so the engine limit always fires first.
 TASK_TIMEOUT_MARGIN = dt.timedelta(minutes=15)
+# The runtimes LeanRunOperator dispatches to (``_run`` has one branch each).
+RUNTIMES: tuple[str, ...] = ("docker", "local")
+
+
+def artifact_store() -> ArtifactStore:
+    """The run folders' store: ``$LEAN_AIRFLOW_ARTIFACT_STORE`` as an ``ObjectStoragePath`` with the
+    credentials of ``$LEAN_AIRFLOW_ARTIFACT_CONN_ID`` (if any); unset, the local artifact root, in place."""
+    from include.artifact_store import ARTIFACT_CONN_ID_ENV, ARTIFACT_STORE_ENV, ArtifactStore, parse_store_uri
+
+    raw = (os.environ.get(ARTIFACT_STORE_ENV) or "").strip()
+    if not raw:
+        return ArtifactStore.from_env()
+    from airflow.sdk import ObjectStoragePath
+
+    conn_id = (os.environ.get(ARTIFACT_CONN_ID_ENV) or "").strip() or None
+    return ArtifactStore.from_env(ObjectStoragePath(parse_store_uri(raw), conn_id=conn_id))
 
 
 def task_execution_timeout(
@@ -197,30 +217,44 @@ class LeanRunOperator(BaseOperator):
         self._docker_run: DockerLeanRun | None = None
         self._local_run: LocalLeanRun | None = None
 
-    def _job(self) -> LeanJob:
+    def _job(self, folder: RunFolder) -> LeanJob:
         from pathlib import Path
 
         from include.pipeline import lean_job
-        from include.run_folder import RunFolder, artifact_root
 
         inputs: dict[str, Any] = {}
         if self.algorithm_path:
             inputs["algorithm_path"] = Path(self.algorithm_path).resolve()
         if self.data_path:
             inputs["data_folder"] = Path(self.data_path).resolve()
-        folder = RunFolder.open(self.run_dir, root=artifact_root())
         return lean_job(folder, mode=self.mode, parameters=self.parameters, **inputs)
 
     def execute(self, context: Context) -> str:
         runtime = str(self.runtime).strip().lower()
-        if runtime not in ("docker", "local"):
-            raise AirflowException(f"LeanRunOperator runtime={self.runtime!r}: expected 'docker' or 'local'")
+        if runtime not in RUNTIMES:
+            raise AirflowException(
+                f"LeanRunOperator runtime={self.runtime!r}: expected one of {', '.join(map(repr, RUNTIMES))}"
+            )
+        from include.artifact_store import staged_run
+        from include.pipeline import staged_lean_storage
+
+        store = artifact_store()
+        # The run folder in local scratch (the folder itself in the embedded default); what Lean wrote is
+        # uploaded on the way out, also when it failed, so its logs are in the store.
+        with staged_run(self.run_dir, store=store) as folder:
+            job, secrets = self._prepared_job(folder, runtime)
+            with staged_lean_storage(job, store=store):
+                self._run(runtime, job, context, secrets)
+            return store.file_uri(folder, folder.results_dir)
+
+    def _prepared_job(self, folder: RunFolder, runtime: str) -> tuple[LeanJob, Mapping[str, str]]:
+        """The job for the staged folder, its broker and secrets, after the preflight checks."""
         import dataclasses
 
         from include.launch.data_folder import require_lean_data_folder
         from include.launch.lean_rules import check_job_before_start
 
-        job = self._job()
+        job = self._job(folder)
         # Preflight: Lean stops at start without its market-hours and symbol-properties databases;
         # say which file is missing before a container or a subprocess is started.
         require_lean_data_folder(job.data_folder)
@@ -232,11 +266,14 @@ class LeanRunOperator(BaseOperator):
         # Preflight: the broker runs on this runtime and the config passes Lean's keys and live rules
         # (a live environment without a data queue handler is refused here, before anything starts).
         check_job_before_start(job, runtime)  # type: ignore[arg-type]
+        return job, secrets
+
+    def _run(self, runtime: str, job: LeanJob, context: Context, secrets: Mapping[str, str]) -> None:
+        """Run Lean on the staged job with the runtime's launcher (one method per runtime)."""
         if runtime == "docker":
             self._run_docker(job, context, secrets)
         else:
             self._run_local(job, secrets)
-        return str(job.folder.results_dir)
 
     def _run_local(self, job: LeanJob, secrets: Mapping[str, str]) -> None:
         from include.errors import LeanRunError

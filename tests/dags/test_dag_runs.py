@@ -67,8 +67,9 @@ def test_range_backtest_end_to_end_and_rerun_duplicates_nothing(dagbag, lean_env
         assert (run_dir / name).exists(), name
     report = json.loads((run_dir / "report.json").read_text())
     assert report["verdict"] in ("pass", "warn"), report
-    # XCom carries the run folder's paths only: no payloads, no engine identity.
-    folder = str(run_dir.resolve())
+    # XCom carries the run folder's store URIs only (file:// of the artifact root in the embedded default):
+    # no payloads, no engine identity, no worker's path.
+    folder = run_dir.resolve().as_uri()
     assert _return_values(first) == {
         "snapshot": {"run_dir": folder, "snapshots": f"{folder}/snapshots_run_{key}.jsonl"},
         "write_intent": {"run_dir": folder, "intent": f"{folder}/order_intent_run_{key}.json"},
@@ -100,6 +101,33 @@ def test_range_backtest_end_to_end_and_rerun_duplicates_nothing(dagbag, lean_env
     assert _count(lean_env["db_url"], "order_events") == events
     assert _count(lean_env["db_url"], "rebalance_runs") == 1
     assert next((run_dir / "results").glob("*-order-events.json")).read_bytes() == events_file
+
+
+def test_range_backtest_on_an_artifact_store_passes_store_uris_only(  # type: ignore[no-untyped-def]
+    dagbag, lean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``LEAN_AIRFLOW_ARTIFACT_STORE`` set, the artifact root is the worker's scratch: every task stages
+    its run folder from the store and back, and XCom holds store URIs, never a path of the worker."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_STORE", store.as_uri())
+    dag = dagbag.dags["lean_backtest_range"]
+    conf = {"start_date": "2021-02-01", "end_date": "2021-02-12", "top_n": 2, "lookback_days": 10}
+    run = dag.test(run_conf=conf)
+    _assert_success(run)
+    key = "20210201_20210212"
+    stored = store / "lean_backtest_range" / key
+    for name in ("manifest.json", "report.json", "report.html", "config.json", f"snapshots_run_{key}.jsonl"):
+        assert (stored / name).is_file(), name
+    assert json.loads((stored / "report.json").read_text())["verdict"] in ("pass", "warn")
+    values = _return_values(run)
+    assert set(values) == set(TASKS)
+    uris = [v for value in values.values() for v in (value.values() if isinstance(value, dict) else [value])]
+    prefix = f"{store.resolve().as_uri()}/lean_backtest_range/{key}"
+    assert all(uri.startswith(prefix) for uri in uris), values
+    assert values["run_lean"] == f"{prefix}/results"
+    # No XCom value names the scratch (the local artifact root) or any plain path.
+    scratch = str(Path(lean_env["root"]).resolve())
+    assert not any(scratch in uri or uri.startswith("/") for uri in uris), values
 
 
 def test_live_rebalance_two_days_carry_the_account(dagbag, lean_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]

@@ -165,7 +165,7 @@ def test_dag_run_cleared_or_run_again_reuses_the_folder_and_duplicates_nothing( 
     assert table_counts(lean_env["db_url"]) == counts
     assert file_events(folder / "results", key) == events
     ingested = second.get_task_instance("ingest_events").xcom_pull(task_ids="ingest_events")
-    assert ingested == {"run_dir": str(folder), "manifest": str(folder / "manifest.json")}, ingested
+    assert ingested == {"run_dir": folder.as_uri(), "manifest": (folder / "manifest.json").as_uri()}, ingested
     assert len(summaries) == 2, summaries
     assert (summaries[1]["inserted"], summaries[1]["already_present"]) == (0, len(events))
 

@@ -104,7 +104,7 @@ def test_a_backtest_runs_in_one_named_limited_offline_container_and_records_its_
 ) -> None:
     run = prepare_run()
     with FakeDockerAPI(EntryScriptRun()) as fake:
-        assert _operator(run, fake.url).execute({"ti": RecordingTI()}) == str(run.results_dir)
+        assert _operator(run, fake.url).execute({"ti": RecordingTI()}) == run.results_dir.as_uri()
     (request,) = fake.state.created
     assert fake.state.requests[[r[2] for r in fake.state.requests].index(request)][1].endswith(
         "/containers/create?name=lean-lean_backtest_range-20210201_20210226"

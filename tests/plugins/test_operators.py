@@ -108,7 +108,7 @@ def test_docker_container_request_is_exact(run_folder: RunFolder) -> None:
     with FakeDockerAPI() as fake:
         ti = RecordingTI()
         result = _operator(run_folder, fake.url).execute({"ti": ti})
-    assert result == str(run_dir / "results")
+    assert result == (run_dir / "results").as_uri()  # a store URI (file:// in the embedded default)
     assert ti.xcom == {}  # no "engine" XCom: the identity is in the run folder
     identity = {
         "runtime": "docker",
@@ -446,7 +446,7 @@ def test_local_runtime_runs_the_folder_and_records_its_identity(root: Path) -> N
         data_path=str(DEFAULT_DATA_FOLDER),
         parameters={"starting-cash": 100000},
     ).execute({"ti": ti})
-    assert result == str(folder.results_dir)
+    assert result == folder.results_dir.as_uri()
     assert ti.xcom == {}
     identity = {"runtime": "local", "engine": f"lean_local {local_version}"}
     assert json.loads(folder.engine_path.read_text()) == identity
