@@ -26,8 +26,8 @@ def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
 
 
-def test_the_three_dags(dagbag) -> None:  # type: ignore[no-untyped-def]
-    assert sorted(dagbag.dag_ids) == ["lean_backtest_daily", "lean_backtest_range", "lean_live_rebalance"]
+def test_the_four_dags(dagbag) -> None:  # type: ignore[no-untyped-def]
+    assert sorted(dagbag.dag_ids) == ["lean_backtest_daily", "lean_backtest_range", "lean_backtest_sweep", "lean_live_rebalance"]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
