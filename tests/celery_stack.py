@@ -212,7 +212,8 @@ class CeleryStack(AirflowStack):
             return conn.execute(sql, args).fetchall()
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any], token: str) -> str:
-        """Trigger a manual run through the REST API; its run_id."""
+        """Unpause ``dag_id`` and trigger a manual run through the REST API; its run_id."""
+        self.unpause(dag_id, token)
         body = json.dumps({"logical_date": None, "conf": dict(conf)}).encode()
         request = urllib.request.Request(
             f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
@@ -222,6 +223,18 @@ class CeleryStack(AirflowStack):
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return str(json.loads(response.read())["dag_run_id"])
+
+    def unpause(self, dag_id: str, token: str) -> None:
+        """Unpause through the REST API (DAGs start paused unless they say otherwise)."""
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/dags/{dag_id}",
+            data=json.dumps({"is_paused": False}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="PATCH",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            if json.loads(response.read())["is_paused"]:
+                raise AssertionError(f"{dag_id} is still paused")
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout

@@ -8,7 +8,6 @@ worker, and the workers' scratch folders are not shared, so the store is the onl
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +38,10 @@ def _files(root: Path) -> set[Path]:
 
 
 def _xcom_values(stack: CeleryStack, dag_id: str, run_id: str) -> list[str]:
-    rows = stack._query("SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
+    """Every string the run's tasks returned (their XCom return values; links and the like aside)."""
+    rows = stack._query(
+        "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND key = 'return_value'", dag_id, run_id
+    )
 
     def strings(value: Any) -> Iterator[str]:
         if isinstance(value, str):
@@ -51,7 +53,19 @@ def _xcom_values(stack: CeleryStack, dag_id: str, run_id: str) -> list[str]:
             for item in value:
                 yield from strings(item)
 
-    return [text for (value,) in rows for text in strings(json.loads(value) if isinstance(value, str) else value)]
+    # The value column is JSONB: psycopg hands back the decoded value.
+    return [text for (value,) in rows for text in strings(value)]
+
+
+def _xcom(stack: CeleryStack, dag_id: str, run_id: str, task_id: str) -> Any:
+    rows = stack._query(
+        "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = %s AND key = 'return_value'",
+        dag_id,
+        run_id,
+        task_id,
+    )
+    assert len(rows) == 1, (task_id, rows)
+    return rows[0][0]
 
 
 def _assert_run_spread_over_both_workers(stack: CeleryStack, dag_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -109,4 +123,45 @@ def test_a_range_run_spreads_over_two_workers_through_the_store(stack: CelerySta
     assert values
     for value in values:
         assert value.startswith(stack.store.resolve().as_uri() + "/"), value
+    _assert_scratch_folders_apart(stack)
+
+
+# A small sweep: two points of one short range, their chains in parallel on the two workers.
+SWEEP_CONF = {
+    "start_date": "2021-02-01",
+    "end_date": "2021-02-12",
+    "grid": {"top_n": [1, 2], "lookback_days": [10]},
+    "rank_by": "Net Profit",
+}
+
+
+def test_a_sweep_spreads_over_two_workers_through_the_store(stack: CeleryStack) -> None:
+    from include.audit.manifest import check_freshness
+    from include.run_folder import RunFolder, RunRef
+    from include.sweep import COMPARISON_HTML, COMPARISON_JSON, POINT_TASKS, SWEEP_DAG_ID, sweep_dir
+
+    stack.wait_for_dag(SWEEP_DAG_ID)
+    run_id = stack.trigger(SWEEP_DAG_ID, SWEEP_CONF, stack.token())
+    state = stack.wait_for_run(SWEEP_DAG_ID, run_id, RUN_TIMEOUT_S)
+    assert state == "success", f"{state}:\n{stack.logs()}"
+    instances = _assert_run_spread_over_both_workers(stack, SWEEP_DAG_ID, run_id)
+    # Every point's whole chain ran, each of its tasks once per point; run_lean on the Lean queue.
+    for task_id in POINT_TASKS:
+        mapped = sorted(ti["map_index"] for ti in instances if ti["task_id"] == f"point.{task_id}")
+        assert mapped == [0, 1], (task_id, instances)
+    assert {ti["queue"] for ti in instances if ti["task_id"] == "point.run_lean"} == {"lean"}
+
+    # The points as plan_sweep planned them, and the sweep of the comparison page (/lean-airflow/sweeps/<hash>).
+    points = _xcom(stack, SWEEP_DAG_ID, run_id, "plan_sweep")
+    assert len(points) == 2
+    sweep_hash = _xcom(stack, SWEEP_DAG_ID, run_id, "compare_points")["url"].rsplit("/", 1)[1]
+    for point in points:
+        folder = RunFolder.locate(RunRef(SWEEP_DAG_ID, point["run_key"]), root=stack.store)
+        assert folder.final_state_path.is_file() and folder.report_html_path.is_file(), folder.path
+        assert check_freshness(folder).state == "current", check_freshness(folder)
+    # The comparison is written to the store too, for the UI to serve from any host.
+    comparison = sweep_dir(sweep_hash, root=stack.store)
+    assert (comparison / COMPARISON_JSON).is_file() and (comparison / COMPARISON_HTML).is_file()
+    for value in _xcom_values(stack, SWEEP_DAG_ID, run_id):
+        assert not any(value.startswith(str(worker.scratch)) for worker in stack.workers), value
     _assert_scratch_folders_apart(stack)
