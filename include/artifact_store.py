@@ -26,9 +26,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -42,6 +43,8 @@ from include.run_folder import (
     RunFolder,
     RunRef,
     artifact_root,
+    check_dag_id,
+    check_run_key,
     confine,
 )
 
@@ -165,8 +168,13 @@ class ArtifactStore:
         self.scratch_root = scratch_root
         self.protocol = _protocol(root)
         self.fs: Any = root.fs
-        self._root_path = str(self.fs._strip_protocol(str(root))).rstrip("/") or "/"
-        self.uri = str(root).rstrip("/")
+        self._root_path = str(root.path).rstrip("/") or "/"
+        # Canonical, without the connection id an ObjectStoragePath puts in its text (``s3://conn@bucket``):
+        # what XCom carries names the object, not the credentials used to reach it.
+        if self.protocol in _LOCAL_PROTOCOLS:
+            self.uri = f"file://{self._root_path}".rstrip("/")
+        else:
+            self.uri = f"{self.protocol}://{self._root_path.lstrip('/')}"
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r}, in_place={self.in_place})"
@@ -185,7 +193,7 @@ class ArtifactStore:
             root = upath.UPath(parse_store_uri(raw))
         in_place = False
         if _protocol(root) in _LOCAL_PROTOCOLS:
-            local = Path(str(root.fs._strip_protocol(str(root)))).resolve()
+            local = Path(str(root.path)).resolve()
             in_place = local == scratch
             if not in_place and (scratch in local.parents or local in scratch.parents):
                 raise ArtifactStoreError(
@@ -321,11 +329,14 @@ class ArtifactStore:
         return scratch_root / STAGING_DIR / f"{relative_dir}.json"
 
     @staticmethod
-    def _read_state(path: Path) -> dict[str, StagedFile]:
+    def _read_state(path: Path, uri: str) -> dict[str, StagedFile]:
+        """What was staged from ``uri`` into this scratch (nothing, when the scratch last mirrored another store)."""
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
+            if raw.get("store_uri") != uri:
+                return {}
             return {name: StagedFile(**entry) for name, entry in raw["files"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return {}
 
     @staticmethod
@@ -338,13 +349,27 @@ class ArtifactStore:
             },
         )
 
-    def download_tree(self, relative_dir: str, local_dir: Path, scratch_root: Path) -> list[str]:
+    def download_tree(
+        self,
+        relative_dir: str,
+        local_dir: Path,
+        scratch_root: Path,
+        *,
+        include: Callable[[str], bool] | None = None,
+        listing: dict[str, dict[str, Any]] | None = None,
+    ) -> list[str]:
         """Mirror ``<store>/<relative_dir>`` into ``local_dir``: fetch what the scratch does not already hold,
-        delete local files the store does not have. Returns the relative paths fetched."""
+        delete local files the store does not have. Returns the relative paths fetched.
+
+        ``include``: mirror only the relative paths it accepts (others are left as they are);
+        ``listing``: the store's files of ``relative_dir`` when the caller has listed them already."""
         state_path = self._state_path(scratch_root, relative_dir)
-        previous = self._read_state(state_path)
-        stored = self.list_files(relative_dir)
-        state: dict[str, StagedFile] = {}
+        previous = self._read_state(state_path, self._uri_of(relative_dir))
+        stored = listing if listing is not None else self.list_files(relative_dir)
+        if include is not None:
+            stored = {relative: info for relative, info in stored.items() if include(relative)}
+        # What the filter leaves out stays as it was recorded (a partial mirror does not forget a full one).
+        state = {name: entry for name, entry in previous.items() if include is not None and not include(name)}
         fetched: list[str] = []
         base = self._key(relative_dir)
         for relative, info in sorted(stored.items()):
@@ -371,6 +396,8 @@ class ArtifactStore:
         if local_dir.is_dir():
             for local in sorted(local_dir.rglob("*"), reverse=True):
                 relative = local.relative_to(local_dir).as_posix()
+                if include is not None and not include(relative):
+                    continue
                 if (local.is_file() or local.is_symlink()) and relative not in stored:
                     local.unlink()
         self._write_state(state_path, self._uri_of(relative_dir), state)
@@ -380,7 +407,7 @@ class ArtifactStore:
         """Send the files of ``local_dir`` that are new or changed since they were downloaded (or last
         uploaded), remove from the store the files deleted here; returns the URIs written."""
         state_path = self._state_path(scratch_root, relative_dir)
-        previous = self._read_state(state_path)
+        previous = self._read_state(state_path, self._uri_of(relative_dir))
         state: dict[str, StagedFile] = {}
         changed: list[tuple[str, Path]] = []
         present: set[str] = set()
@@ -437,7 +464,13 @@ class ArtifactStore:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
 
-    def download_run(self, ref: RunRef, scratch_root: str | os.PathLike[str] | None = None) -> RunFolder:
+    def download_run(
+        self,
+        ref: RunRef,
+        scratch_root: str | os.PathLike[str] | None = None,
+        *,
+        listing: dict[str, dict[str, Any]] | None = None,
+    ) -> RunFolder:
         """The store's run folder mirrored into ``<scratch>/<dag_id>/<run key>`` (created, even when the
         store holds no file of it yet); the returned folder remembers this store. In place: the folder itself,
         not created."""
@@ -445,7 +478,7 @@ class ArtifactStore:
         if self.in_place:  # the folder itself; the step creates it (a failed first step leaves none)
             return RunFolder(ref=ref, path=RunFolder.locate(ref, root=scratch).path, store=self)
         folder = RunFolder.create(ref, root=scratch)
-        fetched = self.download_tree(f"{ref.dag_id}/{ref.run_key}", folder.path, scratch)
+        fetched = self.download_tree(f"{ref.dag_id}/{ref.run_key}", folder.path, scratch, listing=listing)
         log.info("staged %s from %s (%d files fetched)", ref, self.run_uri(ref), len(fetched))
         return RunFolder(ref=ref, path=folder.path, store=self)
 
@@ -456,6 +489,48 @@ class ArtifactStore:
         written = self.upload_tree(folder.path, f"{folder.dag_id}/{folder.run_key}", folder.path.parent.parent)
         log.info("uploaded %d changed files of %s to %s", len(written), folder.ref, self.run_uri(folder.ref))
         return written
+
+    def cache_run_summaries(self, cache_root: Path, dag_ids: Iterable[str] | None = None) -> list[RunRef]:
+        """The top-level files of every run folder (inputs, manifest, report: what a runs list reads) mirrored
+        into ``cache_root/<dag_id>/<run key>``, one store listing per DAG; the cached runs the store no longer
+        holds are dropped. Returns the runs found. In place: nothing to do (the store is local)."""
+        found: list[RunRef] = []
+        for dag_id in sorted(dag_ids) if dag_ids is not None else self.list_dirs():
+            try:
+                check_dag_id(dag_id)
+            except ArtifactPathError:
+                continue
+            by_run: dict[str, dict[str, dict[str, Any]]] = {}
+            for relative, info in self.list_files(dag_id).items():
+                run_key, _, rest = relative.partition("/")
+                if rest and "/" not in rest and _is_run_key(run_key):
+                    by_run.setdefault(run_key, {})[rest] = info
+            for run_key, files in sorted(by_run.items()):
+                ref = RunRef(dag_id, run_key)
+                local = cache_root / dag_id / run_key
+                local.mkdir(parents=True, exist_ok=True)
+                self.download_tree(str(ref), local, cache_root, include=_top_level, listing=files)
+                found.append(ref)
+            cached = cache_root / dag_id
+            if cached.is_dir():
+                for stale in cached.iterdir():
+                    gone = stale.name not in by_run and _is_run_key(stale.name)
+                    if gone and stale.is_dir() and not stale.is_symlink():
+                        shutil.rmtree(stale, ignore_errors=True)
+                        self._state_path(cache_root, f"{dag_id}/{stale.name}").unlink(missing_ok=True)
+        return found
+
+    def cache_run(self, ref: RunRef, cache_root: Path) -> RunFolder | None:
+        """The whole run folder mirrored into ``cache_root`` (for a report page); None when the store lacks it."""
+        listing = self.list_files(str(ref))
+        local = cache_root / ref.dag_id / ref.run_key
+        if not listing:
+            if local.is_dir():
+                shutil.rmtree(local, ignore_errors=True)
+            return None
+        local.mkdir(parents=True, exist_ok=True)
+        self.download_tree(str(ref), local, cache_root, listing=listing)
+        return RunFolder.open(local, root=cache_root)
 
     def deployment_relative(self, dag_id: str, deployment: str) -> str:
         return f"{dag_id}/{DEPLOYMENTS_DIR}/{deployment}/storage"
@@ -476,6 +551,18 @@ class ArtifactStore:
             yield local
         finally:
             self.upload_tree(local, relative, scratch)
+
+
+def _top_level(relative: str) -> bool:
+    return "/" not in relative
+
+
+def _is_run_key(name: str) -> bool:
+    try:
+        check_run_key(name)
+    except ArtifactPathError:
+        return False
+    return True
 
 
 def _conclusions_last(relative: str) -> tuple[int, str]:
@@ -499,9 +586,10 @@ def staged_run(uri_or_path: str | os.PathLike[str], *, store: ArtifactStore | No
         folder = RunFolder.open(store.scratch_root / ref.dag_id / ref.run_key, root=store.scratch_root)
         yield RunFolder(ref=folder.ref, path=folder.path, store=store)
         return
-    if not store.run_exists(ref):
+    listing = store.list_files(str(ref))
+    if not listing:
         raise RunFolderError([f"{store.run_uri(ref)}: no run folder in the artifact store"])
-    folder = store.download_run(ref)
+    folder = store.download_run(ref, listing=listing)
     try:
         yield folder
     finally:
@@ -533,15 +621,15 @@ def staged_other_run(
         located = RunFolder.locate(ref, root=scratch)
         yield located if located.path.is_dir() else None
         return
-    relative = f"{ref.dag_id}/{ref.run_key}"
-    if not store.run_exists(ref):
+    listing = store.list_files(str(ref))
+    if not listing:
         # A stale scratch copy of a run the store no longer holds must not be read as that run.
         stale = scratch / ref.dag_id / ref.run_key
         if stale.is_dir():
-            store.download_tree(relative, stale, scratch)
+            store.download_tree(str(ref), stale, scratch, listing=listing)
         yield None
         return
-    other = store.download_run(ref, scratch)
+    other = store.download_run(ref, scratch, listing=listing)
     try:
         yield other
     finally:

@@ -5,6 +5,11 @@ and its DAG authorisation, team-aware as Airflow's own routes are; the page cont
 ``include.reporting``. ``/dag-runs/{dag_id}/{run_id}`` is the "Lean report" tab of Airflow's DAG
 run page (an ``external_views`` entry with ``destination: "dag_run"``, embedded by the UI in an
 iframe): it finds the run key the Airflow run recorded and opens that run's page.
+
+The pages read run folders where the workers wrote them: the local artifact root in the embedded default;
+with an artifact store (``LEAN_AIRFLOW_ARTIFACT_STORE``), a cache under the local artifact root
+(``.ui-cache/``) that each page refreshes from the store first (the runs list: the top-level files of every
+run; a run's page: its whole folder; only what changed is fetched).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import re
 import urllib.parse
 from collections import defaultdict
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
@@ -35,7 +40,11 @@ if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
     from sqlalchemy.orm import Session
 
+    from include.artifact_store import ArtifactStore
+
 URL_PREFIX = "/lean-airflow"
+# With an artifact store, the run folders the pages read are mirrored here, under the local artifact root.
+UI_CACHE_DIR = ".ui-cache"
 
 app = FastAPI(title="lean-airflow reports", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -133,14 +142,48 @@ async def _refuse(request: Request, exc: StarletteHTTPException) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
+def _store() -> ArtifactStore:
+    from lean_airflow.operators import artifact_store
+
+    return artifact_store()
+
+
+def ui_cache_root() -> Path:
+    return artifact_root() / UI_CACHE_DIR
+
+
+def runs_root(dag_ids: set[str] | None = None) -> Path:
+    """Where the runs list reads run folders: the artifact root itself in the embedded default; with a store,
+    the UI cache, refreshed first with the top-level files of every run (of ``dag_ids``, else of all DAGs)."""
+    store = _store()
+    if store.in_place:
+        return artifact_root()
+    cache = ui_cache_root()
+    store.cache_run_summaries(cache, dag_ids)
+    return cache
+
+
 def _run_folder(dag_id: str, run_key: str) -> RunFolder:
+    """A run's folder to render: in place, the run folder itself; with a store, its mirror in the UI cache."""
     try:
-        folder = RunFolder.locate(RunRef(dag_id, run_key))
+        ref = RunRef(dag_id, run_key)
+        store = _store()
+        if store.in_place:
+            folder: RunFolder | None = RunFolder.locate(ref)
+        else:
+            folder = store.cache_run(ref, ui_cache_root())
     except ArtifactPathError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    if not folder.path.is_dir():
+    if folder is None or not folder.path.is_dir():
         raise HTTPException(status_code=404, detail=f"no run folder for {dag_id}/{run_key}")
     return folder
+
+
+def _run_exists(ref: RunRef) -> bool:
+    store = _store()
+    if store.in_place:
+        return RunFolder.locate(ref).path.is_dir()
+    return store.run_exists(ref)
 
 
 def readable_dag_ids(dag_ids: set[str], *, user: BaseUser, session: Session) -> set[str]:
@@ -181,7 +224,7 @@ def readable_dag_ids(dag_ids: set[str], *, user: BaseUser, session: Session) -> 
 @app.get("/", response_class=HTMLResponse)
 def runs_page(user: GetUserDep, session: SessionDep) -> HTMLResponse:
     """Every run of the DAGs whose runs the user may read (team-scoped in a multi-team Airflow)."""
-    runs = list_runs(artifact_root())
+    runs = list_runs(runs_root())
     readable = readable_dag_ids({r["dag_id"] for r in runs}, user=user, session=session)
     return HTMLResponse(render_runs_list([r for r in runs if r["dag_id"] in readable], link_prefix=URL_PREFIX))
 
@@ -195,7 +238,7 @@ def dag_runs_page(dag_id: str, _: ReadRun) -> HTMLResponse:
 
     ``ReadRun`` is Airflow's ``requires_access_dag``: it authorises this DAG with its team.
     """
-    runs = [r for r in list_runs(artifact_root()) if r["dag_id"] == dag_id]
+    runs = [r for r in list_runs(runs_root({dag_id})) if r["dag_id"] == dag_id]
     return HTMLResponse(render_runs_list(runs, link_prefix=URL_PREFIX))
 
 
@@ -286,8 +329,8 @@ def recorded_run_key(session: Session, dag_id: str, run_id: str) -> str | None:
 def manifest_run_key(dag_id: str, run_id: str) -> str | None:
     """The run key whose ``manifest.json`` names this Airflow run (``ingest_events`` writes its ids
     there): for a run whose XCom is gone (cleared for a re-run, or removed by ``airflow db clean``)."""
-    root = artifact_root()
-    dag_dir = root / check_dag_id(dag_id)
+    root = runs_root({check_dag_id(dag_id)})
+    dag_dir = root / dag_id
     if not dag_dir.is_dir():
         return None
     for path in sorted((p for p in dag_dir.iterdir() if p.is_dir()), reverse=True):
@@ -316,8 +359,9 @@ def not_produced_page(
     if recorded_key is not None:
         facts.append(("Run folder", f"{dag_id}/{recorded_key}"))
         text = (
-            "The run recorded its run folder, but this server does not find it under its artifact root: "
-            "the api-server must see the workers' LEAN_AIRFLOW_ARTIFACT_ROOT (the same volume)."
+            "The run recorded its run folder, but this server does not find it: the api-server must read "
+            "the workers' artifact store (the same LEAN_AIRFLOW_ARTIFACT_STORE and LEAN_AIRFLOW_ARTIFACT_CONN_ID), "
+            "or without a store, see their LEAN_AIRFLOW_ARTIFACT_ROOT (the same volume)."
         )
         tone = "warn"
     elif state in ("queued", "running", "restarting", "up_for_retry"):
@@ -368,7 +412,7 @@ def dag_run_tab(dag_id: str, run_id: str, request: Request, session: SessionDep,
     root = _app_root(request)
     if run_key is not None:
         try:
-            exists = RunFolder.locate(RunRef(dag_id, run_key)).path.is_dir()
+            exists = _run_exists(RunRef(dag_id, run_key))
         except ArtifactPathError:
             exists = False
         if exists:

@@ -143,6 +143,32 @@ def test_live_rebalance_two_days_carry_the_account(dagbag, lean_env: dict[str, s
     assert list((second / "results").glob("*-2021-03-02-order-events.json")) or not first_final
 
 
+def test_live_rebalance_on_an_artifact_store_carries_the_account_across_scratch_roots(  # type: ignore[no-untyped-def]
+    dagbag, lean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each day on another worker's scratch (the other one deleted): the previous day's final state and the
+    live deployment's object store come from the artifact store."""
+    import shutil
+
+    store = tmp_path / "store"
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_STORE", store.as_uri())
+    dag = dagbag.dags["lean_live_rebalance"]
+    scratches = [tmp_path / "scratch-a", tmp_path / "scratch-b"]
+    for day, scratch, other in (("2021-03-01", *scratches), ("2021-03-02", *reversed(scratches))):
+        shutil.rmtree(other, ignore_errors=True)
+        monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(scratch))
+        run = dag.test(run_conf={"as_of": day, "top_n": 2, "lookback_days": 10})
+        _assert_success(run)
+    stored = store / "lean_live_rebalance"
+    first_final = json.loads((stored / "20210301" / "results" / "final-state.json").read_text())
+    assert json.loads((stored / "20210302" / "initial_state.json").read_text()) == first_final
+    assert not (scratches[0] / "lean_live_rebalance" / "20210301").exists()
+    deployments = stored / "_deployments"
+    scratch_deployments = scratches[1] / "lean_live_rebalance" / "_deployments"
+    local = sorted(p.relative_to(scratch_deployments) for p in scratch_deployments.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(deployments) for p in deployments.rglob("*") if p.is_file()) == local
+
+
 def test_daily_backtest_scheduled_run_uses_its_logical_date(dagbag, lean_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags["lean_backtest_daily"]
     logical = pendulum.datetime(2021, 3, 3, 21, 30, tz="UTC")

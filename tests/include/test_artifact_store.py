@@ -261,3 +261,63 @@ def test_continued_account_reads_the_previous_run_from_the_store(
     final = json.loads((stored / "20210201" / "results" / "final-state.json").read_text())
     assert carried["holdings"].keys() == final["holdings"].keys()
     assert uris[1] == store.run_uri(RunRef(dag_id, "20210202"))
+
+
+def test_staging_through_an_object_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same staging on a store with no local path (fsspec's in-memory store stands in for s3/gs/abfs):
+    one put per object, listings by prefix, the run's folders as directories of the store."""
+    import uuid
+
+    import upath
+
+    monkeypatch.setenv(ARTIFACT_ROOT_ENV, str(tmp_path / "scratch-a"))
+    bucket = f"memory://lean-{uuid.uuid4().hex}/artifacts"
+    store = ArtifactStore.from_env(upath.UPath(bucket))
+    assert not store.in_place and store.uri == bucket
+    with staged_new_run(REF, store=store) as folder:
+        (folder.path / "results").mkdir()
+        (folder.path / "results" / "r.json").write_text("{}")
+        (folder.path / "config.json").write_text("{}")
+    assert store.list_dirs() == [REF.dag_id] and store.list_dirs(REF.dag_id) == [REF.run_key]
+    assert store.read_bytes(f"{store.run_uri(REF)}/results/r.json") == b"{}"
+    assert store.sha256(f"{store.run_uri(REF)}/config.json") == hashlib.sha256(b"{}").hexdigest()
+
+    monkeypatch.setenv(ARTIFACT_ROOT_ENV, str(tmp_path / "scratch-b"))
+    store_b = ArtifactStore.from_env(upath.UPath(bucket))
+    with staged_run(store.run_uri(REF), store=store_b) as folder:
+        assert (folder.path / "results" / "r.json").read_text() == "{}"
+        (folder.path / "config.json").unlink()
+        (folder.path / "report.json").write_text('{"verdict": "pass"}')
+    assert sorted(store.list_files(str(REF))) == ["report.json", "results/r.json"]
+    with pytest.raises(ArtifactPathError):
+        store.ref_of(f"memory://other/artifacts/{REF}")
+
+    cache = tmp_path / "ui-cache"
+    assert store.cache_run_summaries(cache) == [REF]
+    assert sorted(p.name for p in (cache / REF.dag_id / REF.run_key).iterdir()) == ["report.json"]
+    cached = store.cache_run(REF, cache)
+    assert cached is not None and (cached.path / "results" / "r.json").is_file()
+
+
+def test_a_live_deployments_object_store_is_staged_down_and_back(
+    store_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``<dag>/_deployments/<account>/storage`` persists across runs: each run stages it beside its run folder."""
+    live = RunRef("lean_live_rebalance", "20210301")
+    store = ArtifactStore.from_env()
+    with staged_new_run(live, store=store) as folder, store.staged_deployment_storage(folder, "paper") as storage:
+        assert storage == folder.deployment_storage_dir("paper")
+        (storage / "state.json").write_text('{"day": 1}')
+    stored = store_env["store"] / live.dag_id / "_deployments" / "paper" / "storage" / "state.json"
+    assert stored.read_text() == '{"day": 1}'
+
+    store_b = _use_scratch(monkeypatch, store_env, "b")
+    nxt = RunRef("lean_live_rebalance", "20210302")
+    with staged_new_run(nxt, store=store_b) as folder, store_b.staged_deployment_storage(folder, "paper") as storage:
+        assert (storage / "state.json").read_text() == '{"day": 1}'
+        (storage / "state.json").write_text('{"day": 2}')
+        (storage / "more.bin").write_bytes(b"\0")
+    assert stored.read_text() == '{"day": 2}' and (stored.parent / "more.bin").exists()
+    # The deployment is not a run: the store's run listing leaves it out.
+    assert "_deployments" in store.list_dirs(live.dag_id)
+    assert [ref.run_key for ref in store.cache_run_summaries(store_env["a"] / ".ui-cache")] == []

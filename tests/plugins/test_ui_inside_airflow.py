@@ -375,14 +375,18 @@ def test_the_not_produced_page_escapes_what_it_shows() -> None:
     assert "&lt;script&gt;" in page
 
 
+@pytest.mark.parametrize("on_store", [False, True], ids=["artifact-root", "artifact-store"])
 def test_a_real_run_opens_in_its_tab(
-    dagbag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manager: Any, as_user: Any
+    dagbag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manager: Any, as_user: Any, on_store: bool
 ) -> None:
-    """A real ``dag.test()`` of lean_backtest_range: its tab finds the run key the run recorded."""
+    """A real ``dag.test()`` of lean_backtest_range: its tab finds the run key the run recorded. On an
+    artifact store, the api-server has its own (empty) scratch: the pages read the store through its cache."""
     from include.audit.db import upgrade_database
 
     db_url = f"sqlite:///{tmp_path / 'audit.db'}"
     upgrade_database(db_url)
+    if on_store:
+        monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_STORE", (tmp_path / "store").as_uri())
     monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     monkeypatch.setenv("LEAN_AIRFLOW_DB_URL", db_url)
     monkeypatch.setenv("LEAN_AIRFLOW_RUNTIME", "local")
@@ -390,9 +394,21 @@ def test_a_real_run_opens_in_its_tab(
     run = dagbag.dags["lean_backtest_range"].test(run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["snapshot"] == "success", states
+    if on_store:
+        import shutil
+
+        shutil.rmtree(tmp_path / "artifacts")  # the api-server's scratch: nothing of the workers'
+        monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(tmp_path / "api-server"))
     client = as_user(ADMIN)
     response = client.get(_tab("lean_backtest_range", run.run_id))
     assert response.status_code == 303, response.text
     target = "/lean-airflow/runs/lean_backtest_range/20210201_20210205"
     assert response.headers["location"] == target
-    assert client.get(target.removeprefix(URL_PREFIX), headers=HTML).status_code == 200
+    page = client.get(target.removeprefix(URL_PREFIX), headers=HTML)
+    assert page.status_code == 200
+    assert "20210201_20210205" in client.get("/", headers=HTML).text
+    report = client.get(target.removeprefix(URL_PREFIX) + "/report.json")
+    assert report.status_code == 200 and report.json()["verdict"] in ("pass", "warn")
+    if on_store:
+        assert (tmp_path / "api-server" / ".ui-cache" / "lean_backtest_range" / "20210201_20210205").is_dir()
+        assert not (tmp_path / "artifacts").exists()
