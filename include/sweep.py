@@ -29,7 +29,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
@@ -43,6 +43,9 @@ from include.contracts.sweep import (
 )
 from include.errors import ArtifactPathError, ContractValidationError
 from include.run_folder import RunFolder, RunRef, artifact_root, check_dag_id, confine
+
+if TYPE_CHECKING:
+    from include.artifact_store import ArtifactStore
 
 SWEEP_DAG_ID: Final = "lean_backtest_sweep"
 # Under the sweep DAG's folder; not a run key (a run key starts with a letter or digit), so the runs
@@ -392,15 +395,15 @@ def failed_point_tasks(states: Mapping[str, Any], *, group_id: str) -> dict[int,
         if not key.startswith(prefix):
             continue
         task_and_index = key[len(prefix) :]
-        task_id, _, index = task_and_index.rpartition("_")
-        if task_id not in POINT_TASKS or not index.isdigit():
+        task_id, _, map_index = task_and_index.rpartition("_")
+        if task_id not in POINT_TASKS or not map_index.isdigit():
             continue
-        by_point.setdefault(int(index), {})[task_id] = str(getattr(state, "value", state))
+        by_point.setdefault(int(map_index), {})[task_id] = str(getattr(state, "value", state))
     failed: dict[int, str] = {}
-    for index, tasks in by_point.items():
-        for task_id in POINT_TASKS:
-            if tasks.get(task_id) != "success":
-                failed[index] = task_id
+    for point_index, tasks in by_point.items():
+        for chain_task in POINT_TASKS:
+            if tasks.get(chain_task) != "success":
+                failed[point_index] = chain_task
                 break
     return failed
 
@@ -446,12 +449,20 @@ def rank_rows(rows: Iterable[ComparisonRow], rank_by: str) -> list[ComparisonRow
     ties share a rank); a failed row, or one whose statistic is not a number, has no rank."""
     higher = rank_by not in LOWER_IS_BETTER
     valued = [
-        row.model_copy(update={"rank_value": parse_statistic(row.statistics.get(rank_by)) if row.status == "ok" else None})
+        row.model_copy(
+            update={"rank_value": parse_statistic(row.statistics.get(rank_by)) if row.status == "ok" else None}
+        )
         for row in rows
     ]
     values = sorted({r.rank_value for r in valued if r.rank_value is not None}, reverse=higher)
-    position = {value: 1 + sum(1 for r in valued if r.rank_value is not None and _better(r.rank_value, value, higher)) for value in values}
-    return [row.model_copy(update={"rank": position[row.rank_value]}) if row.rank_value is not None else row for row in valued]
+    position = {
+        value: 1 + sum(1 for r in valued if r.rank_value is not None and _better(r.rank_value, value, higher))
+        for value in values
+    }
+    return [
+        row.model_copy(update={"rank": position[row.rank_value]}) if row.rank_value is not None else row
+        for row in valued
+    ]
 
 
 def _better(a: float, b: float, higher: bool) -> bool:
@@ -483,26 +494,30 @@ def refused_points(params: Mapping[str, Any], plan: SweepPlan) -> dict[int, str]
     return refused
 
 
-def compare_local(
+def compare_sweep(
     plan: SweepPlan,
     *,
+    store: ArtifactStore | None = None,
     failed_tasks: Mapping[int, str] | None = None,
     problems: Mapping[int, str] | None = None,
-    root: str | os.PathLike[str] | None = None,
 ) -> SweepComparison:
-    """The comparison of a sweep whose run folders are on this machine's disk (the embedded default).
-    ``failed_tasks``: index -> the first task of the point that failed; ``problems``: index -> why."""
+    """The comparison of the sweep's points, each read from its run folder in the artifact store (staged into
+    scratch when the store is remote; in place by default). ``failed_tasks``: index -> the first task of the
+    point that did not succeed (Airflow's states); ``problems``: index -> why."""
+    from include.artifact_store import ArtifactStore, staged_run
+
+    store = store if store is not None else ArtifactStore.from_env()
     failed_tasks = failed_tasks or {}
     problems = problems or {}
-    rows = [
-        point_row(
-            point,
-            RunFolder.locate(point_ref(point, plan.dag_id), root=root),
-            failed_task=failed_tasks.get(point.index),
-            problem=problems.get(point.index),
-        )
-        for point in plan.points
-    ]
+    rows: list[ComparisonRow] = []
+    for point in plan.points:
+        ref = point_ref(point, plan.dag_id)
+        failed_task, problem = failed_tasks.get(point.index), problems.get(point.index)
+        if failed_task is not None or not store.run_exists(ref):
+            rows.append(point_row(point, None, failed_task=failed_task, problem=problem))
+            continue
+        with staged_run(store.run_uri(ref), store=store) as folder:
+            rows.append(point_row(point, folder, problem=problem))
     return build_comparison(plan, rows)
 
 
@@ -513,16 +528,38 @@ def comparison_json(comparison: SweepComparison) -> str:
 
 
 def write_sweep_files(
-    plan: SweepPlan, comparison: SweepComparison | None = None, *, root: str | os.PathLike[str] | None = None
-) -> dict[str, Path]:
-    """Write ``plan.json`` (and, given one, ``comparison.json`` and ``comparison.html``) atomically into the
-    sweep's folder on this machine; name -> path."""
+    plan: SweepPlan, comparison: SweepComparison | None = None, *, store: ArtifactStore | None = None
+) -> dict[str, str]:
+    """Write ``plan.json`` (and, given one, ``comparison.json`` and ``comparison.html``) into the sweep's folder
+    of the artifact store: atomically on the local disk, then uploaded when the store is remote (one object
+    per put). Returns name -> store URI."""
+    from include.artifact_store import ArtifactStore
     from include.atomic_io import atomic_write_text
     from include.reporting.sweep_page import render_comparison_page
 
-    folder = sweep_dir(plan.sweep_hash, dag_id=plan.dag_id, root=root)
-    written = {PLAN_FILE: atomic_write_text(folder / PLAN_FILE, plan_json(plan))}
+    store = store if store is not None else ArtifactStore.from_env()
+    folder = sweep_dir(plan.sweep_hash, dag_id=plan.dag_id, root=store.scratch_root)
+    texts = {PLAN_FILE: plan_json(plan)}
     if comparison is not None:
-        written[COMPARISON_JSON] = atomic_write_text(folder / COMPARISON_JSON, comparison_json(comparison))
-        written[COMPARISON_HTML] = atomic_write_text(folder / COMPARISON_HTML, render_comparison_page(comparison))
-    return written
+        texts[COMPARISON_JSON] = comparison_json(comparison)
+        texts[COMPARISON_HTML] = render_comparison_page(comparison)
+    for name, text in texts.items():
+        atomic_write_text(folder / name, text)
+    relative_dir = sweep_relative_path(plan.sweep_hash, "", dag_id=plan.dag_id).rstrip("/")
+    if not store.in_place:
+        store.upload_tree(folder, relative_dir, store.scratch_root)
+    return {name: f"{store.uri}/{relative_dir}/{name}" for name in texts}
+
+
+def read_comparison(
+    short_hash: str, *, dag_id: str = SWEEP_DAG_ID, store: ArtifactStore | None = None
+) -> SweepComparison:
+    """A sweep's ``comparison.json`` from the artifact store, through its contract; ``FileNotFoundError``
+    when the sweep has none (yet)."""
+    from include.artifact_store import ArtifactStore
+
+    store = store if store is not None else ArtifactStore.from_env()
+    uri = f"{store.uri}/{sweep_relative_path(short_hash, COMPARISON_JSON, dag_id=dag_id)}"
+    if not store.exists(uri):
+        raise FileNotFoundError(uri)
+    return load_comparison(store.read_bytes(uri))

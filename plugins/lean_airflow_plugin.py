@@ -19,9 +19,11 @@ REPORT_TAB_ROUTE = "lean-report"
 
 
 def _fastapi_apps() -> list[dict[str, object]]:
+    from lean_airflow.sweep_pages import register
     from lean_airflow.ui import URL_PREFIX, app
 
-    return [{"app": app, "url_prefix": URL_PREFIX, "name": "lean-airflow reports"}]
+    # The sweep comparison pages (/lean-airflow/sweeps/<hash>) are routes of the same app.
+    return [{"app": register(app), "url_prefix": URL_PREFIX, "name": "lean-airflow reports"}]
 
 
 def _external_views() -> list[dict[str, object]]:

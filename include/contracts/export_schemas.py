@@ -24,6 +24,8 @@ CONTRACTS: dict[str, str] = {
     "consistency_report": "include.contracts.report:ConsistencyReport",
     "parity_report": "include.contracts.report:ParityReport",
     "run_manifest": "include.contracts.manifest:RunManifest",
+    "sweep_plan": "include.contracts.sweep:SweepPlan",
+    "sweep_comparison": "include.contracts.sweep:SweepComparison",
 }
 # Lean owns the order-event format: unknown fields a newer Lean adds are kept, not refused.
 OPEN_CONTRACTS = frozenset({"lean_order_event"})

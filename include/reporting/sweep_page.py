@@ -81,8 +81,9 @@ def ranking_plot(comparison: SweepComparison) -> str:
                 f"{row.rank_value:,.4g} (rank {row.rank})</title></rect>"
             )
         if len(rows) <= 40 or i % max(1, len(rows) // 20) == 0:
+            centre = x + bar_w / 2
             parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{PLOT_HEIGHT - 12}" font-size="10" text-anchor="middle">{label}</text>'
+                f'<text x="{centre:.1f}" y="{PLOT_HEIGHT - 12}" font-size="10" text-anchor="middle">{label}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -104,7 +105,9 @@ def _ranking(comparison: SweepComparison, runs_prefix: str) -> str:
         for r in ranked
     ]
     classes = ["best" if r.rank == 1 else "" for r in ranked]
-    return table(["rank", "run", "values", comparison.rank_by], rows, css_id="ranking", left=(1, 2), row_classes=classes)
+    return table(
+        ["rank", "run", "values", comparison.rank_by], rows, css_id="ranking", left=(1, 2), row_classes=classes
+    )
 
 
 def _comparison_table(comparison: SweepComparison, runs_prefix: str) -> str:

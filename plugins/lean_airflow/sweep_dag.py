@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pendulum
-from airflow.sdk import DAG, Param, task, task_group
+from airflow.sdk import DAG, BaseOperator, BaseOperatorLink, Param, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
 
 from lean_airflow.dag_factory import (
@@ -31,14 +31,45 @@ from lean_airflow.dag_factory import (
     form_errors_fail_at_once,
     strategy_param_fields,
 )
-from lean_airflow.operators import LeanRunOperator, task_execution_timeout
+from lean_airflow.operators import (
+    REPORT_BASE_URL_ENV,
+    REPORT_URL_PREFIX,
+    LeanRunOperator,
+    _api_root_path,
+    artifact_store,
+    task_execution_timeout,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import TaskInstanceKey
 
 LEAN_QUEUE_ENV = "LEAN_AIRFLOW_LEAN_QUEUE"
 DEFAULT_LEAN_POOL = "lean"
 DEFAULT_LEAN_QUEUE = "lean"
 POINT_GROUP = "point"
 SWEEP_SECTION = "Sweep"
+# compare_points pushes its page's URL under this key before it can fail, so the link exists either way.
+SWEEP_URL_XCOM = "sweep_url"
 log = logging.getLogger(__name__)
+
+
+def sweep_url(short_hash: str) -> str:
+    """The comparison page of a sweep, relative to the UI's host as the report links are
+    (``$LEAN_AIRFLOW_REPORT_BASE_URL`` makes it absolute)."""
+    base = (os.environ.get(REPORT_BASE_URL_ENV) or "").strip().rstrip("/") or _api_root_path()
+    return f"{base}{REPORT_URL_PREFIX}/sweeps/{short_hash}"
+
+
+class SweepComparisonLink(BaseOperatorLink):
+    """Opens the sweep's comparison page (on ``compare_points``), from the URL the task pushed."""
+
+    name = "Sweep comparison"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        url = XCom.get_value(ti_key=ti_key, key=SWEEP_URL_XCOM)
+        return str(url) if url else ""
 
 
 def lean_pool() -> str:
@@ -92,13 +123,10 @@ def _point(point: dict[str, Any]) -> Any:
     return SweepPoint.model_validate(point)
 
 
-def _folder(paths: Paths) -> Any:
-    from include.run_folder import RunFolder, artifact_root
-
-    return RunFolder.open(paths["run_dir"], root=artifact_root())
-
-
 # ---------------------------------------------------------------------------- the tasks
+#
+# Each task of a point runs the staged task body of include.pipeline that the same task of dag_factory
+# runs (its run folder staged from the artifact store, store URIs returned), with the point's values.
 
 
 @task
@@ -114,7 +142,7 @@ def plan_sweep(**context: Any) -> list[dict[str, Any]]:
 
 @task
 def snapshot(point: dict[str, Any], **context: Any) -> Paths:
-    from include.pipeline import step_snapshot
+    from include.pipeline import task_snapshot
     from include.run_folder import data_folder
     from include.sweep import check_point
     from lean_airflow.dag_factory import _provider_options
@@ -124,36 +152,36 @@ def snapshot(point: dict[str, Any], **context: Any) -> Paths:
     with form_errors_fail_at_once():
         ref, dates, values = check_point(context["params"], _point(point), dag_id=context["dag"].dag_id)
     provider, options = _provider_options(values)
-    folder = step_snapshot(ref, dates, provider=provider, options=options, data_folder=data_folder())
-    return {"run_dir": str(folder.path), "snapshots": str(folder.snapshots_path)}
+    return task_snapshot(
+        ref, dates, provider=provider, options=options, data_folder=data_folder(), store=artifact_store()
+    )
 
 
 @task
 def write_intent(paths: Paths) -> Paths:
-    from include.pipeline import step_write_intent
+    from include.pipeline import task_write_intent
 
-    return {"run_dir": paths["run_dir"], "intent": str(step_write_intent(_folder(paths)))}
+    return task_write_intent(paths["run_dir"], store=artifact_store())
 
 
 @task
 def write_params(paths: Paths, point: dict[str, Any], **context: Any) -> Paths:
-    from include.pipeline import step_write_params
+    from include.pipeline import task_write_params
     from include.sweep import point_execution, point_params
 
     execution = point_execution(point_params(context["params"], _point(point)))
     with form_errors_fail_at_once():
-        written = step_write_params(_folder(paths), execution)
-    return {"run_dir": paths["run_dir"], "params": str(written)}
+        return task_write_params(paths["run_dir"], execution, store=artifact_store())
 
 
 @task
 def ingest_events(paths: Paths, results_dir: str, **context: Any) -> Paths:
-    from include.pipeline import step_ingest
+    from include.pipeline import task_ingest
 
-    folder = _folder(paths)
     ti = context["ti"]
-    summary = step_ingest(
-        folder,
+    uris, summary = task_ingest(
+        paths["run_dir"],
+        store=artifact_store(),
         airflow_ids={
             "dag_id": context["dag"].dag_id,
             "run_id": context["dag_run"].run_id,
@@ -163,24 +191,25 @@ def ingest_events(paths: Paths, results_dir: str, **context: Any) -> Paths:
         },
     )
     log.info("ingested %s from %s", summary, results_dir)
-    return {"run_dir": paths["run_dir"], "manifest": str(folder.manifest_path)}
+    return uris
 
 
 @task
 def consistency_check(paths: Paths, **context: Any) -> Paths:
-    from include.pipeline import step_check
+    from include.pipeline import task_check
 
-    checked = step_check(_folder(paths), policy=context["params"].get("consistency_policy", "fail"))
+    uris, checked = task_check(
+        paths["run_dir"], policy=context["params"].get("consistency_policy", "fail"), store=artifact_store()
+    )
     log.info("consistency verdict %s (%s failures)", checked["verdict"], checked["failures"])
-    return {"run_dir": paths["run_dir"], "report_json": checked["report_json"], "report_html": checked["report_html"]}
+    return uris
 
 
 @task(trigger_rule="all_done")
 def compare_points(**context: Any) -> dict[str, str]:
     """Write the comparison of every point, failed ones marked; then fail when a point failed, so the run
     shows it (the comparison is written first either way)."""
-    from include.run_folder import artifact_root
-    from include.sweep import compare_local, expand_sweep, failed_point_tasks, refused_points, write_sweep_files
+    from include.sweep import compare_sweep, expand_sweep, failed_point_tasks, refused_points, write_sweep_files
 
     dag_id = context["dag"].dag_id
     run_id = context["dag_run"].run_id
@@ -189,10 +218,11 @@ def compare_points(**context: Any) -> dict[str, str]:
         plan = expand_sweep(context["params"], dag_id=dag_id)
     states = context["ti"].get_task_states(dag_id=dag_id, run_ids=[run_id], task_group_id=POINT_GROUP)
     failed = failed_point_tasks(states.get(run_id, {}), group_id=POINT_GROUP)
-    comparison = compare_local(plan, failed_tasks=failed, problems=refused_points(context["params"], plan))
-    written = write_sweep_files(plan, comparison, root=artifact_root())
-    out = {name.replace(".", "_"): str(path) for name, path in written.items()}
-    out["url"] = f"/lean-airflow/sweeps/{plan.sweep_hash}"
+    store = artifact_store()
+    comparison = compare_sweep(plan, store=store, failed_tasks=failed, problems=refused_points(context["params"], plan))
+    out = {name.replace(".", "_"): uri for name, uri in write_sweep_files(plan, comparison, store=store).items()}
+    out["url"] = sweep_url(plan.sweep_hash)
+    context["ti"].xcom_push(key=SWEEP_URL_XCOM, value=out["url"])
     bad = [row for row in comparison.rows if row.status == "failed"]
     if bad:
         shown = "; ".join(f"{row.run_key}: {row.problem}" for row in bad)
@@ -244,5 +274,7 @@ def build_sweep_dag(*, dag_id: str, description: str, doc_md: str) -> DAG:
     ) as dag:
         points = plan_sweep()
         chains = cast(Any, point_chain).expand(point=points)
-        chains >> cast(Any, compare_points)()
+        compare = cast(Any, compare_points)()
+        chains >> compare
+        compare.operator.operator_extra_links = (SweepComparisonLink(),)
     return dag

@@ -27,7 +27,12 @@ def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_four_dags(dagbag) -> None:  # type: ignore[no-untyped-def]
-    assert sorted(dagbag.dag_ids) == ["lean_backtest_daily", "lean_backtest_range", "lean_backtest_sweep", "lean_live_rebalance"]
+    assert sorted(dagbag.dag_ids) == [
+        "lean_backtest_daily",
+        "lean_backtest_range",
+        "lean_backtest_sweep",
+        "lean_live_rebalance",
+    ]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

@@ -40,6 +40,19 @@ def _states(run: Any) -> dict[tuple[str, int], str]:
     return {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
 
 
+def _xcom(run: Any, task_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.execute(
+            XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key)
+        ).scalars()
+        values = [XComModel.deserialize_value(row) for row in rows]
+    assert len(values) == 1, (task_id, key, values)
+    return values[0]
+
+
 def _base_params(dagbag: Any) -> dict[str, Any]:
     dag = dagbag.dags[SWEEP_DAG_ID]
     return {key: dag.params[key] for key in dag.params}
@@ -131,14 +144,23 @@ def test_eight_point_sweep_end_to_end(dagbag: Any, chain_env: Path, lean_pool: s
     snapshot = (chain_env / SWEEP_DAG_ID / first.run_key / f"snapshots_run_{first.run_key}.jsonl").read_text()
     held = [[i for i in json.loads(line)["items"] if i["weight"] > 0] for line in snapshot.splitlines()]
     assert held and all(len(items) <= 1 for items in held), held
+    # compare_points returns the files' store URIs and the page; its link opens the page.
+    returned = _xcom(run, "compare_points", "return_value")
+    assert returned["comparison_json"] == (folder / COMPARISON_JSON).as_uri()
+    assert returned["url"] == f"/lean-airflow/sweeps/{plan.sweep_hash}"
+    assert _xcom(run, "compare_points", "_link_SweepComparisonLink") == returned["url"]
     page = (folder / COMPARISON_HTML).read_text()
     assert 'id="comparison"' in page and 'id="ranking"' in page and 'id="sweep-plot"' in page
 
 
 @pytest.mark.slow
 def test_a_point_the_params_contract_refuses_fails_alone_and_is_marked(
-    dagbag: Any, chain_env: Path, lean_pool: str
+    dagbag: Any, chain_env: Path, lean_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On an artifact store (``file://`` on a third path; the artifact root is the worker's scratch): the
+    points' run folders and the comparison are in the store."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_STORE", store.as_uri())
     conf = {
         "start_date": "2021-02-01",
         "end_date": "2021-02-12",
@@ -156,12 +178,15 @@ def test_a_point_the_params_contract_refuses_fails_alone_and_is_marked(
     assert str(run.state) == "failed"
 
     plan = expand_sweep({**_base_params(dagbag), **conf})
-    comparison = json.loads((sweep_dir(plan.sweep_hash, root=chain_env) / COMPARISON_JSON).read_text())
+    comparison = json.loads((sweep_dir(plan.sweep_hash, root=store) / COMPARISON_JSON).read_text())
     ok, failed = comparison["rows"]
     assert ok["status"] == "ok" and ok["rank"] == 1 and ok["overrides"] == {"fee_bps": 1.0}
     assert failed["status"] == "failed" and failed["failed_task"] == "snapshot" and failed["rank"] is None
     assert failed["overrides"] == {"fee_bps": -1.0} and failed["statistics"] == {}
     assert "fee_bps=-1.0: Input should be greater than or equal to 0" in failed["problem"]
-    assert not (chain_env / SWEEP_DAG_ID / failed["run_key"]).exists()
-    page = (sweep_dir(plan.sweep_hash, root=chain_env) / COMPARISON_HTML).read_text()
+    # The failed compare_points still links to the page it wrote.
+    assert _xcom(run, "compare_points", "_link_SweepComparisonLink") == f"/lean-airflow/sweeps/{plan.sweep_hash}"
+    assert (store / SWEEP_DAG_ID / ok["run_key"] / "report.json").is_file()
+    assert not (store / SWEEP_DAG_ID / failed["run_key"]).exists()
+    page = (sweep_dir(plan.sweep_hash, root=store) / COMPARISON_HTML).read_text()
     assert 'data-status="failed"' in page and failed["run_key"] in page
