@@ -62,14 +62,14 @@ SWEEP_TIMEOUT_S = 3600
 
 
 def _run_seconds(stack: Any, dag_id: str, run_id: str) -> float:
-    (start, end), *_ = stack._query(
+    (start, end), *_ = stack.query(
         "SELECT start_date, end_date FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id
     )
     return float((end - start).total_seconds())
 
 
-def _sweep(stack: Any, conf: dict[str, Any], token: str) -> float:
-    run_id = stack.trigger(SWEEP_DAG_ID, conf, token)
+def _sweep(stack: Any, conf: dict[str, Any]) -> float:
+    run_id = stack.trigger(SWEEP_DAG_ID, conf)
     state = stack.wait_for_run(SWEEP_DAG_ID, run_id, SWEEP_TIMEOUT_S)
     if state != "success":
         raise SystemExit(f"sweep {conf} ended {state}:\n{stack.logs()}")
@@ -108,11 +108,10 @@ def measure_sweeps(home: Path) -> dict[str, float]:
         raise SystemExit(f"the sweep benchmark needs Redis and PostgreSQL: {reason} (--no-sweep skips it)")
     with running_celery_stack(home, workers=2) as stack:
         stack.wait_for_dag(SWEEP_DAG_ID)
-        token = stack.token()
-        _sweep(stack, WARMUP, token)
+        _sweep(stack, WARMUP)
         with _only_first_worker(stack):
-            one = _sweep(stack, {**EIGHT_POINTS, "starting_cash": 100_000}, token)
-        two = _sweep(stack, {**EIGHT_POINTS, "starting_cash": 100_001}, token)
+            one = _sweep(stack, {**EIGHT_POINTS, "starting_cash": 100_000})
+        two = _sweep(stack, {**EIGHT_POINTS, "starting_cash": 100_001})
     return {"one_worker_s": one, "two_workers_s": two}
 
 

@@ -99,6 +99,7 @@ class AirflowStack:
         self._spawn("dag-processor", "dag-processor")
         if scheduler:
             self.start_scheduler()
+        self.start_more()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [n for n, p in self._processes.items() if p.poll() is not None]
@@ -112,6 +113,9 @@ class AirflowStack:
                     return
             time.sleep(1)
         raise AssertionError(f"api-server did not answer in {timeout}s:\n{self.logs()}")
+
+    def start_more(self) -> None:
+        """More processes to start beside the api-server (a subclass's), before it answers."""
 
     def start_scheduler(self) -> None:
         self._spawn("scheduler", "scheduler")

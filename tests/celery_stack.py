@@ -20,8 +20,10 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from tests.airflow_stack import AirflowStack, free_port
+from tests.airflow_stack import AirflowStack, _reap, _signal, free_port
 from tests.celery_hostname import WORKER_NAME_ENV
 from tests.conftest import REPO_ROOT
 
@@ -118,6 +120,7 @@ class CeleryStack(AirflowStack):
         self.metadata_url = metadata_url
         self.store = store
         self.workers = tuple(workers)
+        self._token = ""
         super().__init__(
             home,
             dags_folder=dags_folder,
@@ -153,10 +156,14 @@ class CeleryStack(AirflowStack):
         # As airflow-init does: the audit DB's migrations and the pool of Lean runs, before any task.
         upgrade_database(self.env["LEAN_AIRFLOW_DB_URL"])
         super().start(scheduler=scheduler, timeout=timeout)
-        self.cli("pools", "set", LEAN_QUEUE, "2", "Lean runs at once")
+        self._token = self.token()
+        self._request("POST", "/pools", {"name": LEAN_QUEUE, "slots": 2, "description": "Lean runs at once"})
+        self.wait_for_workers()
+
+    def start_more(self) -> None:
+        # The workers start with the api-server: they wait for nothing but the broker.
         for worker in self.workers:
             self.start_worker(worker)
-        self.wait_for_workers()
 
     def start_worker(self, worker: Worker) -> None:
         worker.scratch.mkdir(parents=True, exist_ok=True)
@@ -202,46 +209,58 @@ class CeleryStack(AirflowStack):
         raise AssertionError(f"Celery workers {sorted(expected)} did not answer in {timeout}s:\n{self.logs()}")
 
     def stop(self) -> None:
+        # A cold shutdown (SIGQUIT): nothing runs any more, and a warm one would wait out the long BRPOP.
+        workers = [self._processes.pop(worker.name) for worker in self.workers if worker.name in self._processes]
+        for process in workers:
+            if process.poll() is None:
+                _signal(process, signal.SIGQUIT)
+        for process in workers:
+            _reap(process, timeout=30)
         super().stop()
         _delete_redis_prefix(self.key_prefix)
 
-    # --- the metadata DB, read directly: no CLI process per poll ---------------------------------
+    # --- the REST API, and the metadata DB read directly: no CLI process per call ----------------
 
-    def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.metadata_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
             return conn.execute(sql, args).fetchall()
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any], token: str) -> str:
-        """Unpause ``dag_id`` and trigger a manual run through the REST API; its run_id."""
-        self.unpause(dag_id, token)
-        body = json.dumps({"logical_date": None, "conf": dict(conf)}).encode()
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """One call of the REST API (``/api/v2`` + ``path``) as the admin; the decoded answer."""
         request = urllib.request.Request(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
-            data=body,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            method="POST",
+            f"{self.url}/api/v2{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+            method=method,
         )
         with urllib.request.urlopen(request, timeout=30) as response:
-            return str(json.loads(response.read())["dag_run_id"])
+            return json.loads(response.read())
 
-    def unpause(self, dag_id: str, token: str) -> None:
-        """Unpause through the REST API (DAGs start paused unless they say otherwise)."""
-        request = urllib.request.Request(
-            f"{self.url}/api/v2/dags/{dag_id}",
-            data=json.dumps({"is_paused": False}).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            method="PATCH",
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Until the dag-processor has parsed ``dag_id`` (asked of the REST API: no CLI process per poll)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            with contextlib.suppress(urllib.error.HTTPError):
+                self._request("GET", f"/dags/{dag_id}")
+                return
+            time.sleep(2)
+        raise AssertionError(f"DAG {dag_id} was not parsed in {timeout}s:\n{self.logs()}")
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> str:
+        """Unpause ``dag_id`` (DAGs start paused unless they say otherwise) and trigger a manual run; its run_id."""
+        if self._request("PATCH", f"/dags/{dag_id}", {"is_paused": False})["is_paused"]:
+            raise AssertionError(f"{dag_id} is still paused")
+        return str(
+            self._request("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": dict(conf)})["dag_run_id"]
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            if json.loads(response.read())["is_paused"]:
-                raise AssertionError(f"{dag_id} is still paused")
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         state = "none"
         while time.monotonic() < deadline:
             self.assert_alive()
-            rows = self._query("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
+            rows = self.query("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
             state = rows[0][0] if rows else "none"
             if state in FINISHED:
                 return str(state)
@@ -250,7 +269,7 @@ class CeleryStack(AirflowStack):
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """task_id, map_index, state, hostname, queue and try_number of every task instance of one run."""
-        rows = self._query(
+        rows = self.query(
             "SELECT task_id, map_index, state, hostname, queue, try_number FROM task_instance "
             "WHERE dag_id = %s AND run_id = %s ORDER BY start_date NULLS LAST, task_id, map_index",
             dag_id,

@@ -39,7 +39,7 @@ def _files(root: Path) -> set[Path]:
 
 def _xcom_values(stack: CeleryStack, dag_id: str, run_id: str) -> list[str]:
     """Every string the run's tasks returned (their XCom return values; links and the like aside)."""
-    rows = stack._query(
+    rows = stack.query(
         "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND key = 'return_value'", dag_id, run_id
     )
 
@@ -58,7 +58,7 @@ def _xcom_values(stack: CeleryStack, dag_id: str, run_id: str) -> list[str]:
 
 
 def _xcom(stack: CeleryStack, dag_id: str, run_id: str, task_id: str) -> Any:
-    rows = stack._query(
+    rows = stack.query(
         "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = %s AND key = 'return_value'",
         dag_id,
         run_id,
@@ -91,7 +91,7 @@ def _assert_scratch_folders_apart(stack: CeleryStack) -> None:
 
 def test_a_range_run_spreads_over_two_workers_through_the_store(stack: CeleryStack) -> None:
     stack.wait_for_dag("lean_backtest_range")
-    run_id = stack.trigger("lean_backtest_range", RANGE_CONF, stack.token())
+    run_id = stack.trigger("lean_backtest_range", RANGE_CONF)
     started = time.monotonic()
     state = stack.wait_for_run("lean_backtest_range", run_id, RUN_TIMEOUT_S)
     assert state == "success", f"{state} after {time.monotonic() - started:.0f}s:\n{stack.logs()}"
@@ -141,7 +141,7 @@ def test_a_sweep_spreads_over_two_workers_through_the_store(stack: CeleryStack) 
     from include.sweep import COMPARISON_HTML, COMPARISON_JSON, POINT_TASKS, SWEEP_DAG_ID, sweep_dir
 
     stack.wait_for_dag(SWEEP_DAG_ID)
-    run_id = stack.trigger(SWEEP_DAG_ID, SWEEP_CONF, stack.token())
+    run_id = stack.trigger(SWEEP_DAG_ID, SWEEP_CONF)
     state = stack.wait_for_run(SWEEP_DAG_ID, run_id, RUN_TIMEOUT_S)
     assert state == "success", f"{state}:\n{stack.logs()}"
     instances = _assert_run_spread_over_both_workers(stack, SWEEP_DAG_ID, run_id)
