@@ -24,7 +24,6 @@ import signal
 import socket
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,12 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 from tests.airflow_stack import AirflowStack, _reap, _signal, free_port
 from tests.celery_hostname import WORKER_NAME_ENV
 from tests.conftest import REPO_ROOT
+from tests.db_fixtures import DEFAULT_PG_URL, PG_URL_ENV
 
-PG_ADMIN_URL = os.environ.get("LEAN_AIRFLOW_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The server of the other PostgreSQL tests (tests/db_fixtures.py); its database serves to create ours.
+PG_SERVER = make_url(os.environ.get(PG_URL_ENV, DEFAULT_PG_URL))
+PG_ADMIN_URL = PG_SERVER.set(drivername="postgresql").render_as_string(hide_password=False)
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # No other test uses Redis; the Celery stacks keep to this database, each under its own key prefix.
 REDIS_DB = 11
@@ -63,9 +66,8 @@ def services_unreachable() -> str | None:
     return None
 
 
-def _pg_url(database: str, driver: str = "postgresql+psycopg") -> str:
-    admin = urllib.parse.urlsplit(PG_ADMIN_URL)
-    return urllib.parse.urlunsplit((driver, admin.netloc, f"/{database}", "", ""))
+def _pg_url(database: str) -> str:
+    return PG_SERVER.set(drivername="postgresql+psycopg", database=database).render_as_string(hide_password=False)
 
 
 @contextlib.contextmanager
