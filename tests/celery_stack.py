@@ -47,6 +47,7 @@ REDIS_DB = 11
 LEAN_QUEUE = "lean"
 WORKER_QUEUES = f"default,{LEAN_QUEUE}"
 FINISHED = ("success", "failed")
+POLLING_INTERVAL_S = 30
 
 
 def services_unreachable() -> str | None:
@@ -138,7 +139,7 @@ class CeleryStack(AirflowStack):
                 # Redis hands a message to the client that has waited longest in BRPOP; a long
                 # BRPOP wait keeps that order (a 1 s wait re-queues the idle worker every second),
                 # so the worker that has been idle takes the next task of a chain, not a coin toss.
-                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__POLLING_INTERVAL": "30",
+                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__POLLING_INTERVAL": str(POLLING_INTERVAL_S),
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
                 "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.celery_hostname.worker_hostname",
@@ -211,11 +212,11 @@ class CeleryStack(AirflowStack):
         raise AssertionError(f"Celery workers {sorted(expected)} did not answer in {timeout}s:\n{self.logs()}")
 
     def stop(self) -> None:
-        # A cold shutdown (SIGQUIT): nothing runs any more, and a warm one would wait out the long BRPOP.
+        # No task runs any more: the workers are killed. Their shutdown (warm on SIGTERM, cold on
+        # SIGQUIT) sits out the long BRPOP wait (POLLING_INTERVAL_S) first.
         workers = [self._processes.pop(worker.name) for worker in self.workers if worker.name in self._processes]
         for process in workers:
-            if process.poll() is None:
-                _signal(process, signal.SIGQUIT)
+            _signal(process, signal.SIGKILL)
         for process in workers:
             _reap(process, timeout=30)
         super().stop()
