@@ -637,6 +637,25 @@ def staged_other_run(
             store.upload_run(other)
 
 
+@contextmanager
+def staged_dir(relative_dir: str, *, store: ArtifactStore | None = None, upload: bool = True) -> Iterator[Path]:
+    """Any folder of the store that is not a run folder (``<dag_id>/_sweeps/<hash>``...), mirrored into
+    ``<scratch>/<relative_dir>`` and, with ``upload``, sent back on exit (changes only). In place: the folder."""
+    store = store if store is not None else ArtifactStore.from_env()
+    _check_relative(relative_dir, store.uri)
+    local = confine(store.scratch_root / relative_dir, store.scratch_root)
+    if store.in_place:
+        yield local
+        return
+    local.mkdir(parents=True, exist_ok=True)
+    store.download_tree(relative_dir, local, store.scratch_root)
+    try:
+        yield local
+    finally:
+        if upload:
+            store.upload_tree(local, relative_dir, store.scratch_root)
+
+
 def run_uris(store: ArtifactStore, folder: RunFolder, **files: str | os.PathLike[str]) -> dict[str, str]:
     """What a task returns through XCom: the run folder's store URI and those of the named files."""
     return {
@@ -661,6 +680,7 @@ __all__ = [
     "ArtifactStore",
     "parse_store_uri",
     "run_uris",
+    "staged_dir",
     "staged_new_run",
     "staged_other_run",
     "staged_run",

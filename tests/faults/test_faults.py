@@ -118,7 +118,7 @@ def test_local_lean_failure_fails_the_task_with_the_log_tail_and_a_rerun_succeed
     assert table_counts(lean_env["db_url"]) == empty_counts()
 
     ti = RecordingTI()
-    assert _operator(run).execute({"ti": ti}) == str(run.results_dir)
+    assert _operator(run).execute({"ti": ti}) == run.results_dir.as_uri()
     assert run.engine_identity()["runtime"] == "local"
     assert needle not in (run.results_dir / "log.txt").read_text()
     _rerun_and_assert_exact(run, lean_env["db_url"])

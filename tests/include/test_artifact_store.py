@@ -321,3 +321,38 @@ def test_a_live_deployments_object_store_is_staged_down_and_back(
     # The deployment is not a run: the store's run listing leaves it out.
     assert "_deployments" in store.list_dirs(live.dag_id)
     assert [ref.run_key for ref in store.cache_run_summaries(store_env["a"] / ".ui-cache")] == []
+
+
+def test_manifest_digests_are_the_stores_bytes(store_env: dict[str, Path]) -> None:
+    from include.audit.manifest import _run_file_digest
+
+    store = ArtifactStore.from_env()
+    with staged_new_run(REF, store=store) as folder:
+        folder.intent_path.write_text('{"x": 1}')
+    with staged_run(store.run_uri(REF), store=store) as folder:
+        digest = _run_file_digest(folder, folder.intent_path)
+        assert (digest.path, digest.sha256, digest.size) == (
+            folder.intent_path.name,
+            hashlib.sha256(b'{"x": 1}').hexdigest(),
+            8,
+        )
+        folder.intent_path.write_text('{"x": 2}')  # changed here, not (yet) in the store
+        with pytest.raises(RunFolderError, match="differs from the artifact store"):
+            _run_file_digest(folder, folder.intent_path)
+        folder.params_path.write_text("{}")
+        with pytest.raises(RunFolderError, match="never uploaded"):
+            _run_file_digest(folder, folder.params_path)
+
+
+def test_a_folder_that_is_not_a_run_is_staged_too(store_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.artifact_store import staged_dir
+
+    with staged_dir("lean_backtest_sweep/_sweeps/abcd1234") as local:
+        (local / "comparison.json").write_text("[]")
+    stored = store_env["store"] / "lean_backtest_sweep" / "_sweeps" / "abcd1234" / "comparison.json"
+    assert stored.read_text() == "[]"
+    _use_scratch(monkeypatch, store_env, "b")
+    with staged_dir("lean_backtest_sweep/_sweeps/abcd1234", upload=False) as local:
+        assert (local / "comparison.json").read_text() == "[]"
+    with pytest.raises(ArtifactPathError), staged_dir("../outside"):
+        pass

@@ -428,6 +428,57 @@ def test_inputs_come_from_the_run_folder_only(removed: str) -> None:
 
 
 @pytest.mark.slow
+def test_local_runtime_on_an_artifact_store_stages_the_folder_and_uploads_the_results(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_lean on another worker than the steps before it: the run folder comes from the store into this
+    worker's scratch, Lean runs there, and its results are in the store when execute returns its URI."""
+    import shutil
+
+    from lean_airflow.operators import LeanRunOperator
+
+    from include.pipeline import resolve_run, task_snapshot, task_write_intent, task_write_params
+
+    store = tmp_path / "store"
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_STORE", store.as_uri())
+    ref, dates = resolve_run(
+        dag_id="lean_backtest_range",
+        kind="range",
+        run_type="manual",
+        interval_session=None,
+        params={"start_date": "2021-02-01", "end_date": "2021-02-12"},
+    )
+    options = {"top_n": 2, "lookback_days": 10}
+    out = task_snapshot(ref, dates, provider="trend_rotation", options=options, data_folder=DEFAULT_DATA_FOLDER)
+    out = task_write_params(task_write_intent(out["run_dir"])["run_dir"], None)
+    shutil.rmtree(root)
+    worker = tmp_path / "worker-b"
+    monkeypatch.setenv("LEAN_AIRFLOW_ARTIFACT_ROOT", str(worker))
+    result = LeanRunOperator(
+        task_id="run_lean",
+        mode="backtest",
+        runtime="local",
+        run_dir=out["run_dir"],
+        data_path=str(DEFAULT_DATA_FOLDER),
+        parameters={"starting-cash": 100000},
+    ).execute({"ti": RecordingTI()})
+    stored = store / ref.dag_id / ref.run_key
+    assert out["run_dir"] == stored.resolve().as_uri()
+    assert result == f"{out['run_dir']}/results"
+    assert json.loads((stored / "engine.json").read_text())["runtime"] == "local"
+    assert (stored / "results" / "final-state.json").is_file()
+    assert (stored / "results" / f"{ref.run_key}-order-events.json").is_file()
+    # Lean ran in this worker's scratch: the config names its paths.
+    config = json.loads((stored / "config.json").read_text())
+    scratch = worker.resolve() / ref.dag_id / ref.run_key
+    assert config["results-destination-folder"] == str(scratch / "results")
+    with pytest.raises(Exception, match="outside the artifact store"):
+        LeanRunOperator(task_id="run_lean", mode="backtest", runtime="local", run_dir=f"s3://elsewhere/{ref}").execute(
+            {"ti": RecordingTI()}
+        )
+
+
+@pytest.mark.slow
 def test_local_runtime_runs_the_folder_and_records_its_identity(root: Path) -> None:
     request = manual_chain_request(
         "lean_backtest_range",
