@@ -212,6 +212,10 @@ def test_expansion_properties(grid: dict[str, list[Any]], walk_forward: dict[str
         if walk_forward is None
         else len(range(0, 19 - walk_forward["window_sessions"] + 1, walk_forward["step_sessions"]))
     )
+    if windows * combos > MAX_POINTS:
+        with pytest.raises(SweepTooLargeError):
+            expand_sweep(form)
+        return
     plan = expand_sweep(form)
     points = plan.points
     # the count: windows x combinations
