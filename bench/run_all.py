@@ -5,6 +5,7 @@
     PYTHONPATH=. .venv/bin/python bench/run_all.py --quick    # small sizes, a couple of minutes
     PYTHONPATH=. .venv/bin/python bench/run_all.py --with-rss # also the 10M-event RSS run (~3.5 GB temp file)
     PYTHONPATH=. .venv/bin/python bench/run_all.py --backfill-days N | --no-backfill
+    PYTHONPATH=. .venv/bin/python bench/run_all.py --no-sweep-scaling  # no Celery stack (staging overhead still)
     PYTHONPATH=. .venv/bin/python bench/run_all.py --replot   # redraw results.png from results.json
 
 The sizes used are recorded in results.json ("sizes", and per run). A benchmark that fails is
@@ -36,6 +37,8 @@ FULL: dict[str, Any] = {
     "ingest_events": [10_000, 50_000, 200_000, 500_000],
     "check_events": [100_000, 300_000, 1_000_000],
     "backfill_days": 60,
+    # The 8-point sweep on one Celery worker and on two (Redis and PostgreSQL needed; ~10 min).
+    "sweep_scaling": True,
     "dag_repeat": 5,
     "import_repeat": 10,
     "repeat": 3,  # engine, ingestion and check: each side this many times, the best counts
@@ -45,6 +48,7 @@ QUICK: dict[str, Any] = {
     "ingest_events": [5_000, 20_000],
     "check_events": [20_000, 50_000],
     "backfill_days": 3,
+    "sweep_scaling": False,
     "dag_repeat": 2,
     "import_repeat": 3,
     "repeat": 1,
@@ -186,6 +190,7 @@ def main() -> int:
     parser.add_argument("--with-rss", action="store_true", help="also ingest a 10M-event file and read its peak RSS")
     parser.add_argument("--no-backfill", action="store_true")
     parser.add_argument("--backfill-days", type=int, help="override the backfill size (default: 60, quick: 3)")
+    parser.add_argument("--no-sweep-scaling", action="store_true", help="skip the sweep on one and two Celery workers")
     parser.add_argument("--out", default=str(HERE / "results.json"))
     parser.add_argument("--replot", action="store_true", help="only redraw the .png (and table) from an --out file")
     args = parser.parse_args()
@@ -200,6 +205,8 @@ def main() -> int:
         sizes["backfill_days"] = args.backfill_days
     if args.no_backfill:
         sizes["backfill_days"] = None
+    if args.no_sweep_scaling:
+        sizes["sweep_scaling"] = False
     if args.with_rss:
         sizes["rss_events"] = 10_000_000
     started = time.perf_counter()
@@ -214,6 +221,9 @@ def main() -> int:
         runs.append(_run("bench_ingest_rss.py"))
     if sizes["backfill_days"]:
         runs.append(_run("bench_backfill.py", "--days", str(sizes["backfill_days"])))
+    # The staging overhead always; the sweep on one and two workers unless skipped.
+    sweep_args = () if sizes["sweep_scaling"] else ("--no-sweep",)
+    runs.append(_run("bench_sweep_scaling.py", *repeat, *sweep_args))
     figures = [f for r in runs for f in r["figures"]]
     if args.quick:  # small sizes: reported, not judged against the targets
         for f in figures:

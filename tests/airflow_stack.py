@@ -78,11 +78,11 @@ class AirflowStack:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result
 
-    def _spawn(self, name: str, *args: str) -> None:
+    def _spawn(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> None:
         log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         self._processes[name] = subprocess.Popen(
             [str(VENV_BIN / "airflow"), *args],
-            env=self.env,
+            env=self.env if env is None else env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -99,6 +99,7 @@ class AirflowStack:
         self._spawn("dag-processor", "dag-processor")
         if scheduler:
             self.start_scheduler()
+        self.start_more()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [n for n, p in self._processes.items() if p.poll() is not None]
@@ -112,6 +113,9 @@ class AirflowStack:
                     return
             time.sleep(1)
         raise AssertionError(f"api-server did not answer in {timeout}s:\n{self.logs()}")
+
+    def start_more(self) -> None:
+        """More processes to start beside the api-server (a subclass's), before it answers."""
 
     def start_scheduler(self) -> None:
         self._spawn("scheduler", "scheduler")

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from jsonschema.validators import validator_for
 
+from tests.celery_stack import services_unreachable
 from tests.conftest import REPO_ROOT
 from tests.lean_data_factory import write_lean_databases
 
@@ -38,6 +39,9 @@ AIRFLOW_SERVICES = (
     "airflow-triggerer",
 )
 LONG_RUNNING = tuple(name for name in AIRFLOW_SERVICES if name != "airflow-init")
+CELERY_PROFILE = "celery"
+# The services `--profile celery` adds to the default stack.
+CELERY_SERVICES = ("redis", "airflow-worker")
 DOCKER_SOCKET = "/var/run/docker.sock"
 SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN")
 LEAN_DIGEST = "quantconnect/lean@sha256:" + "ab" * 32
@@ -200,6 +204,16 @@ def compose(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, Any]:
     return resolved
 
 
+def enabled_services(compose: Mapping[str, Any], *profiles: str) -> dict[str, Any]:
+    """The services ``docker compose [--profile P ...] up`` starts: those without ``profiles`` and
+    those with one of ``profiles`` (compose-spec, profiles.md)."""
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if not service.get("profiles") or set(service["profiles"]) & set(profiles)
+    }
+
+
 def _mounts(service: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
     """target -> (source, read_only) of a service's volumes, short or long syntax."""
     mounts: dict[str, tuple[str, bool]] = {}
@@ -309,12 +323,13 @@ def test_a_missing_secret_is_refused_with_its_name(raw: dict[str, Any], env_exam
 
 
 def test_services_executor_port_and_healthchecks(compose: dict[str, Any]) -> None:
-    services = compose["services"]
+    # `docker compose up` without a profile: the embedded default, LocalExecutor and no Celery.
+    services = enabled_services(compose)
     assert set(services) == {*AIRFLOW_SERVICES, "postgres", "audit-db"}
+    assert set(compose["services"]) - set(services) == set(CELERY_SERVICES)
     assert "8080:8080" in services["airflow-apiserver"]["ports"]
     assert "http://localhost:8080/api/v2/version" in services["airflow-apiserver"]["healthcheck"]["test"]
     assert compose["x-airflow-common"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-    assert {"redis", "airflow-worker", "flower"}.isdisjoint(services)  # no Celery
     for name in AIRFLOW_SERVICES:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -324,6 +339,9 @@ def test_services_executor_port_and_healthchecks(compose: dict[str, Any]) -> Non
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert services[name]["depends_on"]["audit-db"]["condition"] == "service_healthy"
+        # Nothing in the default stack depends on the celery profile's redis (airflow-init waits for
+        # the broker when the CeleryExecutor is chosen).
+        assert "redis" not in services[name]["depends_on"]
     for name in LONG_RUNNING:
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
         assert services[name]["command"] == name.removeprefix("airflow-").replace("apiserver", "api-server")
@@ -337,7 +355,7 @@ def test_services_executor_port_and_healthchecks(compose: dict[str, Any]) -> Non
 def test_airflow_services_share_the_common_anchor(raw: dict[str, Any], compose: dict[str, Any]) -> None:
     common = compose["x-airflow-common"]
     assert "AIRFLOW__API_AUTH__JWT_SECRET" in raw["x-airflow-common"]["environment"]
-    for name in AIRFLOW_SERVICES:
+    for name in (*AIRFLOW_SERVICES, "airflow-worker"):
         service = compose["services"][name]
         assert service["image"] == common["image"] and service["build"] == common["build"], name
         for key, value in common["environment"].items():
@@ -399,6 +417,10 @@ def test_init_refuses_every_secret_placeholder(raw: dict[str, Any], env_example:
         ({"remove": "symbol-properties/symbol-properties-database.csv"}, "symbol-properties-database.csv: missing"),
         ({"algorithms": "{tmp}/empty"}, "LEAN_AIRFLOW_PROJECT_DIR does not point at this repo"),
         ({"LEAN_AIRFLOW_DB_URL": "postgresql+psycopg://lean:filled@127.0.0.1:9/x"}, "the audit DB migration failed"),
+        # The CeleryExecutor needs the celery profile's broker (no service "redis" resolves here)...
+        ({"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}, "AIRFLOW_EXECUTOR=CeleryExecutor needs the broker"),
+        # ... and starts when it answers (this machine's Redis standing in for the service).
+        ({"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "broker": "127.0.0.1"}, None),
     ],
 )
 def test_init_script_refuses_a_bad_env_before_migrating(
@@ -425,8 +447,13 @@ def test_init_script_refuses_a_bad_env_before_migrating(
     (tmp_path / "algorithms" / "lean_trend_rotation.py").touch()
     (tmp_path / "empty").mkdir()
     change = {key: value.format(tmp=tmp_path) for key, value in change.items() if key != "remove"}
+    broker = change.pop("broker", None)
+    if broker is not None and services_unreachable() is not None:
+        pytest.skip(f"needs this machine's Redis: {services_unreachable()}")
     script = (
         init["command"][-1]
+        .replace("/dev/tcp/redis/6379", f"/dev/tcp/{broker or 'redis'}/6379")
+        .replace("sleep 2", "sleep 0")  # the broker wait's pause
         .replace("/opt/airflow/project/algorithms", change.pop("algorithms", str(tmp_path / "algorithms")))
         .replace("/opt/airflow/logs", str(tmp_path / "logs"))
         .replace("chown -R", ": chown -R")
@@ -436,6 +463,7 @@ def test_init_script_refuses_a_bad_env_before_migrating(
     filled = "postgresql+psycopg2://airflow:filled@postgres/airflow"
     env |= {"AIRFLOW__API_AUTH__JWT_SECRET": "filled", "AIRFLOW__CORE__FERNET_KEY": "filled"}
     env |= {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": filled, "_AIRFLOW_WWW_USER_PASSWORD": "filled"}
+    env |= {"AIRFLOW__CELERY__RESULT_BACKEND": f"db+{filled}"}
     audit_db = f"sqlite:///{tmp_path / 'audit.db'}"
     env |= {"LEAN_AIRFLOW_DB_URL": audit_db}
     env |= {
@@ -460,6 +488,126 @@ def test_init_script_refuses_a_bad_env_before_migrating(
             assert "LEAN_AIRFLOW_DATA_FOLDER=" in done.stderr and "is not a Lean data folder" in done.stderr
         # A bad env is refused before anything is migrated; a failed migration stops the start.
         assert migrated == (["-m include.cli db upgrade"] if "migration failed" in error else [])
+
+
+# --- The celery profile ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def celery(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, Any]:
+    """The file as `docker compose --profile celery up` with AIRFLOW_EXECUTOR=CeleryExecutor sees it."""
+    resolved = interpolate(raw, {**env_example, "AIRFLOW_EXECUTOR": "CeleryExecutor"})
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+def test_the_celery_profile_adds_the_broker_and_the_workers(compose: dict[str, Any], celery: dict[str, Any]) -> None:
+    services = enabled_services(celery, CELERY_PROFILE)
+    assert set(services) == set(enabled_services(compose)) | set(CELERY_SERVICES)
+    for name in CELERY_SERVICES:
+        assert services[name]["profiles"] == [CELERY_PROFILE], name
+    redis = services["redis"]
+    # As in the official file: the BSD-licensed 7.2, on the compose network only (not published).
+    assert redis["image"] == "redis:7.2-bookworm"
+    assert "ports" not in redis and redis["expose"] == [6379]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    for name in (*AIRFLOW_SERVICES, "airflow-worker"):
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+        # Celery's results go to Airflow's own metadata DB (same server, user, password, database).
+        backend, metadata = env["AIRFLOW__CELERY__RESULT_BACKEND"], env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert backend.startswith("db+postgresql") and backend.removeprefix("db+") == metadata
+
+
+def test_the_worker_scales_and_takes_the_lean_queue(celery: dict[str, Any], env_example: dict[str, str]) -> None:
+    worker = celery["services"]["airflow-worker"]
+    # `--scale airflow-worker=N` needs replicas that differ: no fixed name, hostname or host port.
+    assert {"container_name", "hostname", "ports"}.isdisjoint(worker)
+    bash, flag, script = worker["command"]
+    assert (bash, flag) == ("bash", "-c")
+    assert script.rstrip().endswith('exec airflow celery worker --queues "default,lean"')
+    assert env_example["LEAN_AIRFLOW_LEAN_QUEUE"] == worker["environment"]["LEAN_AIRFLOW_LEAN_QUEUE"] == "lean"
+    assert worker["environment"]["LEAN_AIRFLOW_POOL"] == "lean"
+    # The official file's health check: the worker answers a Celery ping under its own node name.
+    ping = worker["healthcheck"]["test"]
+    assert ping[0] == "CMD-SHELL"
+    assert ping[1] == (
+        'celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d "celery@${HOSTNAME}"'
+    )
+    assert worker["environment"]["DUMB_INIT_SETSID"] == "0"  # a warm shutdown: SIGTERM to Celery alone
+    assert worker["restart"] == "always"
+    depends = worker["depends_on"]
+    assert depends["redis"]["condition"] == "service_healthy"
+    assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+    assert depends["airflow-apiserver"]["condition"] == "service_healthy"
+    assert depends["postgres"]["condition"] == depends["audit-db"]["condition"] == "service_healthy"
+    # Tasks run here, Lean containers included: the scheduler's mounts, socket and docker group.
+    scheduler = celery["services"]["airflow-scheduler"]
+    assert _mounts(worker) == _mounts(scheduler) and DOCKER_SOCKET in _mounts(worker)
+    assert worker["group_add"] == scheduler["group_add"] == [env_example["DOCKER_GID"]]
+
+
+@pytest.mark.parametrize(
+    ("env", "queues"),
+    [
+        ({}, "default,lean"),
+        ({"LEAN_AIRFLOW_LEAN_QUEUE": "lean-big"}, "default,lean-big"),
+        # A host without Docker or the Lean data takes everything but the Lean runs.
+        ({"AIRFLOW_WORKER_QUEUES": "default"}, "default"),
+    ],
+)
+def test_worker_queues_follow_the_lean_queue(
+    raw: dict[str, Any], env_example: dict[str, str], env: dict[str, str], queues: str
+) -> None:
+    resolved = interpolate(raw, {**env_example, "AIRFLOW_EXECUTOR": "CeleryExecutor", **env})
+    script = resolved["services"]["airflow-worker"]["command"][-1]
+    assert script.rstrip().endswith(f'--queues "{queues}"')
+    lean_queue = resolved["x-airflow-common"]["environment"]["LEAN_AIRFLOW_LEAN_QUEUE"]
+    assert (lean_queue in queues.split(",")) == ("AIRFLOW_WORKER_QUEUES" not in env)
+
+
+@pytest.mark.parametrize(("executor", "starts"), [("CeleryExecutor", True), ("LocalExecutor", False)])
+def test_the_worker_refuses_to_start_without_the_celery_executor(
+    compose: dict[str, Any], tmp_path: Path, executor: str, starts: bool
+) -> None:
+    """The worker's command, run by bash with ``airflow`` standing in: a worker beside a LocalExecutor
+    scheduler would sit idle while the scheduler runs every task itself."""
+    (tmp_path / "airflow").write_text('#!/bin/sh\necho "airflow $*"\n')
+    (tmp_path / "airflow").chmod(0o755)
+    script = compose["services"]["airflow-worker"]["command"][-1]
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "AIRFLOW__CORE__EXECUTOR": executor}
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False, timeout=30)
+    if starts:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "airflow celery worker --queues default,lean"
+    else:
+        assert done.returncode == 1 and done.stdout == ""
+        assert "airflow-worker needs AIRFLOW_EXECUTOR=CeleryExecutor" in done.stderr
+
+
+@pytest.mark.parametrize("store", ["", "s3://lean-bucket/artifacts", "file:///shared/lean-artifacts"])
+def test_the_artifact_store_reaches_every_airflow_service(
+    raw: dict[str, Any], env_example: dict[str, str], store: str
+) -> None:
+    assert env_example["LEAN_AIRFLOW_ARTIFACT_STORE"] == ""  # the embedded default: the artifact root
+    env = {**env_example, "AIRFLOW_EXECUTOR": "CeleryExecutor", "LEAN_AIRFLOW_ARTIFACT_STORE": store}
+    env["LEAN_AIRFLOW_ARTIFACT_CONN_ID"] = "aws_default" if store.startswith("s3") else ""
+    resolved = interpolate(raw, env)
+    for name in (*AIRFLOW_SERVICES, "airflow-worker"):
+        service_env = resolved["services"][name]["environment"]
+        assert service_env["LEAN_AIRFLOW_ARTIFACT_STORE"] == store, name
+        assert service_env["LEAN_AIRFLOW_ARTIFACT_CONN_ID"] == env["LEAN_AIRFLOW_ARTIFACT_CONN_ID"], name
+
+
+def test_the_official_compose_layout_is_kept_for_celery(raw: dict[str, Any]) -> None:
+    """Names of the official file (airflow-core/docs/howto/docker-compose/docker-compose.yaml):
+    the services, the executor's settings in the common environment, the worker's command."""
+    common = raw["x-airflow-common"]["environment"]
+    assert {"AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND"} <= set(common)
+    assert "celery worker" in raw["services"]["airflow-worker"]["command"][-1]
+    text = COMPOSE.read_text(encoding="utf-8")
+    assert "docker compose --profile celery up -d --scale airflow-worker=" in text
 
 
 # --- Mounts --------------------------------------------------------------------------------------
