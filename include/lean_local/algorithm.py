@@ -32,6 +32,7 @@ from include.lean_local.scheduling import DateRules, ScheduleManager, TimeRules
 from include.lean_local.securities import Security, SecurityManager
 from include.lean_local.sessions import utc_to_local
 from include.lean_local.settings import AlgorithmSettings
+from include.lean_local.subscriptions import SubscriptionManager
 from include.lean_local.transactions import SecurityTransactionManager
 from include.lean_local.unsupported import missing_attribute
 
@@ -70,6 +71,7 @@ class QCAlgorithm(TradingApi):
     transactions: SecurityTransactionManager
     schedule: ScheduleManager
     object_store: ObjectStore
+    subscription_manager: SubscriptionManager
 
     def __init__(self) -> None:
         self._engine: Engine = cast("Engine", None)  # bound by the runner (_bind) before initialize()
@@ -102,6 +104,7 @@ class QCAlgorithm(TradingApi):
         self.transactions = SecurityTransactionManager(engine.transactions)
         self.schedule = ScheduleManager(engine)
         self.object_store = object_store
+        self.subscription_manager = SubscriptionManager(engine.securities)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

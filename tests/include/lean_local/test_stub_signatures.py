@@ -29,6 +29,7 @@ from include.lean_local import indicators, market_data, order_models, orders, po
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.object_store import ObjectStore
 from include.lean_local.settings import AlgorithmSettings
+from include.lean_local.subscriptions import SubscriptionDataConfigService, SubscriptionManager
 from include.lean_local.symbols import SecurityIdentifier, Symbol
 from include.lean_local.transactions import SecurityTransactionManager
 
@@ -42,6 +43,8 @@ SHIM_CLASSES: dict[type, str] = {
     Symbol: "QuantConnect.Symbol",
     SecurityIdentifier: "QuantConnect.SecurityIdentifier",
     SecurityTransactionManager: "QuantConnect.Securities.SecurityTransactionManager",
+    SubscriptionManager: "QuantConnect.Data.SubscriptionManager",
+    SubscriptionDataConfigService: "QuantConnect.Interfaces.ISubscriptionDataConfigService",
     portfolio.SecurityPortfolioManager: "QuantConnect.Securities.SecurityPortfolioManager",
     portfolio.PortfolioTarget: "QuantConnect.Algorithm.Framework.Portfolio.PortfolioTarget",
     portfolio.Cash: "QuantConnect.Securities.Cash",
