@@ -66,7 +66,9 @@ class TradingApi:
     def market_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, self._daily_market_order_type(), tag)
+        return self._engine.transactions.submit_order(
+            symbol, quantity, self._daily_market_order_type(), tag, asynchronous=asynchronous
+        )
 
     def order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
@@ -76,12 +78,16 @@ class TradingApi:
     def market_on_open_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, OrderType.MARKET_ON_OPEN, tag)
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.MARKET_ON_OPEN, tag, asynchronous=asynchronous
+        )
 
     def market_on_close_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, OrderType.MARKET_ON_CLOSE, tag)
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.MARKET_ON_CLOSE, tag, asynchronous=asynchronous
+        )
 
     def limit_order(
         self,
@@ -92,7 +98,42 @@ class TradingApi:
         tag: str = "",
         order_properties: Any = None,
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, OrderType.LIMIT, tag, float(limit_price))
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.LIMIT, tag, float(limit_price), asynchronous=asynchronous
+        )
+
+    def stop_market_order(
+        self,
+        symbol: Any,
+        quantity: float,
+        stop_price: float,
+        asynchronous: bool = False,
+        tag: str = "",
+        order_properties: Any = None,
+    ) -> OrderTicket:
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.STOP_MARKET, tag, stop_price=float(stop_price), asynchronous=asynchronous
+        )
+
+    def stop_limit_order(
+        self,
+        symbol: Any,
+        quantity: float,
+        stop_price: float,
+        limit_price: float,
+        asynchronous: bool = False,
+        tag: str = "",
+        order_properties: Any = None,
+    ) -> OrderTicket:
+        return self._engine.transactions.submit_order(
+            symbol,
+            quantity,
+            OrderType.STOP_LIMIT,
+            tag,
+            float(limit_price),
+            stop_price=float(stop_price),
+            asynchronous=asynchronous,
+        )
 
     def liquidate(
         self,

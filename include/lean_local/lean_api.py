@@ -60,7 +60,7 @@ def names() -> dict[str, Any]:
             "OrderFee",
             "OrderFeeParameters",
         ),
-        orders: ("Order", "OrderDirection", "OrderEvent", "OrderStatus", "OrderTicket", "OrderType"),
+        orders: ("Order", "OrderDirection", "OrderEvent", "OrderField", "OrderStatus", "OrderTicket", "OrderType"),
     }
     for module, exported in modules.items():
         out.update({name: getattr(module, name) for name in exported})

@@ -63,6 +63,21 @@ class OrderType(IntEnum):
     MARKET_ON_CLOSE = 5
 
 
+class OrderField(IntEnum):
+    """The fields ``OrderTicket.get`` reads (``QuantConnect.Orders.OrderField``)."""
+
+    LIMIT_PRICE = 0
+    STOP_PRICE = 1
+    TRIGGER_PRICE = 2
+    TRAILING_AMOUNT = 3
+    TRAILING_AS_PERCENTAGE = 4
+
+
+# The order types whose orders have a limit price / a stop price (Lean's LimitOrder, StopLimitOrder...).
+LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+STOP_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
+
+
 class Order(SupportedSubset):
     def __init__(
         self,
@@ -73,6 +88,7 @@ class Order(SupportedSubset):
         time: dt.datetime,
         tag: str = "",
         limit_price: float | None = None,
+        stop_price: float | None = None,
     ) -> None:
         self.id = order_id
         self.contingent_id = 0
@@ -88,6 +104,8 @@ class Order(SupportedSubset):
         self.price = 0.0
         self.tag = tag
         self.limit_price = limit_price
+        self.stop_price = stop_price
+        self.stop_triggered = False  # a stop-limit order's stop was reached (it is a limit order now)
         self.submission_price = 0.0
         self.price_adjustment_mode = DataNormalizationMode.ADJUSTED
 
@@ -108,14 +126,32 @@ class Order(SupportedSubset):
         return self.quantity * self.price
 
     def get_value(self, security: Security) -> float:
-        price = self.limit_price if self.type == OrderType.LIMIT and self.limit_price is not None else security.price
-        return self.quantity * price
+        """Lean's ``GetValueImpl``: a limit (stop-limit) order is valued at the less favourable of its limit
+        price and the security's price (``LimitOrder.CalculateOrderValue``), a stop-market order likewise at its
+        stop price, any other at the security's price."""
+        reference = self.limit_price if self.type in LIMIT_TYPES else None
+        if self.type == OrderType.STOP_MARKET:
+            reference = self.stop_price
+        if reference is None:
+            return self.quantity * security.price
+        if self.quantity < 0:
+            return self.quantity * max(reference, security.price)
+        if self.quantity > 0:
+            return self.quantity * min(reference, security.price)
+        return 0.0
 
     def __repr__(self) -> str:
-        return (
+        text = (
             f"OrderId: {self.id} {self.status.name.title()} {self.type.name.title().replace('_', '')} order "
             f"for {self.quantity:g} unit{'s' if abs(self.quantity) != 1 else ''} of {self.symbol}"
         )
+        if self.type in STOP_TYPES and self.stop_price is not None:
+            text += f" at stop ${smart_rounding(self.stop_price)}"
+        if self.type in LIMIT_TYPES and self.limit_price is not None:
+            text += (
+                f" {'limit' if self.type == OrderType.STOP_LIMIT else 'at limit'} ${smart_rounding(self.limit_price)}"
+            )
+        return text
 
 
 class OrderEvent(SupportedSubset):
@@ -143,7 +179,9 @@ class OrderEvent(SupportedSubset):
         self.is_assignment = False
         self.is_in_the_money = False
         self.quantity = order.quantity
-        self.limit_price = order.limit_price if order.type == OrderType.LIMIT else None
+        # the order's current prices (BrokerageTransactionHandler.HandleOrderEvents sets them on every event)
+        self.limit_price = order.limit_price if order.type in LIMIT_TYPES else None
+        self.stop_price = order.stop_price if order.type in STOP_TYPES else None
         self.ticket: OrderTicket | None = None
 
     @property
@@ -169,6 +207,37 @@ class OrderEvent(SupportedSubset):
         return text
 
 
+class SubmitOrderRequest(SupportedSubset):
+    """The request an order was submitted with (``OrderTicket.submit_request``); made by the runtime."""
+
+    def __init__(
+        self,
+        order_type: OrderType,
+        symbol: Symbol,
+        quantity: float,
+        time: dt.datetime,
+        tag: str = "",
+        *,
+        stop_price: float = 0.0,
+        limit_price: float = 0.0,
+        asynchronous: bool = False,
+        order_id: int = 0,
+    ) -> None:
+        self.order_type = order_type
+        self.security_type = symbol.security_type
+        self.symbol = symbol
+        self.quantity = float(quantity)
+        self.stop_price = float(stop_price)
+        self.limit_price = float(limit_price)
+        self.trigger_price = 0.0
+        self.trailing_amount = 0.0
+        self.trailing_as_percentage = False
+        self.time = time
+        self.tag = tag
+        self.asynchronous = bool(asynchronous)
+        self.order_id = order_id
+
+
 class OrderTicket(SupportedSubset):
     def __init__(
         self,
@@ -179,9 +248,13 @@ class OrderTicket(SupportedSubset):
         order_type: OrderType,
         tag: str = "",
         error: str = "",
+        submit_request: SubmitOrderRequest | None = None,
     ) -> None:
         self._transactions = transactions
         self._order = order
+        self.submit_request = submit_request or SubmitOrderRequest(
+            order_type, symbol, quantity, order.time if order is not None else dt.datetime.min, tag
+        )
         self.symbol = symbol
         self.quantity = float(quantity)
         self.order_type = order_type
@@ -217,7 +290,21 @@ class OrderTicket(SupportedSubset):
         return self._transactions.cancel_order(self._order.id, tag)
 
     def get(self, field: Any) -> Any:
-        raise NotSupportedByLocalRuntime("OrderTicket.get")
+        """Lean's ``OrderTicket.Get(field)``: the order's current limit or stop price (the submit request's when
+        there is no order); an ArgumentException (a ValueError here) for a field the order type lacks."""
+        kind = self.submit_request.order_type
+        field = OrderField(int(field))
+        source: Any = self._order if self._order is not None else self.submit_request
+        if field == OrderField.LIMIT_PRICE and kind in LIMIT_TYPES:
+            return source.limit_price
+        if field == OrderField.STOP_PRICE and kind in STOP_TYPES:
+            return source.stop_price
+        if field in (OrderField.LIMIT_PRICE, OrderField.STOP_PRICE):
+            raise ValueError(
+                f"Unable to get field {field.name.title().replace('_', '')} on order of type "
+                f"{kind.name.title().replace('_', '')}"
+            )
+        raise NotSupportedByLocalRuntime(f"OrderTicket.get(OrderField.{field.name})")
 
     def __repr__(self) -> str:
         return f"OrderTicket {self.order_id} {self.symbol} {self.quantity:g} {self.status.name}"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from include.lean_local.buying_power import NO_PRICE
+from include.lean_local.enums import DataNormalizationMode
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.order_models import OrderFee, order_fee
 from include.lean_local.orders import (
@@ -21,6 +23,7 @@ from include.lean_local.orders import (
     OrderStatus,
     OrderTicket,
     OrderType,
+    SubmitOrderRequest,
     normalize_decimal,
     round_lots,
 )
@@ -30,10 +33,14 @@ from include.lean_local.symbols import Symbol
 if TYPE_CHECKING:
     from include.lean_local.algorithm import QCAlgorithm
     from include.lean_local.buying_power import SecurityMarginModel
+    from include.lean_local.market_data import TradeBar
     from include.lean_local.portfolio import PortfolioLedger
     from include.lean_local.securities import Security, SecurityRegistry
 
 MOC_BUFFER = dt.timedelta(minutes=15, seconds=30)  # Orders.MarketOnCloseOrder.SubmissionTimeBuffer
+# The order types whose fill the fill model worsens by the slippage afterwards (EquityFillModel's market,
+# market-on-open and market-on-close fills; its stop-market fill applies it itself, its limit fills none).
+SLIPPED_TYPES = frozenset({OrderType.MARKET, OrderType.MARKET_ON_OPEN, OrderType.MARKET_ON_CLOSE})
 
 
 class TradingState(Protocol):
@@ -67,20 +74,39 @@ class TransactionHandler:
         self._pending: dict[int, Order] = {}
         self._event_counts: dict[int, int] = {}
         self._warned_lot_size = False
+        self._warned_price_rounding = False
         # The result handler's view of each event, before the algorithm's (a live run's events files).
         self.listeners: list[Callable[[OrderEvent], None]] = []
 
     def submit_order(
-        self, symbol: Any, quantity: float, order_type: OrderType, tag: str = "", limit_price: float | None = None
+        self,
+        symbol: Any,
+        quantity: float,
+        order_type: OrderType,
+        tag: str = "",
+        limit_price: float | None = None,
+        *,
+        stop_price: float | None = None,
+        asynchronous: bool = False,
     ) -> OrderTicket:
         algo = self._algorithm
         now_utc = self._state.now_utc
         sym = self._securities.to_symbol(symbol)
         quantity = float(quantity)
+        request = SubmitOrderRequest(
+            order_type,
+            sym,
+            quantity,
+            now_utc,
+            tag,
+            stop_price=stop_price or 0.0,
+            limit_price=limit_price or 0.0,
+            asynchronous=asynchronous,
+        )
         error = self._pre_order_check(sym, quantity, order_type)
         if error:
             algo.error(error)
-            return OrderTicket(self, None, sym, quantity, order_type, tag, error)
+            return OrderTicket(self, None, sym, quantity, order_type, tag, error, request)
         sec = self._securities.security(sym)
         lot = sec.symbol_properties.lot_size
         rounded = round_lots(quantity, lot)
@@ -92,11 +118,13 @@ class TransactionHandler:
                 )
             quantity = rounded
         order_id = len(self.orders) + 1
-        order = Order(order_id, sym, quantity, order_type, now_utc, tag, limit_price)
+        request.order_id = order_id
+        order = Order(order_id, sym, quantity, order_type, now_utc, tag, limit_price, stop_price)
         order.price_adjustment_mode = sec.data_normalization_mode
         order.submission_price = sec.price
+        self._round_order_prices(order, sec)
         self.orders[order_id] = order
-        ticket = OrderTicket(self, order, sym, quantity, order_type, tag)
+        ticket = OrderTicket(self, order, sym, quantity, order_type, tag, submit_request=request)
         self.tickets[order_id] = ticket
         self._ledger.invalidate()
         insufficient = self._margin.order_error(order, sec, ticket.quantity_filled)
@@ -111,6 +139,27 @@ class TransactionHandler:
         if order_type == OrderType.MARKET:
             self.process_orders(only=order_id)
         return ticket
+
+    def _round_order_prices(self, order: Order, sec: Security) -> None:
+        """BrokerageTransactionHandler.RoundOrderPrices: limit and stop prices to the security's minimum price
+        variation (EquityPriceVariationModel: 0.0001 below $1, else the lot's 0.01), none for Adjusted prices
+        (AdjustedPriceVariationModel); Lean's warning, once."""
+        if sec.data_normalization_mode == DataNormalizationMode.ADJUSTED:
+            return
+        for field, label in (("limit_price", "LimitPrice"), ("stop_price", "StopPrice")):
+            price = getattr(order, field)
+            if price is None:
+                continue
+            increment = Decimal("0.0001") if price < 1 else Decimal(str(sec.symbol_properties.minimum_price_variation))
+            original = Decimal(f"{price:.15g}")
+            rounded = (original / increment).quantize(Decimal(1), rounding=ROUND_HALF_EVEN) * increment
+            setattr(order, field, float(rounded))
+            if rounded != original and not self._warned_price_rounding:
+                self._warned_price_rounding = True
+                self._algorithm.error(
+                    f"Warning: To meet brokerage precision requirements, order {label} was rounded to "
+                    f"{rounded.normalize():f} from {original.normalize():f}"
+                )
 
     def _pre_order_check(self, sym: Symbol, quantity: float, order_type: OrderType) -> str:
         state = self._state
@@ -180,7 +229,9 @@ class TransactionHandler:
         return [o for o in self._pending.values() if sym is None or o.symbol == sym]
 
     def process_orders(self, only: int | None = None) -> None:
-        """Fill the open orders (or just ``only``) that the current bar fills, in order of submission."""
+        """Fill the open orders (or just ``only``) that the current bar fills, in order of submission
+        (BacktestingBrokerage.Scan: an order waits for a bar after it; each scan checks the buying power first,
+        then asks the fill model)."""
         if not self._pending:
             return
         local = self._algorithm.time
@@ -192,10 +243,11 @@ class TransactionHandler:
             if order.time == self._state.now_utc and order.type != OrderType.MARKET:
                 continue
             sec = self._securities.security(order.symbol)
+            if order.type == OrderType.MARKET_ON_OPEN and (
+                sec.bar is None or utc_to_local(order.time) >= sec.bar.end_time
+            ):
+                continue  # TryOrderPreChecks: a market-on-open order waits for a bar after it, unchecked
             ticket = self.tickets[oid]
-            price = self._fill_price(order, sec, local)
-            if price is None:
-                continue
             message = self._margin.order_error(order, sec, ticket.quantity_filled)
             if message:
                 del self._pending[oid]
@@ -203,17 +255,23 @@ class TransactionHandler:
                 self._emit(order, OrderEvent(order, self._state.now_utc, OrderFee.ZERO, message))
                 self._algorithm.error(message)
                 continue
-            slip = float(sec.slippage_model.get_slippage_approximation(sec, order))
-            price = price + slip if order.quantity > 0 else price - slip
+            fill = self._fill_price(order, sec, local)
+            if fill is None:
+                continue
+            price, fill_message = fill
+            if order.type in SLIPPED_TYPES:
+                slip = float(sec.slippage_model.get_slippage_approximation(sec, order))
+                price = price + slip if order.quantity > 0 else price - slip
             fee = order_fee(sec, order)
             del self._pending[oid]
-            self._fill(order, sec, ticket, price, fee)
+            self._fill(order, sec, ticket, price, fee, fill_message)
 
-    def _fill_price(self, order: Order, sec: Security, local: dt.datetime) -> float | None:
-        """The equity fill model's price for ``order`` at ``local`` on the security's last bar; None: not yet."""
+    def _fill_price(self, order: Order, sec: Security, local: dt.datetime) -> tuple[float, str] | None:
+        """The equity fill model's price (and message) for ``order`` at ``local`` on the security's last bar,
+        before slippage; None: not yet (Lean's EquityFillModel)."""
         bar = sec.bar
         if order.type == OrderType.MARKET:
-            return sec.price if sec.price else None
+            return (sec.price, "") if sec.price else None
         if bar is None:
             return None
         sessions = self._state.sessions
@@ -225,23 +283,27 @@ class TransactionHandler:
                 return None
             if local.date() != bar.end_time.date():
                 return None
-            return bar.open
+            return bar.open, ""
         if order.type == OrderType.MARKET_ON_CLOSE:
             if local < sessions.next_close_after(order_local):
                 return None
-            return bar.close
-        if order.type == OrderType.LIMIT:
-            if local_to_utc(bar.end_time) <= order.time or order.limit_price is None:
-                return None
-            limit = order.limit_price
-            if order.quantity > 0 and bar.low < limit:
-                return min(bar.high, limit)
-            if order.quantity < 0 and bar.high > limit:
-                return max(bar.low, limit)
+            return bar.close, ""
+        # FillModel.IsExchangeOpen: open now, or (a daily bar) on the day the bar ends; and a bar after the order
+        if not (sessions.is_open_at(local) or local.date() == bar.end_time.date()):
             return None
+        if local_to_utc(bar.end_time) <= order.time:
+            return None
+        if order.type == OrderType.LIMIT:
+            return _limit_fill(order, bar)
+        if order.type == OrderType.STOP_MARKET:
+            return _stop_market_fill(order, bar, sec)
+        if order.type == OrderType.STOP_LIMIT:
+            return _stop_limit_fill(order, bar)
         raise NotSupportedByLocalRuntime(f"order type {order.type.name}")
 
-    def _fill(self, order: Order, sec: Security, ticket: OrderTicket, price: float, fee: OrderFee) -> None:
+    def _fill(
+        self, order: Order, sec: Security, ticket: OrderTicket, price: float, fee: OrderFee, message: str = ""
+    ) -> None:
         qty = order.quantity
         self._ledger.apply_fill(sec, qty, price, fee.value.amount)
         now_utc = self._state.now_utc
@@ -250,7 +312,7 @@ class TransactionHandler:
         order.last_fill_time = now_utc
         ticket.quantity_filled = qty
         ticket.average_fill_price = price
-        self._emit(order, OrderEvent(order, now_utc, fee, "", OrderStatus.FILLED, price, qty))
+        self._emit(order, OrderEvent(order, now_utc, fee, message, OrderStatus.FILLED, price, qty))
 
     def liquidate_delisted(self, sec: Security) -> None:
         """Lean's delisting liquidation: a market order for the whole holding, filled at the last price."""
@@ -264,6 +326,63 @@ class TransactionHandler:
         order.status = OrderStatus.SUBMITTED
         self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO))
         self._fill(order, sec, ticket, sec.price, order_fee(sec, order))
+
+
+def _gap_message(kind: str, bar: TradeBar) -> str:
+    return (
+        f"Due to {kind} gap at {bar.end_time:%m/%d/%Y %H:%M:%S} America/New_York, order filled using the open "
+        f"price ({normalize_decimal(bar.open)})"
+    )
+
+
+def _limit_fill(order: Order, bar: TradeBar) -> tuple[float, str] | None:
+    """EquityFillModel.LimitFill: a buy fills at its limit once the bar's low is below it (a sell: the high
+    above it), at the open instead when the bar opens past the limit (a favorable gap)."""
+    limit = order.limit_price
+    if limit is None:
+        return None
+    if order.quantity > 0 and bar.low < limit:
+        return (bar.open, _gap_message("a favorable", bar)) if bar.open < limit else (limit, "")
+    if order.quantity < 0 and bar.high > limit:
+        return (bar.open, _gap_message("a favorable", bar)) if bar.open > limit else (limit, "")
+    return None
+
+
+def _stop_market_fill(order: Order, bar: TradeBar, sec: Security) -> tuple[float, str] | None:
+    """EquityFillModel.StopMarketFill: a sell fills at its stop once the bar's low reaches it (a buy: the high),
+    at the open when the bar opens past the stop (an unfavorable gap); the slippage worsens the price."""
+    stop = order.stop_price
+    if stop is None:
+        return None
+    if order.quantity < 0 and bar.low <= stop:
+        slip = float(sec.slippage_model.get_slippage_approximation(sec, order))
+        if bar.open <= stop:
+            return bar.open - slip, _gap_message("an unfavorable", bar)
+        return stop - slip, ""
+    if order.quantity > 0 and bar.high >= stop:
+        slip = float(sec.slippage_model.get_slippage_approximation(sec, order))
+        if bar.open >= stop:
+            return bar.open + slip, _gap_message("an unfavorable", bar)
+        return stop + slip, ""
+    return None
+
+
+def _stop_limit_fill(order: Order, bar: TradeBar) -> tuple[float, str] | None:
+    """EquityFillModel.StopLimitFill: a buy's stop triggers once the bar's high is above the stop price (a
+    sell's: the low below it) and stays triggered; a triggered buy fills when the bar closes below its limit, at
+    the lower of the high and the limit (a sell: closes above it, at the higher of the low and the limit)."""
+    stop, limit = order.stop_price, order.limit_price
+    if stop is None or limit is None:
+        return None
+    if order.quantity > 0 and (bar.high > stop or order.stop_triggered):
+        order.stop_triggered = True
+        if bar.close < limit:
+            return min(bar.high, limit), ""
+    elif order.quantity < 0 and (bar.low < stop or order.stop_triggered):
+        order.stop_triggered = True
+        if bar.close > limit:
+            return max(bar.low, limit), ""
+    return None
 
 
 class SecurityTransactionManager:

@@ -42,6 +42,7 @@ ALGORITHMS = (
     # order) is still open, so liquidate() cancels it and submits it again.
     "MACDTrendAlgorithm",
     "NamedArgumentsRegression",  # keyword arguments; subscription_manager's configs of a security
+    "StopLimitOrderRegressionAlgorithm",  # stop-limit orders: the stop triggers, then the limit fills
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

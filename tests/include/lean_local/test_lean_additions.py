@@ -3,10 +3,19 @@ orders, indicators and slippage models, each checked against values computed fro
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
-from tests.include.lean_local.helpers import run_inprocess, write_run
+import pytest
+
+from include.lean_local.market_data import TradeBar
+from include.lean_local.order_models import ConstantSlippageModel
+from include.lean_local.orders import Order, OrderType
+from include.lean_local.symbols import Symbol
+from include.lean_local.transactions import _limit_fill, _stop_limit_fill, _stop_market_fill
+from tests.include.lean_local.helpers import events, run_inprocess, write_run
 
 SUBSCRIPTIONS = """
 from AlgorithmImports import *
@@ -43,3 +52,131 @@ def test_subscription_manager_lists_each_securitys_daily_config(tmp_path: Path) 
         "TradeBar",
         "ZZSG,#0,ZZSG,Daily,TradeBar,Trade,Raw,OpenInterest",
     ]
+
+
+# --- stop-limit, stop-market and limit fills (Lean's EquityFillModel) ------------------------------------------
+
+
+def _bar(o: float, h: float, low: float, c: float) -> TradeBar:
+    start = dt.datetime(2019, 3, 4, 9, 30)
+    return TradeBar(start, None, o, h, low, c, 1000, end_time=dt.datetime(2019, 3, 4, 16))
+
+
+def _order(kind: OrderType, quantity: float, *, limit: float | None = None, stop: float | None = None) -> Order:
+    return Order(1, Symbol.create("SPY"), quantity, kind, dt.datetime(2019, 3, 1, 21, tzinfo=dt.UTC), "", limit, stop)
+
+
+class _Security:
+    slippage_model = ConstantSlippageModel(0.01)
+    price = 10.0
+
+
+def test_stop_limit_buy_triggers_above_the_stop_then_fills_when_the_close_is_under_the_limit() -> None:
+    order = _order(OrderType.STOP_LIMIT, 100, stop=10.0, limit=10.5)
+    assert _stop_limit_fill(order, _bar(9.8, 10.0, 9.7, 9.9)) is None  # high == stop: not above it
+    assert not order.stop_triggered
+    # high 10.6 > stop: triggered; close 10.55 >= limit: no fill yet
+    assert _stop_limit_fill(order, _bar(9.9, 10.6, 9.8, 10.55)) is None
+    assert order.stop_triggered
+    # triggered: the next bar's close 10.2 < limit fills at min(high 10.7, limit 10.5)
+    assert _stop_limit_fill(order, _bar(10.4, 10.7, 10.1, 10.2)) == (10.5, "")
+    # and at the high when it is under the limit: min(10.3, 10.5)
+    assert _stop_limit_fill(order, _bar(10.0, 10.3, 9.9, 10.1)) == (10.3, "")
+
+
+def test_stop_limit_sell_triggers_below_the_stop_and_fills_at_the_higher_of_low_and_limit() -> None:
+    order = _order(OrderType.STOP_LIMIT, -100, stop=10.0, limit=9.5)
+    assert _stop_limit_fill(order, _bar(10.2, 10.4, 10.0, 10.1)) is None  # low == stop: not below it
+    assert _stop_limit_fill(order, _bar(10.1, 10.2, 9.4, 9.45)) is None  # triggered, close <= limit
+    assert order.stop_triggered
+    assert _stop_limit_fill(order, _bar(9.6, 9.9, 9.55, 9.8)) == (max(9.55, 9.5), "")
+    assert _stop_limit_fill(order, _bar(9.6, 9.9, 9.3, 9.8)) == (9.5, "")
+
+
+def test_limit_fill_is_the_limit_or_the_open_on_a_favorable_gap() -> None:
+    buy = _order(OrderType.LIMIT, 10, limit=10.0)
+    assert _limit_fill(buy, _bar(10.2, 10.5, 10.0, 10.3)) is None  # low == limit: not through it
+    assert _limit_fill(buy, _bar(10.2, 10.5, 9.9, 10.3)) == (10.0, "")
+    price, message = _limit_fill(buy, _bar(9.8, 10.5, 9.7, 10.3)) or (0.0, "")
+    assert price == 9.8 and message.startswith("Due to a favorable gap at 03/04/2019 16:00:00 America/New_York")
+    sell = _order(OrderType.LIMIT, -10, limit=10.0)
+    assert _limit_fill(sell, _bar(9.8, 10.0, 9.5, 9.9)) is None
+    assert _limit_fill(sell, _bar(9.8, 10.1, 9.5, 9.9)) == (10.0, "")
+    assert (_limit_fill(sell, _bar(10.2, 10.4, 9.5, 9.9)) or (0.0,))[0] == 10.2
+
+
+def test_stop_market_fill_is_the_stop_or_the_open_on_an_unfavorable_gap_with_slippage() -> None:
+    security: Any = _Security()
+    slip = 10.0 * 0.01  # ConstantSlippageModel: price x percent
+    sell = _order(OrderType.STOP_MARKET, -10, stop=10.0)
+    assert _stop_market_fill(sell, _bar(10.2, 10.4, 10.01, 10.3), security) is None
+    assert _stop_market_fill(sell, _bar(10.2, 10.4, 10.0, 10.3), security) == (10.0 - slip, "")  # low <= stop
+    assert (_stop_market_fill(sell, _bar(9.9, 10.4, 9.5, 10.3), security) or (0.0,))[0] == 9.9 - slip
+    buy = _order(OrderType.STOP_MARKET, 10, stop=10.0)
+    assert _stop_market_fill(buy, _bar(9.5, 10.0, 9.4, 9.8), security) == (10.0 + slip, "")
+    assert (_stop_market_fill(buy, _bar(10.3, 10.5, 10.2, 10.4), security) or (0.0,))[0] == 10.3 + slip
+
+
+def test_order_value_uses_the_less_favourable_of_limit_and_price() -> None:
+    security: Any = _Security()  # price 10
+    assert _order(OrderType.LIMIT, 10, limit=9.0).get_value(security) == 90.0
+    assert _order(OrderType.LIMIT, 10, limit=11.0).get_value(security) == 100.0
+    assert _order(OrderType.STOP_LIMIT, -10, stop=9.0, limit=11.0).get_value(security) == -110.0
+    assert _order(OrderType.STOP_MARKET, -10, stop=9.0).get_value(security) == -100.0
+
+
+STOP_LIMIT = """
+from AlgorithmImports import *
+class StopLimit(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 1, 2); self.set_end_date(2019, 6, 28); self.set_cash(100000)
+        self.sym = self.add_equity("ZZSA", Resolution.DAILY).symbol
+        self.ticket = None
+        self.bars = []
+        self.seen = {}
+    def on_data(self, data):
+        bar = data.bars[self.sym]
+        self.bars.append([str(bar.end_time), bar.open, bar.high, bar.low, bar.close])
+        if self.ticket is None:
+            self.ticket = self.stop_limit_order(self.sym, 10, bar.close * 1.02, bar.close * 1.03, tag="sl")
+            self.seen = {"limit": self.ticket.get(OrderField.LIMIT_PRICE),
+                         "stop": self.ticket.get(OrderField.STOP_PRICE),
+                         "async": self.ticket.submit_request.asynchronous}
+            try:
+                self.ticket.get(OrderField.TRIGGER_PRICE)
+            except Exception as exc:
+                self.seen["trigger"] = type(exc).__name__
+            try:
+                self.market_order(self.sym, 1).get(OrderField.LIMIT_PRICE)
+            except ValueError as exc:
+                self.seen["market"] = str(exc)
+    def on_order_event(self, event):
+        if event.status == OrderStatus.FILLED and event.order_id == self.ticket.order_id:
+            order = self.transactions.get_order_by_id(event.order_id)
+            self.seen["fill"] = [str(self.time), event.fill_price, order.stop_triggered, event.stop_price,
+                                 event.limit_price]
+    def on_end_of_algorithm(self):
+        self.object_store.save("run", json.dumps({"bars": self.bars, "seen": self.seen}))
+"""
+
+
+def test_stop_limit_order_fills_as_lean_on_the_bars_after_it(tmp_path: Path) -> None:
+    assert run_inprocess(write_run(tmp_path, STOP_LIMIT, name="stop_limit")) == 0
+    run = json.loads((tmp_path / "storage" / "run").read_text())
+    bars, seen = run["bars"], run["seen"]
+    stop, limit = bars[0][4] * 1.02, bars[0][4] * 1.03
+    assert (seen["stop"], seen["limit"], seen["async"]) == (pytest.approx(stop), pytest.approx(limit), False)
+    assert seen["trigger"] == "NotSupportedByLocalRuntime"
+    assert seen["market"] == "Unable to get field LimitPrice on order of type MarketOnOpen"
+    triggered, expected, waited = False, None, False
+    for end_time, _, high, _, close in bars[1:]:  # Lean's StopLimitFill on each later bar
+        triggered = triggered or high > stop
+        waited = waited or (triggered and close >= limit)
+        if triggered and close < limit:
+            expected = [end_time, min(high, limit), True, stop, limit]
+            break
+    assert expected is not None and waited, "the sample data should trigger the order, then fill it later"
+    assert seen["fill"][0] == expected[0]
+    assert seen["fill"][1:] == [pytest.approx(expected[1]), True, pytest.approx(stop), pytest.approx(limit)]
+    orders = {e["orderId"]: e for e in events(tmp_path) if e["status"] == "filled"}
+    assert orders[1]["stopPrice"] == pytest.approx(stop) and orders[1]["limitPrice"] == pytest.approx(limit)
