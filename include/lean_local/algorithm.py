@@ -28,7 +28,7 @@ from include.lean_local.indicators import (
 from include.lean_local.market_data import Delistings, Dividends, Slice, Splits, TradeBar
 from include.lean_local.object_store import ObjectStore
 from include.lean_local.portfolio import SecurityPortfolioManager
-from include.lean_local.scheduling import DateRules, ScheduleManager, TimeRules
+from include.lean_local.scheduling import DateRules, ScheduledEvent, ScheduleManager, TimeRules
 from include.lean_local.securities import Security, SecurityManager
 from include.lean_local.sessions import utc_to_local
 from include.lean_local.settings import AlgorithmSettings
@@ -260,6 +260,22 @@ class QCAlgorithm(TradingApi):
             raise RuntimeError("self.set_benchmark(): Cannot change Benchmark after algorithm initialized.")
         named = {"benchmark": benchmark, "symbol": symbol, "ticker": ticker, "security_type": security_type}
         self._benchmark = from_arguments(self, args, {k: v for k, v in named.items() if v is not None})
+
+    def train(self, date_rule: Any = None, time_rule: Any = None, training_code: Any = None) -> ScheduledEvent:
+        """Lean's ``Train(training_code)`` (a scheduled event today, now) or ``Train(date_rule, time_rule,
+        training_code)`` (``Schedule.TrainingNow`` / ``Schedule.Training``). The training runs on the algorithm's
+        thread like any scheduled event; Lean's isolator time limits (``algorithm-manager-time-loop-maximum``,
+        20 minutes by default) are not enforced."""
+        if time_rule is None and training_code is None:
+            date_rule, training_code = None, date_rule  # train(training_code)
+        if training_code is None or not callable(training_code):
+            raise TypeError("train() needs a callable training_code")
+        if date_rule is None and time_rule is None:
+            name = f"Training: Now: {self.utc_time.isoformat()}"
+            return self.schedule.on(self.date_rules.today, self.time_rules.now, training_code, name)
+        if date_rule is None or time_rule is None:
+            raise TypeError("train() takes (training_code) or (date_rule, time_rule, training_code)")
+        return self.schedule.on(date_rule, time_rule, training_code)
 
     # parameters ----------------------------------------------------------------
     def get_parameter(self, name: str, default_value: Any = None) -> Any:

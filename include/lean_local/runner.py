@@ -23,6 +23,7 @@ from include.lean_local.data import DataProvider, set_default_provider
 from include.lean_local.engine import Engine
 from include.lean_local.errors import LocalConfigError, NotSupportedByLocalRuntime
 from include.lean_local.object_store import ObjectStore
+from include.lean_local.orders import OrderStatus
 from include.lean_local.results import (
     sampled_charts,
     serialize_event,
@@ -429,6 +430,8 @@ def _statistics(
     rates = InterestRates(cfg.data_folder)
     if not rates.loaded:
         logs.engine_line(f"InterestRateProvider: no interest rates at {rates.path}: 1% every day, as in Lean")
+    # Lean's CapacityEstimate follows the fills only: without any, its lowest capacity asset is none ("")
+    filled = {str(e.symbol.id) for e in engine.transactions.events if e.status == OrderStatus.FILLED}
     traded = sorted({str(o.symbol.id) for o in engine.transactions.orders.values()})
     stats = compute(
         StatisticsInput(
@@ -438,7 +441,7 @@ def _statistics(
             total_fees=algorithm.portfolio.total_fees,
             trades=engine.portfolio.trades,
             rates=rates,
-            lowest_capacity_asset=traded[0] if len(traded) == 1 else None,
+            lowest_capacity_asset="" if not filled else traded[0] if len(traded) == 1 else None,
         )
     )
     return stats, series

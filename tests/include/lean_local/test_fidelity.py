@@ -43,6 +43,8 @@ ALGORITHMS = (
     "MACDTrendAlgorithm",
     "NamedArgumentsRegression",  # keyword arguments; subscription_manager's configs of a security
     "StopLimitOrderRegressionAlgorithm",  # stop-limit orders: the stop triggers, then the limit fills
+    "TrainingExampleAlgorithm",  # train(): now, and on date/time rules
+    "FuncRiskFreeRateInterestRateModelWithPythonLambda",  # a risk-free rate model of a Python function
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

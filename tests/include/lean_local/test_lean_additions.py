@@ -13,6 +13,7 @@ import pytest
 from include.lean_local.market_data import TradeBar
 from include.lean_local.order_models import ConstantSlippageModel
 from include.lean_local.orders import Order, OrderType
+from include.lean_local.risk_free import FuncRiskFreeRateInterestRateModel
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import _limit_fill, _stop_limit_fill, _stop_market_fill
 from tests.include.lean_local.helpers import events, run_inprocess, write_run
@@ -180,3 +181,38 @@ def test_stop_limit_order_fills_as_lean_on_the_bars_after_it(tmp_path: Path) -> 
     assert seen["fill"][1:] == [pytest.approx(expected[1]), True, pytest.approx(stop), pytest.approx(limit)]
     orders = {e["orderId"]: e for e in events(tmp_path) if e["status"] == "filled"}
     assert orders[1]["stopPrice"] == pytest.approx(stop) and orders[1]["limitPrice"] == pytest.approx(limit)
+
+
+TRAIN = """
+from AlgorithmImports import *
+class Train(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 12)
+        self.add_equity("ZZSA", Resolution.DAILY)
+        self.times = []
+        self.train(lambda: self.times.append(["now", str(self.time)]))
+        self.train(self.date_rules.every(DayOfWeek.SUNDAY), self.time_rules.at(8, 0),
+                   lambda: self.times.append(["sunday", str(self.time)]))
+        self.train(training_code=lambda: self.times.append(["keyword", str(self.time)]))
+    def on_end_of_algorithm(self):
+        self.object_store.save("times", json.dumps(self.times))
+"""
+
+
+def test_train_schedules_now_and_on_rules(tmp_path: Path) -> None:
+    """Lean's Train: Schedule.TrainingNow (today, now) and Schedule.Training (the rules' times)."""
+    assert run_inprocess(write_run(tmp_path, TRAIN, name="train")) == 0
+    times = json.loads((tmp_path / "storage" / "times").read_text())
+    assert times == [
+        ["now", "2019-03-04 00:00:00"],
+        ["keyword", "2019-03-04 00:00:00"],
+        ["sunday", "2019-03-10 08:00:00"],
+    ]
+
+
+def test_func_risk_free_rate_model_returns_the_functions_rate() -> None:
+    model = FuncRiskFreeRateInterestRateModel(lambda when: 0.02 if when.year == 2020 else 0.01)
+    assert model.get_interest_rate(dt.datetime(2020, 5, 28)) == 0.02
+    assert model.get_interest_rate(dt.datetime(2021, 1, 4)) == 0.01
+    with pytest.raises(TypeError):
+        FuncRiskFreeRateInterestRateModel(0.01)  # type: ignore[arg-type]

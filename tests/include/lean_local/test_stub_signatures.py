@@ -25,7 +25,16 @@ from typing import Any
 
 import pytest
 
-from include.lean_local import indicators, market_data, order_models, orders, portfolio, scheduling, securities
+from include.lean_local import (
+    indicators,
+    market_data,
+    order_models,
+    orders,
+    portfolio,
+    risk_free,
+    scheduling,
+    securities,
+)
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.object_store import ObjectStore
 from include.lean_local.settings import AlgorithmSettings
@@ -92,6 +101,7 @@ SHIM_CLASSES: dict[type, str] = {
     indicators.RateOfChangePercent: "QuantConnect.Indicators.RateOfChangePercent",
     indicators.MovingAverageConvergenceDivergence: "QuantConnect.Indicators.MovingAverageConvergenceDivergence",
     indicators.Delay: "QuantConnect.Indicators.Delay",
+    risk_free.FuncRiskFreeRateInterestRateModel: "QuantConnect.Data.FuncRiskFreeRateInterestRateModel",
 }
 
 # Constructors an algorithm calls (models, indicators, targets, fees, data points); the other classes are
@@ -117,6 +127,7 @@ CONSTRUCTED: frozenset[type] = frozenset(
         indicators.RateOfChangePercent,
         indicators.MovingAverageConvergenceDivergence,
         indicators.Delay,
+        risk_free.FuncRiskFreeRateInterestRateModel,
     }
 )
 
