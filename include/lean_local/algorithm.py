@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from include.lean_local.algorithm_trading import TradingApi
-from include.lean_local.enums import DataNormalizationMode, Resolution
+from include.lean_local.enums import DataNormalizationMode, Resolution, SecurityType
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.indicators import (
     ExponentialMovingAverage,
@@ -33,6 +33,7 @@ from include.lean_local.securities import Security, SecurityManager
 from include.lean_local.sessions import utc_to_local
 from include.lean_local.settings import AlgorithmSettings
 from include.lean_local.subscriptions import SubscriptionManager
+from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import SecurityTransactionManager
 from include.lean_local.unsupported import missing_attribute
 
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.lean_local.engine import Engine
-    from include.lean_local.symbols import Symbol
 
 
 def _one_of(method: str, **named: Any) -> Any:
@@ -222,12 +222,83 @@ class QCAlgorithm(TradingApi):
         data_mapping_mode: Any = None,
         contract_depth_offset: int = 0,
     ) -> Security:
+        if market is not None and str(market).lower() != "usa":
+            raise NotSupportedByLocalRuntime(f"add_equity in the market {market} (only Market.USA)")
         return self._engine.add_equity(
             ticker,
             resolution,
             leverage=leverage or None,
             fill_forward=fill_forward,
             data_normalization_mode=data_normalization_mode,
+        )
+
+    def add_security(
+        self,
+        *args: Any,
+        symbol: Any = None,
+        security_type: Any = None,
+        ticker: str | None = None,
+        resolution: Any = None,
+        market: str | None = None,
+        fill_forward: bool | None = None,
+        leverage: float = 0.0,
+        extended_market_hours: bool | None = None,
+        data_mapping_mode: Any = None,
+        data_normalization_mode: Any = None,
+        contract_depth_offset: int = 0,
+    ) -> Security:
+        """Lean's ``AddSecurity(symbol, ...)`` or ``AddSecurity(security_type, ticker[, resolution[, market],
+        ...])``: an equity of the USA market (``add_equity``); another security type is refused by name."""
+        named: dict[str, Any] = {
+            "symbol": symbol,
+            "security_type": security_type,
+            "ticker": ticker,
+            "resolution": resolution,
+            "market": market,
+            "fill_forward": fill_forward,
+            "leverage": leverage or None,
+            "extended_market_hours": extended_market_hours,
+            "data_mapping_mode": data_mapping_mode,
+            "data_normalization_mode": data_normalization_mode,
+        }
+        if args and isinstance(args[0], SecurityType):
+            names: tuple[str, ...] = ("security_type", "ticker", "resolution")
+            rest = args[3:]
+            if rest and isinstance(rest[0], str):  # (..., resolution, market, fill_forward, leverage, ...)
+                names += ("market", "fill_forward", "leverage", "extended_market_hours")
+            elif len(rest) > 1 and not isinstance(rest[1], bool):  # (..., fill_forward, leverage, extended...)
+                names += ("fill_forward", "leverage", "extended_market_hours")
+            else:  # (..., resolution, fill_forward, extended_market_hours, ...)
+                names += ("fill_forward", "extended_market_hours")
+            names += ("data_mapping_mode", "data_normalization_mode")
+        else:
+            names = ("symbol", "resolution", "fill_forward", "leverage", "extended_market_hours")
+            names += ("data_mapping_mode", "data_normalization_mode", "contract_depth_offset")
+        if len(args) > len(names):
+            raise TypeError(f"add_security() takes at most {len(names)} positional arguments ({len(args)} given)")
+        for name, value in zip(names, args, strict=False):
+            if named.get(name) is not None:
+                raise TypeError(f"add_security() got multiple values for argument '{name}'")
+            named[name] = value
+        if named["symbol"] is not None:
+            sym = named["symbol"]
+            if not isinstance(sym, Symbol):
+                raise TypeError("add_security(symbol, ...) needs a Symbol")
+            named["security_type"], named["ticker"] = SecurityType(int(sym.security_type)), sym.value
+        kind = named["security_type"]
+        if kind is None or named["ticker"] is None:
+            raise TypeError("add_security() needs a symbol, or a security_type and a ticker")
+        if int(kind) != SecurityType.EQUITY:
+            raise NotSupportedByLocalRuntime(f"add_security of SecurityType {int(kind)} (only SecurityType.EQUITY)")
+        return self.add_equity(
+            str(named["ticker"]),
+            named["resolution"],
+            named["market"],
+            True if named["fill_forward"] is None else bool(named["fill_forward"]),
+            float(named["leverage"] or 0.0),
+            bool(named["extended_market_hours"]),
+            named["data_normalization_mode"],
+            named["data_mapping_mode"],
         )
 
     def set_security_initializer(self, security_initializer: Any) -> None:

@@ -75,6 +75,23 @@ class TradingApi:
     ) -> OrderTicket:
         return self.market_order(symbol, quantity, asynchronous, tag)
 
+    def buy(self, symbol: Any, quantity: float) -> OrderTicket:
+        """Lean's ``Buy``: ``Order(symbol, |quantity|)``."""
+        return self.order(symbol, abs(quantity))
+
+    def sell(self, symbol: Any, quantity: float) -> OrderTicket:
+        """Lean's ``Sell``: ``Order(symbol, -|quantity|)``."""
+        return self.order(symbol, -abs(quantity))
+
+    def shortable(self, symbol: Any, short_quantity: float = 0, update_order_id: int | None = None) -> bool:
+        """Lean's ``Shortable(symbol[, short_quantity, update_order_id])``."""
+        engine = self._engine
+        return engine.transactions.shortable(engine.securities.to_symbol(symbol), short_quantity, update_order_id)
+
+    def shortable_quantity(self, symbol: Any) -> int:
+        """Lean's ``ShortableQuantity``: 0 when the provider gives no limit (None)."""
+        return self._engine.transactions.shortable_quantity(self._engine.securities.to_symbol(symbol))
+
     def market_on_open_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def names() -> dict[str, Any]:
-    from include.lean_local import enums, indicators, market_data, order_models, orders, risk_free
+    from include.lean_local import enums, indicators, market_data, order_models, orders, risk_free, shortable
     from include.lean_local.algorithm import QCAlgorithm
     from include.lean_local.object_store import ObjectStore
     from include.lean_local.portfolio import PortfolioTarget
@@ -62,6 +62,7 @@ def names() -> dict[str, Any]:
             "OrderFeeParameters",
         ),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
+        shortable: ("NullShortableProvider",),
         orders: ("Order", "OrderDirection", "OrderEvent", "OrderField", "OrderStatus", "OrderTicket", "OrderType"),
     }
     for module, exported in modules.items():

@@ -127,6 +127,16 @@ class TransactionHandler:
         ticket = OrderTicket(self, order, sym, quantity, order_type, tag, submit_request=request)
         self.tickets[order_id] = ticket
         self._ledger.invalidate()
+        if quantity < 0 and not self.shortable(sym, quantity):
+            # BrokerageTransactionHandler.AddOrder: an invalid order, tagged with the error, in a backtest
+            message = (
+                f"Order exceeds shortable quantity {self.shortable_quantity(sym)} for Symbol {sym} "
+                f"requested {normalize_decimal(quantity)})"
+            )
+            order.status = OrderStatus.INVALID
+            order.tag = message
+            self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, message))
+            return ticket
         insufficient = self._margin.order_error(order, sec, ticket.quantity_filled)
         if insufficient:
             algo.error(insufficient)
@@ -160,6 +170,25 @@ class TransactionHandler:
                     f"Warning: To meet brokerage precision requirements, order {label} was rounded to "
                     f"{rounded.normalize():f} from {original.normalize():f}"
                 )
+
+    def shortable(self, symbol: Symbol, short_quantity: float, update_order_id: int | None = None) -> bool:
+        """QCAlgorithm.Shortable: whether the holding, the open orders (but ``update_order_id``'s) and a short of
+        ``short_quantity`` stay within the security's shortable quantity (None: no limit)."""
+        sec = self._securities.security(symbol)
+        limit = sec.shortable_provider.shortable_quantity(symbol, self._algorithm.time)
+        if limit is None:
+            return True
+        open_quantity = sum(
+            self.tickets[o.id].quantity_remaining for o in self.open_orders(symbol) if o.id != update_order_id
+        )
+        held = sec.holdings.quantity
+        if held + open_quantity <= -limit:
+            return False
+        return held - abs(short_quantity) + open_quantity >= -limit
+
+    def shortable_quantity(self, symbol: Symbol) -> int:
+        sec = self._securities.security(symbol)
+        return int(sec.shortable_provider.shortable_quantity(symbol, self._algorithm.time) or 0)
 
     def _pre_order_check(self, sym: Symbol, quantity: float, order_type: OrderType) -> str:
         state = self._state

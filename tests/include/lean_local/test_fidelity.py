@@ -45,6 +45,7 @@ ALGORITHMS = (
     "StopLimitOrderRegressionAlgorithm",  # stop-limit orders: the stop triggers, then the limit fills
     "TrainingExampleAlgorithm",  # train(): now, and on date/time rules
     "FuncRiskFreeRateInterestRateModelWithPythonLambda",  # a risk-free rate model of a Python function
+    "CustomShortableProviderRegressionAlgorithm",  # add_security, a Python shortable provider, sell()
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

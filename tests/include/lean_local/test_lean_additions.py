@@ -216,3 +216,44 @@ def test_func_risk_free_rate_model_returns_the_functions_rate() -> None:
     assert model.get_interest_rate(dt.datetime(2021, 1, 4)) == 0.01
     with pytest.raises(TypeError):
         FuncRiskFreeRateInterestRateModel(0.01)  # type: ignore[arg-type]
+
+
+SHORTABLE = """
+from AlgorithmImports import *
+class Limited(NullShortableProvider):
+    def shortable_quantity(self, symbol, local_time):
+        return 100
+class Shorts(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 8); self.set_cash(100000)
+        a = self.add_security(SecurityType.EQUITY, "ZZSA", Resolution.DAILY)
+        b = self.add_security(SecurityType.EQUITY, "ZZSB", Resolution.DAILY, Market.USA, True, 1.0, False)
+        c = self.add_security(Symbol.create("ZZSC", SecurityType.EQUITY, Market.USA), Resolution.DAILY, leverage=3)
+        a.set_shortable_provider(Limited())
+        self.seen = {"leverage": [a.leverage, b.leverage, c.leverage], "default": self.shortable_quantity("ZZSB")}
+        self.done = False
+    def on_data(self, data):
+        if self.done:
+            return
+        self.done = True
+        self.seen["checks"] = [self.shortable("ZZSA", 100), self.shortable("ZZSA", 101), self.shortable("ZZSB", 10**9)]
+        first = self.sell("ZZSA", 60)    # 60 of 100: accepted (an open market-on-open order)
+        second = self.sell("ZZSA", 50)   # 60 open + 50 > 100: invalid
+        third = self.buy("ZZSA", -5)     # buy() takes |quantity|
+        self.seen["orders"] = [[t.quantity, int(t.status)] for t in (first, second, third)]
+        self.seen["tag"] = self.transactions.get_order_by_id(second.order_id).tag
+    def on_end_of_algorithm(self):
+        self.object_store.save("seen", json.dumps(self.seen))
+"""
+
+
+def test_shortable_provider_limits_short_orders_as_lean(tmp_path: Path) -> None:
+    """QCAlgorithm.Shortable: holding + open orders - |short| >= -shortable quantity; an order beyond it is
+    invalid and counted (BrokerageTransactionHandler.AddOrder); add_security's positional forms."""
+    assert run_inprocess(write_run(tmp_path, SHORTABLE, name="shorts")) == 0
+    seen = json.loads((tmp_path / "storage" / "seen").read_text())
+    assert seen["leverage"] == [2.0, 1.0, 3.0]
+    assert seen["default"] == 0  # NullShortableProvider: no limit (None), reported as 0
+    assert seen["checks"] == [True, False, True]
+    assert seen["orders"] == [[-60, 1], [-50, 7], [5, 1]]  # submitted, invalid, submitted
+    assert seen["tag"] == "Order exceeds shortable quantity 100 for Symbol ZZSA requested -50)"

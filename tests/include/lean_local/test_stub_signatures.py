@@ -34,6 +34,7 @@ from include.lean_local import (
     risk_free,
     scheduling,
     securities,
+    shortable,
 )
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.object_store import ObjectStore
@@ -102,6 +103,7 @@ SHIM_CLASSES: dict[type, str] = {
     indicators.MovingAverageConvergenceDivergence: "QuantConnect.Indicators.MovingAverageConvergenceDivergence",
     indicators.Delay: "QuantConnect.Indicators.Delay",
     risk_free.FuncRiskFreeRateInterestRateModel: "QuantConnect.Data.FuncRiskFreeRateInterestRateModel",
+    shortable.NullShortableProvider: "QuantConnect.Data.Shortable.NullShortableProvider",
 }
 
 # Constructors an algorithm calls (models, indicators, targets, fees, data points); the other classes are
@@ -128,6 +130,7 @@ CONSTRUCTED: frozenset[type] = frozenset(
         indicators.MovingAverageConvergenceDivergence,
         indicators.Delay,
         risk_free.FuncRiskFreeRateInterestRateModel,
+        shortable.NullShortableProvider,
     }
 )
 
@@ -146,6 +149,10 @@ LEFT_OUT_OVERLOADS: dict[tuple[str, str, tuple[str, ...]], str] = {
     ("QCAlgorithm", "order", ("order",)): "combo/option strategy orders are outside the runtime's subset",
     ("QCAlgorithm", "order", ("orders",)): "combo/option strategy orders are outside the runtime's subset",
     ("QCAlgorithm", "order", ("strategy", "quantity", "asynchronous", "tag", "order_properties")): "option "
+    "strategies are outside the runtime's subset (OptionStrategy refuses by name)",
+    ("QCAlgorithm", "buy", ("strategy", "quantity", "asynchronous", "tag", "order_properties")): "option "
+    "strategies are outside the runtime's subset (OptionStrategy refuses by name)",
+    ("QCAlgorithm", "sell", ("strategy", "quantity", "asynchronous", "tag", "order_properties")): "option "
     "strategies are outside the runtime's subset (OptionStrategy refuses by name)",
     ("QCAlgorithm", "plot", ("series", "py_object")): _PLOT_OUTSIDE,
     ("QCAlgorithm", "plot", ("series", "value")): _PLOT_OUTSIDE,
