@@ -49,6 +49,7 @@ class TradingState(Protocol):
     now_utc: dt.datetime
     is_warming_up: bool
     initialized: bool
+    live: bool
     sessions: Sessions
 
 
@@ -128,11 +129,17 @@ class TransactionHandler:
         self.tickets[order_id] = ticket
         self._ledger.invalidate()
         if quantity < 0 and not self.shortable(sym, quantity):
-            # BrokerageTransactionHandler.AddOrder: an invalid order, tagged with the error, in a backtest
+            # BrokerageTransactionHandler.AddOrder: an invalid order, tagged with the error, in a backtest; live,
+            # a warning and the order goes on
             message = (
                 f"Order exceeds shortable quantity {self.shortable_quantity(sym)} for Symbol {sym} "
                 f"requested {normalize_decimal(quantity)})"
             )
+        else:
+            message = ""
+        if message and self._state.live:
+            algo.debug(f"Warning: {message}")
+        elif message:
             order.status = OrderStatus.INVALID
             order.tag = message
             self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, message))
