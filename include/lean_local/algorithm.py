@@ -15,15 +15,18 @@ from include.lean_local.algorithm_trading import TradingApi
 from include.lean_local.enums import DataNormalizationMode, Resolution, SecurityType
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.indicators import (
+    BollingerBands,
     ExponentialMovingAverage,
     Identity,
     IndicatorBase,
     Momentum,
     MomentumPercent,
     MovingAverageConvergenceDivergence,
+    MovingAverageType,
     RateOfChange,
     RateOfChangePercent,
     SimpleMovingAverage,
+    StandardDeviation,
 )
 from include.lean_local.market_data import Delistings, Dividends, Slice, Splits, TradeBar
 from include.lean_local.object_store import ObjectStore
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.lean_local.engine import Engine
+    from include.lean_local.indicator_history import IndicatorHistory
 
 
 def _one_of(method: str, **named: Any) -> Any:
@@ -460,12 +464,84 @@ class QCAlgorithm(TradingApi):
             symbol, MovingAverageConvergenceDivergence(fast_period, slow_period, signal_period, int(type)), selector
         )
 
+    def bb(
+        self,
+        symbol: Any,
+        period: int,
+        k: float,
+        moving_average_type: Any = MovingAverageType.SIMPLE,
+        resolution: Any = None,
+        selector: Any = None,
+    ) -> IndicatorBase:
+        return self._auto(symbol, BollingerBands(period, k, int(moving_average_type)), selector)
+
+    def std(self, symbol: Any, period: int, resolution: Any = None, selector: Any = None) -> IndicatorBase:
+        return self._auto(symbol, StandardDeviation(period), selector)
+
     def identity(
         self, symbol: Any, resolution: Any = None, selector: Any = None, field_name: str | None = None
     ) -> IndicatorBase:
         if field_name is not None:
             raise NotSupportedByLocalRuntime("identity with field_name")
         return self._auto(symbol, Identity(f"{symbol}"), selector)
+
+    def indicator_history(
+        self,
+        indicator: IndicatorBase,
+        symbol: Any = None,
+        period: Any = None,
+        resolution: Any = None,
+        selector: Any = None,
+        *,
+        symbols: Any = None,
+        span: dt.timedelta | None = None,
+        start: Any = None,
+        end: Any = None,
+    ) -> IndicatorHistory:
+        """Lean's ``IndicatorHistory(indicator, symbol(s), period | span[, resolution, selector])`` or
+        ``(indicator, symbols, start, end[, resolution, selector])``: daily history bars, as many as ``period``
+        plus the indicator's warm-up period less one, pushed through the reset indicator."""
+        from include.lean_local import indicator_history
+
+        if symbols is not None:
+            if symbol is not None:
+                raise TypeError("indicator_history() takes symbol or symbols, not both")
+            symbol = symbols
+        if span is not None:
+            period = span
+        if start is not None:
+            period = start
+        if isinstance(period, (dt.datetime, dt.date)) and isinstance(resolution, (dt.datetime, dt.date)):
+            end, resolution = resolution, selector
+            selector = None
+        if (
+            resolution is not None
+            and not isinstance(resolution, (dt.datetime, dt.date))
+            and int(resolution) != Resolution.DAILY
+        ):
+            raise NotSupportedByLocalRuntime(f"indicator_history at {Resolution(int(resolution)).name} resolution")
+        if symbol is None or period is None:
+            raise TypeError("indicator_history() needs an indicator, symbol(s) and a period, span or start")
+        if isinstance(symbol, IndicatorBase) or not isinstance(indicator, IndicatorBase):
+            raise NotSupportedByLocalRuntime("indicator_history of this indicator or history form")
+        items = list(symbol) if isinstance(symbol, (list, tuple, set)) else [symbol]
+        engine = self._engine
+        bars: list[TradeBar] = []
+        for item in items:
+            sym = engine.securities.to_symbol(item)
+            if isinstance(period, int):
+                warm_up = indicator.warm_up_period
+                if warm_up > 0 and period > 0:
+                    warm_up -= 1
+                bars += engine.history_bars(sym, period + warm_up)
+            elif isinstance(period, dt.timedelta):
+                bars += engine.history_bars(sym, None, self.time - period, self.time)
+            elif isinstance(period, (dt.datetime, dt.date)):
+                bars += engine.history_bars(sym, None, _to_datetime(period), _to_datetime(end) if end else None)
+            else:
+                raise TypeError("indicator_history() period must be an int, a timedelta or a start date")
+        bars.sort(key=lambda bar: bar.end_time)
+        return indicator_history.run(indicator, bars, selector)
 
     # history -------------------------------------------------------------------------
     def _history_normalized(self, symbol: Symbol, bars: list[TradeBar], mode: DataNormalizationMode) -> list[TradeBar]:

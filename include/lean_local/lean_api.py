@@ -34,6 +34,9 @@ def names() -> dict[str, Any]:
             "SplitType",
         ),
         indicators: (
+            "BollingerBands",
+            "CompositeIndicator",
+            "ConstantIndicator",
             "Delay",
             "ExponentialMovingAverage",
             "Identity",
@@ -45,7 +48,10 @@ def names() -> dict[str, Any]:
             "MovingAverageType",
             "RateOfChange",
             "RateOfChangePercent",
+            "RollingWindow",
             "SimpleMovingAverage",
+            "StandardDeviation",
+            "Variance",
         ),
         market_data: ("Delisting", "Delistings", "Dividend", "Dividends", "Slice", "Split", "Splits", "TradeBar"),
         order_models: (

@@ -46,6 +46,8 @@ ALGORITHMS = (
     "TrainingExampleAlgorithm",  # train(): now, and on date/time rules
     "FuncRiskFreeRateInterestRateModelWithPythonLambda",  # a risk-free rate model of a Python function
     "CustomShortableProviderRegressionAlgorithm",  # add_security, a Python shortable provider, sell()
+    "IndicatorHistoryAlgorithm",  # bb(), an indicator's window (resized), indexing and iteration
+    "IndicatorHistoryRegressionAlgorithm",  # BollingerBands, indicator_history (points, values, data_frame)
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from include.lean_local import indicator_history
+from include.lean_local.indicators import (
+    BollingerBands,
+    ConstantIndicator,
+    IndicatorExtensions,
+    RollingWindow,
+    SimpleMovingAverage,
+    StandardDeviation,
+    Variance,
+)
 from include.lean_local.market_data import TradeBar
 from include.lean_local.order_models import ConstantSlippageModel
 from include.lean_local.orders import Order, OrderType
@@ -257,3 +268,115 @@ def test_shortable_provider_limits_short_orders_as_lean(tmp_path: Path) -> None:
     assert seen["checks"] == [True, False, True]
     assert seen["orders"] == [[-60, 1], [-50, 7], [5, 1]]  # submitted, invalid, submitted
     assert seen["tag"] == "Order exceeds shortable quantity 100 for Symbol ZZSA requested -50)"
+
+
+# --- RollingWindow, composite indicators, variance, Bollinger Bands, indicator history ---------------------------
+
+PRICES = [10.0, 11.0, 12.5, 11.5, 13.0, 12.0, 14.0, 13.5, 15.0, 14.0]
+
+
+def _population_std(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _day(i: int) -> dt.datetime:
+    return dt.datetime(2019, 3, 1, 16) + dt.timedelta(days=i)
+
+
+def test_rolling_window_is_newest_first_and_ready_after_size_samples() -> None:
+    window = RollingWindow[float](3)
+    for value in (1.0, 2.0):
+        window.add(value)
+    assert (window.count, window.is_ready, window[0], window[1], window[2]) == (2, False, 2.0, 1.0, None)
+    window.add(3.0)
+    window.add(4.0)
+    assert list(window) == [4.0, 3.0, 2.0] and window.is_ready and window.most_recently_removed == 1.0
+    assert window[-1] == 2.0
+    window.size = 2  # Lean's Resize: drops the oldest
+    assert list(window) == [4.0, 3.0]
+    assert window[5] is None and window.size == 6  # reading past the size grows the window
+
+
+def test_indicator_window_starts_with_leans_placeholder_point() -> None:
+    sma = SimpleMovingAverage(2)
+    assert sma.window.count == 1 and sma[0].value == 0.0 and not sma.window.is_ready
+    sma.update(_day(0), 4.0)
+    sma.update(_day(1), 6.0)
+    assert [p.value for p in sma] == [5.0, 4.0] and sma.previous.value == 4.0
+    sma.window.size = 5
+    sma.update(_day(2), 8.0)
+    assert [p.value for p in sma] == [7.0, 5.0, 4.0]  # the placeholder fell off the size-2 window
+
+
+def test_variance_and_standard_deviation_are_the_populations_over_the_period() -> None:
+    var, std = Variance(4), StandardDeviation("s", 4)
+    for i, price in enumerate(PRICES):
+        var.update(_day(i), price)
+        std.update(_day(i), price)
+        window = PRICES[max(0, i - 3) : i + 1]
+        expected = 0.0 if i == 0 else _population_std(window) ** 2
+        assert var.current.value == pytest.approx(expected, abs=1e-9)
+        assert std.current.value == pytest.approx(math.sqrt(expected), abs=1e-9)
+        assert var.is_ready == (i >= 3)
+    assert std.name == "s" and var.name == "VAR(4)"
+
+
+def test_composite_indicators_update_when_both_sides_have_new_points() -> None:
+    fast, slow = SimpleMovingAverage(2), SimpleMovingAverage(3)
+    diff = IndicatorExtensions.minus(fast, slow, "diff")
+    ratio = IndicatorExtensions.over(fast, slow)
+    scaled = IndicatorExtensions.times(fast, constant=10)
+    for i, price in enumerate(PRICES[:5]):
+        fast.update(_day(i), price)
+        slow.update(_day(i), price)
+        assert diff.current.value == pytest.approx(fast.current.value - slow.current.value)
+        assert ratio.current.value == pytest.approx(fast.current.value / slow.current.value)
+        assert scaled.current.value == pytest.approx(fast.current.value * 10)
+    assert diff.samples == 5 and diff.is_ready and diff.name == "diff"
+    zero = ConstantIndicator("zero", 0)
+    broken = IndicatorExtensions.over(fast, zero)
+    fast.update(_day(9), 1.0)
+    assert broken.samples == 1 and broken.current.value == 0.0  # a math error: no new point
+
+
+def test_bollinger_bands_follow_leans_formulas() -> None:
+    bb = BollingerBands(4, 2.0)
+    assert bb.name == "BB(4,2)"
+    for i, price in enumerate(PRICES):
+        bb.update(_day(i), price)
+    window = PRICES[-4:]
+    mean, sd = sum(window) / 4, _population_std(window)
+    upper, lower = mean + 2 * sd, mean - 2 * sd
+    assert bb.current.value == PRICES[-1] and bb.is_ready
+    assert bb.middle_band.current.value == pytest.approx(mean)
+    assert bb.standard_deviation.current.value == pytest.approx(sd)
+    assert bb.upper_band.current.value == pytest.approx(upper)
+    assert bb.lower_band.current.value == pytest.approx(lower)
+    assert bb.band_width.current.value == pytest.approx((upper - lower) / mean * 100)
+    assert bb.percent_b.current.value == pytest.approx((PRICES[-1] - lower) / (upper - lower))
+    flat = BollingerBands("flat", 3, 2)
+    for i in range(5):
+        flat.update(_day(i), 5.0)
+    assert flat.samples == 5 and flat.current.time == _day(1)  # ready with a zero deviation: Lean's MathError
+
+
+def test_indicator_history_collects_the_points_once_ready() -> None:
+    bars = [
+        TradeBar(_day(i) - dt.timedelta(hours=6, minutes=30), None, p, p, p, p, 100, end_time=_day(i))
+        for i, p in enumerate(PRICES)
+    ]
+    bb = BollingerBands(4, 2.0)
+    bb.update(_day(0), 99.0)  # reset by the history run
+    history = indicator_history.run(bb, bars)
+    assert history.count == len(PRICES) - 3  # ready from the 4th price
+    assert [p.value for p in history.current] == PRICES[3:]
+    middle = history["middle_band"] or []
+    assert [p.value for p in middle] == pytest.approx([sum(PRICES[i - 3 : i + 1]) / 4 for i in range(3, 10)])
+    first = next(iter(history))
+    assert first.end_time == _day(3) and first["upper_band"] is not None
+    assert first.upper_band.value == pytest.approx(first.middle_band.value + 2 * first.standard_deviation.value)
+    frame = history.data_frame
+    assert list(frame.columns) == sorted(frame.columns)
+    assert {"current", "middleband", "upperband", "lowerband", "percentb", "movingaveragetype"} <= set(frame.columns)
+    assert len(frame) == history.count
