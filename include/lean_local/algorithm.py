@@ -108,7 +108,7 @@ class QCAlgorithm(TradingApi):
         self.transactions = SecurityTransactionManager(engine.transactions)
         self.schedule = ScheduleManager(engine)
         self.object_store = object_store
-        self.subscription_manager = SubscriptionManager(engine.securities)
+        self.subscription_manager = SubscriptionManager(engine.securities, engine.feed)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

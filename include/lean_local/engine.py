@@ -310,6 +310,7 @@ class Engine:
         day = self.sessions.days[k]
         bars, delistings = self.feed.advance(k)
         self.transactions.process_orders()
+        self.feed.consolidate(bars)
         self._fire_events(close_local, inclusive=True)
         if self.stopped:
             return

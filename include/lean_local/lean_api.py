@@ -7,7 +7,16 @@ from typing import Any
 
 
 def names() -> dict[str, Any]:
-    from include.lean_local import enums, indicators, market_data, order_models, orders, risk_free, shortable
+    from include.lean_local import (
+        consolidators,
+        enums,
+        indicators,
+        market_data,
+        order_models,
+        orders,
+        risk_free,
+        shortable,
+    )
     from include.lean_local.algorithm import QCAlgorithm
     from include.lean_local.object_store import ObjectStore
     from include.lean_local.portfolio import PortfolioTarget
@@ -67,6 +76,7 @@ def names() -> dict[str, Any]:
             "OrderFee",
             "OrderFeeParameters",
         ),
+        consolidators: ("ClassicRenkoConsolidator", "RenkoBar"),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
         shortable: ("NullShortableProvider",),
         orders: ("Order", "OrderDirection", "OrderEvent", "OrderField", "OrderStatus", "OrderTicket", "OrderType"),

@@ -4,10 +4,10 @@ internal feeds, quotes, consolidators and custom data are outside the runtime's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from include.lean_local.enums import DataNormalizationMode, Resolution, SecurityType
-from include.lean_local.errors import SupportedSubset
+from include.lean_local.errors import NotSupportedByLocalRuntime, SupportedSubset
 from include.lean_local.market_data import TradeBar
 from include.lean_local.symbols import Symbol
 
@@ -61,10 +61,35 @@ class SubscriptionDataConfigService(SupportedSubset):
         return [] if security is None else [SubscriptionDataConfig(security)]
 
 
+class ConsolidatorHost(Protocol):
+    """Where consolidators are fed (the data feed)."""
+
+    def add_consolidator(self, symbol: Symbol, consolidator: Any) -> None: ...
+
+    def remove_consolidator(self, symbol: Symbol, consolidator: Any) -> None: ...
+
+
 class SubscriptionManager(SupportedSubset):
-    def __init__(self, securities: SecurityRegistry) -> None:
+    def __init__(self, securities: SecurityRegistry, feed: ConsolidatorHost | None = None) -> None:
         self._securities = securities
         self._service = SubscriptionDataConfigService(securities)
+        self._feed = feed
+
+    def add_consolidator(
+        self, symbol: Any, consolidator: Any = None, tick_type: Any = None, *, py_consolidator: Any = None
+    ) -> None:
+        """Lean's ``AddConsolidator(symbol, consolidator)``: the consolidator gets each bar of the security."""
+        consolidator = py_consolidator if consolidator is None else consolidator
+        if tick_type is not None:
+            raise NotSupportedByLocalRuntime("SubscriptionManager.add_consolidator with a tick_type")
+        if self._feed is None or not callable(getattr(consolidator, "update", None)):
+            raise NotSupportedByLocalRuntime(f"SubscriptionManager.add_consolidator of {type(consolidator).__name__}")
+        self._feed.add_consolidator(self._securities.to_symbol(symbol), consolidator)
+
+    def remove_consolidator(self, symbol: Any, consolidator: Any = None, *, py_consolidator: Any = None) -> None:
+        consolidator = py_consolidator if consolidator is None else consolidator
+        if self._feed is not None:
+            self._feed.remove_consolidator(self._securities.to_symbol(symbol), consolidator)
 
     @property
     def subscription_data_config_service(self) -> SubscriptionDataConfigService:

@@ -48,6 +48,8 @@ ALGORITHMS = (
     "CustomShortableProviderRegressionAlgorithm",  # add_security, a Python shortable provider, sell()
     "IndicatorHistoryAlgorithm",  # bb(), an indicator's window (resized), indexing and iteration
     "IndicatorHistoryRegressionAlgorithm",  # BollingerBands, indicator_history (points, values, data_frame)
+    # classic Renko consolidators whose handlers trade: they run after the step's fills, as Lean's do
+    "ClassicRenkoConsolidatorAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from include.lean_local import indicator_history
+from include.lean_local.consolidators import ClassicRenkoConsolidator
 from include.lean_local.indicators import (
     BollingerBands,
     ConstantIndicator,
@@ -380,3 +381,33 @@ def test_indicator_history_collects_the_points_once_ready() -> None:
     assert list(frame.columns) == sorted(frame.columns)
     assert {"current", "middleband", "upperband", "lowerband", "percentb", "movingaveragetype"} <= set(frame.columns)
     assert len(frame) == history.count
+
+
+def test_classic_renko_bricks_follow_leans_rules() -> None:
+    """ClassicRenkoConsolidator: the first brick opens at the first value rounded up to a brick multiple, a brick
+    closes when the value reaches open +/- size (its close clamped there), the next opens at that close."""
+    closes = [101.2, 102.0, 103.9, 104.1, 103.0, 99.5, 101.0, 96.0]
+    bars = [
+        TradeBar(_day(i), "X", c, c, c, c, 10, end_time=_day(i) + dt.timedelta(hours=6)) for i, c in enumerate(closes)
+    ]
+    renko = ClassicRenkoConsolidator(2.5)
+    made: list[tuple[float, float, float, float]] = []
+    renko.data_consolidated += lambda sender, bar: made.append((bar.open, bar.close, bar.high, bar.low, bar.volume))
+    for bar in bars:
+        renko.update(bar)
+    expected = []
+    open_, volume = math.ceil(101.2 / 2.5) * 2.5, 10.0
+    high = low = open_
+    for c in closes[1:]:
+        volume += 10
+        close = min(open_ + 2.5, max(open_ - 2.5, c))
+        high, low = max(high, close), min(low, close)
+        if c >= open_ + 2.5 or c <= open_ - 2.5:
+            expected.append((open_, close, high, low, volume))
+            open_, volume = close, 10.0
+            high = low = open_
+    assert [m[:4] for m in made] == [e[:4] for e in expected] and len(made) == 2
+    assert [m[4] for m in made] == [e[4] for e in expected]
+    even = ClassicRenkoConsolidator(2.5, False)
+    even.update(bars[0])
+    assert even.working_data is not None and even.working_data.open == 101.2

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from include.lean_local import (
+    consolidators,
     indicators,
     market_data,
     order_models,
@@ -103,6 +104,7 @@ SHIM_CLASSES: dict[type, str] = {
     indicators.MovingAverageConvergenceDivergence: "QuantConnect.Indicators.MovingAverageConvergenceDivergence",
     indicators.Delay: "QuantConnect.Indicators.Delay",
     indicators.RollingWindow: "QuantConnect.Indicators.RollingWindow",
+    consolidators.ClassicRenkoConsolidator: "QuantConnect.Data.Consolidators.ClassicRenkoConsolidator",
     indicators.ConstantIndicator: "QuantConnect.Indicators.ConstantIndicator",
     indicators.CompositeIndicator: "QuantConnect.Indicators.CompositeIndicator",
     indicators.Variance: "QuantConnect.Indicators.Variance",
@@ -136,6 +138,7 @@ CONSTRUCTED: frozenset[type] = frozenset(
         indicators.MovingAverageConvergenceDivergence,
         indicators.Delay,
         indicators.RollingWindow,
+        consolidators.ClassicRenkoConsolidator,
         indicators.ConstantIndicator,
         indicators.CompositeIndicator,
         indicators.Variance,
