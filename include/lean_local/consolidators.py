@@ -126,3 +126,112 @@ class ClassicRenkoConsolidator:
         self._current = None
         self._last_close = None
         self.consolidated = None
+
+
+# Lean's symbol properties database: US equities trade in steps of $0.01 (the runtime's only market)
+EQUITY_MINIMUM_PRICE_VARIATION = 0.01
+
+
+class RangeBar(TradeBar):
+    """A range bar (``Common/Data/Market/RangeBar.cs``): closes once its high - low would exceed
+    ``range_size``, at low + size (rising) or high - size (falling)."""
+
+    def __init__(
+        self,
+        symbol: Any = None,
+        end_time: dt.datetime | None = None,
+        range_size: float = 0.0,
+        open: float = 0.0,
+        high: float | None = None,
+        low: float | None = None,
+        close: float | None = None,
+        volume: float = 0.0,
+    ) -> None:
+        super().__init__(
+            dt.datetime.min,
+            symbol,
+            open,
+            open if high is None else high,
+            open if low is None else low,
+            open if close is None else close,
+            volume,
+            end_time=end_time or dt.datetime.min,
+        )
+        self.range_size = float(range_size)
+        self.is_closed = False
+
+    def update(self, time: dt.datetime, current_value: float, volume_since_last_update: float) -> None:
+        self.end_time = time
+        if current_value < self.low:
+            if self.high - current_value > self.range_size:
+                self.is_closed = True
+                self.low = self.high - self.range_size
+                self.close = self.low
+                return
+            self.low = current_value
+        elif current_value > self.high:
+            if current_value - self.low > self.range_size:
+                self.is_closed = True
+                self.high = self.low + self.range_size
+                self.close = self.high
+                return
+            self.high = current_value
+        self.volume += volume_since_last_update
+
+
+class RangeConsolidator:
+    """Lean's ``RangeConsolidator`` (``BaseTimelessConsolidator``): range bars of ``range`` minimum price
+    variations of the selected value (the bar's close by default); a move over several ranges emits the
+    intermediate bars (with no volume)."""
+
+    def __init__(self, range: int, selector: Any = None, volume_selector: Any = None) -> None:
+        self.range = int(range)
+        self.range_size = 0.0
+        self._minimum_price_variation = 0.0
+        self._first_tick = True
+        self._selector: Callable[[Any], float] = selector or (lambda data: data.value)
+        self._volume_selector: Callable[[Any], float] = volume_selector or _default_volume
+        self._current: RangeBar | None = None
+        self.consolidated: RangeBar | None = None
+        self.data_consolidated = _EventHook()
+
+    @property
+    def working_data(self) -> RangeBar | None:
+        return self._current
+
+    def update(self, data: Any) -> None:
+        value = float(self._selector(data))
+        volume = float(self._volume_selector(data))
+        if self._current is not None:
+            self._update_bar(data.time, value, volume)
+        if self._current is None:
+            open_ = value
+            if self._first_tick:
+                self._minimum_price_variation = EQUITY_MINIMUM_PRICE_VARIATION
+                self.range_size = self._minimum_price_variation * self.range
+                open_ = math.ceil(open_ / self.range_size) * self.range_size
+                self._first_tick = False
+            self._current = RangeBar(data.symbol, data.time, self.range_size, open_, volume=volume)
+
+    def _update_bar(self, time: dt.datetime, value: float, volume: float) -> None:
+        bar = self._current
+        assert bar is not None
+        rising = value > bar.high  # Lean: rising above the high, else (below the low or within) falling
+        bar.update(time, value, volume)
+        while bar.is_closed:
+            self.consolidated = bar
+            for handler in list(self.data_consolidated.handlers):
+                handler(self, bar)
+            start = bar.high + self._minimum_price_variation if rising else bar.low - self._minimum_price_variation
+            bar = RangeBar(bar.symbol, bar.end_time, self.range_size, start)
+            bar.update(time, value, 0.0 if abs(bar.low - value) > self.range_size else volume)
+        self._current = bar
+
+    def scan(self, current_local_time: dt.datetime) -> None:
+        """Timeless: nothing to do."""
+
+    def reset(self) -> None:
+        self._current = None
+        self._first_tick = True
+        self._minimum_price_variation = self.range_size = 0.0
+        self.consolidated = None

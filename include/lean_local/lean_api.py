@@ -76,7 +76,7 @@ def names() -> dict[str, Any]:
             "OrderFee",
             "OrderFeeParameters",
         ),
-        consolidators: ("ClassicRenkoConsolidator", "RenkoBar"),
+        consolidators: ("ClassicRenkoConsolidator", "RangeBar", "RangeConsolidator", "RenkoBar"),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
         shortable: ("NullShortableProvider",),
         orders: ("Order", "OrderDirection", "OrderEvent", "OrderField", "OrderStatus", "OrderTicket", "OrderType"),

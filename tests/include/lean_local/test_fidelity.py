@@ -50,6 +50,7 @@ ALGORITHMS = (
     "IndicatorHistoryRegressionAlgorithm",  # BollingerBands, indicator_history (points, values, data_frame)
     # classic Renko consolidators whose handlers trade: they run after the step's fills, as Lean's do
     "ClassicRenkoConsolidatorAlgorithm",
+    "RangeConsolidatorAlgorithm",  # range bars of a daily equity, each 100 cents high
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

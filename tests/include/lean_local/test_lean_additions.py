@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from include.lean_local import indicator_history
-from include.lean_local.consolidators import ClassicRenkoConsolidator
+from include.lean_local.consolidators import ClassicRenkoConsolidator, RangeBar, RangeConsolidator
 from include.lean_local.indicators import (
     BollingerBands,
     ConstantIndicator,
@@ -411,3 +411,23 @@ def test_classic_renko_bricks_follow_leans_rules() -> None:
     even = ClassicRenkoConsolidator(2.5, False)
     even.update(bars[0])
     assert even.working_data is not None and even.working_data.open == 101.2
+
+
+def test_range_bars_close_at_the_range_and_emit_the_intermediate_bars() -> None:
+    """RangeConsolidator(100) on a $0.01 equity: range 1.00; the first bar opens at the value rounded up to it;
+    a bar closes when high - low would pass the range (at high - 1 falling), the next opens a cent past it."""
+    closes = [100.3, 100.8, 101.5, 99.0]
+    bars = [
+        TradeBar(_day(i), "X", c, c, c, c, 10, end_time=_day(i) + dt.timedelta(hours=6)) for i, c in enumerate(closes)
+    ]
+    consolidator = RangeConsolidator(100)
+    made: list[RangeBar] = []
+    consolidator.data_consolidated += lambda sender, bar: made.append(bar)
+    for bar in bars:
+        consolidator.update(bar)
+    assert consolidator.range_size == pytest.approx(1.0)
+    got = [v for b in made for v in (b.open, b.high, b.low, b.close)]
+    assert got == pytest.approx([101.0, 101.5, 100.5, 100.5, 100.49, 100.49, 99.49, 99.49])
+    assert [b.volume for b in made] == [30.0, 0.0]  # the intermediate bar has no volume
+    working = consolidator.working_data
+    assert working is not None and (working.open, working.low) == pytest.approx((99.48, 99.0))
