@@ -85,6 +85,7 @@ class QCAlgorithm(TradingApi):
         self._charts: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self._warned_market_on_open = False
         self._warned_daily_market_order = False
+        self._insights: list[Any] = []
         self.time = dt.datetime(1998, 1, 1)
         self.utc_time = dt.datetime(1998, 1, 1, tzinfo=dt.UTC)
         self.settings = AlgorithmSettings()
@@ -352,6 +353,18 @@ class QCAlgorithm(TradingApi):
             raise TypeError("train() takes (training_code) or (date_rule, time_rule, training_code)")
         return self.schedule.on(date_rule, time_rule, training_code)
 
+    def emit_insights(self, *insights: Any, insight: Any = None) -> None:
+        """Lean's ``EmitInsights(insight)`` or ``EmitInsights(*insights)``: recorded with the UTC time they were
+        generated (no portfolio construction model: no order, as in Lean)."""
+        from include.lean_local.insights import Insight
+
+        items = [*insights, *([] if insight is None else [insight])]
+        for item in items:
+            if not isinstance(item, Insight):
+                raise TypeError(f"emit_insights() takes Insight objects, not {type(item).__name__}")
+            item.generated_time_utc = self.utc_time
+            self._insights.append(item)
+
     # parameters ----------------------------------------------------------------
     def get_parameter(self, name: str, default_value: Any = None) -> Any:
         value = self._parameters.get(name)
@@ -393,6 +406,11 @@ class QCAlgorithm(TradingApi):
 
     # charts --------------------------------------------------------------------
     def plot(self, chart: str, series: Any, value: Any = None) -> None:
+        if isinstance(series, IndicatorBase) and isinstance(value, IndicatorBase):
+            # Lean's Plot(chart, *indicators): each indicator's current value under its name
+            for indicator in (series, value):
+                self.plot(chart, indicator.name, indicator.current.value)
+            return
         if value is None:
             if isinstance(series, IndicatorBase):
                 value, series = series.current.value, series.name

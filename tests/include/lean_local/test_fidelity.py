@@ -51,6 +51,7 @@ ALGORITHMS = (
     # classic Renko consolidators whose handlers trade: they run after the step's fills, as Lean's do
     "ClassicRenkoConsolidatorAlgorithm",
     "RangeConsolidatorAlgorithm",  # range bars of a daily equity, each 100 cents high
+    "ConvertToFrameworkAlgorithm",  # emit_insights(Insight.price(...)) without a framework model: no order
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

@@ -431,3 +431,35 @@ def test_range_bars_close_at_the_range_and_emit_the_intermediate_bars() -> None:
     assert [b.volume for b in made] == [30.0, 0.0]  # the intermediate bar has no volume
     working = consolidator.working_data
     assert working is not None and (working.open, working.low) == pytest.approx((99.48, 99.0))
+
+
+INSIGHTS = """
+from AlgorithmImports import *
+class Insights(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 6)
+        self.sym = self.add_equity("ZZSA", Resolution.DAILY).symbol
+        self.fast, self.slow = self.sma(self.sym, 1), self.sma(self.sym, 2)
+        self.seen = []
+    def on_data(self, data):
+        insight = Insight.price(self.sym, timedelta(5), InsightDirection.UP, tag="t")
+        self.emit_insights(insight)
+        self.seen.append([insight.direction == InsightDirection.UP, str(insight.generated_time_utc), insight.tag,
+                          insight.period.days, len(self.transactions.get_orders())])
+        self.plot("Both", self.fast, self.slow)
+        try:
+            Insight.price(self.sym, Resolution.DAILY, 5, InsightDirection.UP)
+        except Exception as exc:
+            self.seen.append(str(exc))
+    def on_end_of_algorithm(self):
+        self.object_store.save("seen", json.dumps(self.seen))
+"""
+
+
+def test_emitted_insights_are_recorded_and_make_no_order(tmp_path: Path) -> None:
+    assert run_inprocess(write_run(tmp_path, INSIGHTS, name="insights")) == 0
+    seen = json.loads((tmp_path / "storage" / "seen").read_text())
+    assert seen[0] == [True, "2019-03-04 21:00:00+00:00", "t", 5, 0]
+    assert "Insight.price" in seen[1]
+    charts = json.loads((tmp_path / "results" / "t1.json").read_text())["charts"]
+    assert set(charts["Both"]["series"]) == {"SMA(1)", "SMA(2)"}  # plot(chart, *indicators): by their names

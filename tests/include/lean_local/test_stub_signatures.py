@@ -28,6 +28,7 @@ import pytest
 from include.lean_local import (
     consolidators,
     indicators,
+    insights,
     market_data,
     order_models,
     orders,
@@ -106,6 +107,7 @@ SHIM_CLASSES: dict[type, str] = {
     indicators.RollingWindow: "QuantConnect.Indicators.RollingWindow",
     consolidators.ClassicRenkoConsolidator: "QuantConnect.Data.Consolidators.ClassicRenkoConsolidator",
     consolidators.RangeConsolidator: "QuantConnect.Data.Consolidators.RangeConsolidator",
+    insights.Insight: "QuantConnect.Algorithm.Framework.Alphas.Insight",
     indicators.ConstantIndicator: "QuantConnect.Indicators.ConstantIndicator",
     indicators.CompositeIndicator: "QuantConnect.Indicators.CompositeIndicator",
     indicators.Variance: "QuantConnect.Indicators.Variance",
