@@ -221,6 +221,32 @@ class StartingPortfolioValue:
         engine._warmup_finished = warmup_finished  # type: ignore[method-assign]
 
 
+# Lean's isolator limits (AlgorithmManager, LeakyBucketControlParameters) with their defaults: Lean fails an
+# algorithm whose time step (or scheduled training) runs past them. The runtime enforces none, which gives
+# Lean's outcome only while they are Lean's generous defaults.
+ISOLATOR_DEFAULTS = {
+    "algorithm-manager-time-loop-maximum": 20.0,  # minutes
+    "scheduled-event-leaky-bucket-capacity": 120.0,
+    "scheduled-event-leaky-bucket-time-interval-minutes": 1440.0,
+    "scheduled-event-leaky-bucket-refill-amount": 18.0,
+}
+
+
+def _refuse_isolator_limits(cfg: RuntimeConfig) -> None:
+    """A launcher config that sets one of Lean's isolator limits to another value than Lean's default is
+    refused by name: Lean could stop the algorithm where the runtime would not."""
+    for key, default in ISOLATOR_DEFAULTS.items():
+        value = cfg.get(key)
+        if value is None:
+            continue
+        try:
+            same = float(value) == default
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise NotSupportedByLocalRuntime(f"config {key}={value} (Lean's isolator time limits are not enforced)")
+
+
 def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) -> int:
     provider = provider_for(cfg.data_folder)
     set_default_provider(provider)
@@ -252,6 +278,7 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
     stops = live.sigint_stops(clock) if clock is not None else contextlib.nullcontext()
     with stops:
         try:
+            _refuse_isolator_limits(cfg)
             algorithm.initialize()
             phase = "setup"
             engine.initialized = True

@@ -28,7 +28,7 @@ from include.lean_local.orders import Order, OrderType
 from include.lean_local.risk_free import FuncRiskFreeRateInterestRateModel
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import _limit_fill, _stop_limit_fill, _stop_market_fill
-from tests.include.lean_local.helpers import events, run_inprocess, write_run
+from tests.include.lean_local.helpers import events, run_inprocess, run_subprocess, write_run
 
 SUBSCRIPTIONS = """
 from AlgorithmImports import *
@@ -463,3 +463,23 @@ def test_emitted_insights_are_recorded_and_make_no_order(tmp_path: Path) -> None
     assert "Insight.price" in seen[1]
     charts = json.loads((tmp_path / "results" / "t1.json").read_text())["charts"]
     assert set(charts["Both"]["series"]) == {"SMA(1)", "SMA(2)"}  # plot(chart, *indicators): by their names
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"algorithm-manager-time-loop-maximum": 20}, 0),  # Lean's default: nothing to enforce
+        ({"algorithm-manager-time-loop-maximum": "1.5"}, 1),
+        ({"scheduled-event-leaky-bucket-capacity": "1"}, 1),
+    ],
+)
+def test_isolator_limits_other_than_leans_defaults_are_refused(
+    tmp_path: Path, extra: dict[str, Any], code: int
+) -> None:
+    """Lean stops an algorithm whose time step runs past its isolator limits; the runtime enforces none, so a
+    config that tightens them is refused by name (TrainingInitializeRegressionAlgorithm's harness sets them)."""
+    done = run_subprocess(write_run(tmp_path, TRAIN, name="train", extra=extra))
+    assert done.returncode == code, done.stderr[-2000:]
+    if code:
+        key = next(iter(extra))
+        assert f"not supported by the local runtime: config {key}=" in done.stderr
