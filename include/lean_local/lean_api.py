@@ -12,6 +12,7 @@ def names() -> dict[str, Any]:
         enums,
         indicators,
         insights,
+        lean_util,
         market_data,
         order_models,
         orders,
@@ -79,9 +80,23 @@ def names() -> dict[str, Any]:
         ),
         consolidators: ("ClassicRenkoConsolidator", "RangeBar", "RangeConsolidator", "RenkoBar"),
         insights: ("Insight", "InsightDirection", "InsightType"),
+        lean_util: ("CircularQueue",),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
         shortable: ("NullShortableProvider",),
-        orders: ("Order", "OrderDirection", "OrderEvent", "OrderField", "OrderStatus", "OrderTicket", "OrderType"),
+        orders: (
+            "CancelOrderRequest",
+            "Order",
+            "OrderDirection",
+            "OrderEvent",
+            "OrderField",
+            "OrderResponse",
+            "OrderStatus",
+            "OrderTicket",
+            "OrderType",
+            "SubmitOrderRequest",
+            "UpdateOrderFields",
+            "UpdateOrderRequest",
+        ),
     }
     for module, exported in modules.items():
         out.update({name: getattr(module, name) for name in exported})

@@ -18,12 +18,24 @@ from include.lean_local.enums import DataNormalizationMode
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.order_models import OrderFee, order_fee
 from include.lean_local.orders import (
+    ERROR_BROKERAGE_FAILED_TO_UPDATE_ORDER,
+    ERROR_EXCEEDS_SHORTABLE_QUANTITY,
+    ERROR_INVALID_STATUS,
+    ERROR_UNABLE_TO_FIND_ORDER,
+    ERROR_ZERO_QUANTITY,
+    LIMIT_TYPES,
+    STOP_TYPES,
+    CancelOrderRequest,
     Order,
+    OrderDirection,
     OrderEvent,
+    OrderResponse,
     OrderStatus,
     OrderTicket,
     OrderType,
     SubmitOrderRequest,
+    UpdateOrderFields,
+    UpdateOrderRequest,
     normalize_decimal,
     round_lots,
 )
@@ -41,6 +53,7 @@ MOC_BUFFER = dt.timedelta(minutes=15, seconds=30)  # Orders.MarketOnCloseOrder.S
 # The order types whose fill the fill model worsens by the slippage afterwards (EquityFillModel's market,
 # market-on-open and market-on-close fills; its stop-market fill applies it itself, its limit fills none).
 SLIPPED_TYPES = frozenset({OrderType.MARKET, OrderType.MARKET_ON_OPEN, OrderType.MARKET_ON_CLOSE})
+SUBMITTABLE_TYPES = frozenset(OrderType)  # every order type the runtime fills
 
 
 class TradingState(Protocol):
@@ -89,22 +102,31 @@ class TransactionHandler:
         *,
         stop_price: float | None = None,
         asynchronous: bool = False,
+        request: SubmitOrderRequest | None = None,
     ) -> OrderTicket:
+        """An order of QCAlgorithm's order methods (after its pre-order checks), or ``request`` as
+        ``transactions.add_order`` submits it (Lean's SecurityTransactionManager.AddOrder: the transaction
+        handler's checks only)."""
         algo = self._algorithm
         now_utc = self._state.now_utc
         sym = self._securities.to_symbol(symbol)
         quantity = float(quantity)
-        request = SubmitOrderRequest(
-            order_type,
-            sym,
-            quantity,
-            now_utc,
-            tag,
-            stop_price=stop_price or 0.0,
-            limit_price=limit_price or 0.0,
-            asynchronous=asynchronous,
-        )
-        error = self._pre_order_check(sym, quantity, order_type)
+        if request is None:
+            request = SubmitOrderRequest(
+                order_type,
+                sym.security_type,
+                sym,
+                quantity,
+                stop_price or 0.0,
+                limit_price or 0.0,
+                now_utc,
+                tag,
+                asynchronous=asynchronous,
+            )
+            error = self._pre_order_check(sym, quantity, order_type)
+        else:
+            request.symbol = sym
+            error = self._transaction_handler_check(sym, quantity)
         if error:
             algo.error(error)
             return OrderTicket(self, None, sym, quantity, order_type, tag, error, request)
@@ -121,6 +143,11 @@ class TransactionHandler:
         order_id = len(self.orders) + 1
         request.order_id = order_id
         order = Order(order_id, sym, quantity, order_type, now_utc, tag, limit_price, stop_price)
+        if order_type == OrderType.TRAILING_STOP:
+            order.trailing_amount = request.trailing_amount
+            order.trailing_as_percentage = request.trailing_as_percentage
+            if not stop_price:
+                raise NotSupportedByLocalRuntime("a trailing stop order without a stop price")
         order.price_adjustment_mode = sec.data_normalization_mode
         order.submission_price = sec.price
         self._round_order_prices(order, sec)
@@ -163,9 +190,12 @@ class TransactionHandler:
         (AdjustedPriceVariationModel); Lean's warning, once."""
         if sec.data_normalization_mode == DataNormalizationMode.ADJUSTED:
             return
-        for field, label in (("limit_price", "LimitPrice"), ("stop_price", "StopPrice")):
+        fields = [("limit_price", "LimitPrice"), ("stop_price", "StopPrice")]
+        if order.type == OrderType.TRAILING_STOP and not order.trailing_as_percentage:
+            fields.append(("trailing_amount", "TrailingAmount"))
+        for field, label in fields:
             price = getattr(order, field)
-            if price is None:
+            if price is None or (field != "trailing_amount" and order.type not in (*LIMIT_TYPES, *STOP_TYPES)):
                 continue
             increment = Decimal("0.0001") if price < 1 else Decimal(str(sec.symbol_properties.minimum_price_variation))
             original = Decimal(f"{price:.15g}")
@@ -196,6 +226,107 @@ class TransactionHandler:
     def shortable_quantity(self, symbol: Symbol) -> int:
         sec = self._securities.security(symbol)
         return int(sec.shortable_provider.shortable_quantity(symbol, self._algorithm.time) or 0)
+
+    def _transaction_handler_check(self, sym: Symbol, quantity: float) -> str:
+        """BrokerageTransactionHandler's own checks of a request (``transactions.add_order`` skips
+        QCAlgorithm's pre-order checks)."""
+        if self._state.is_warming_up:
+            raise RuntimeError("This operation is not allowed in Initialize or during warm up: OrderRequest.Submit.")
+        if not self._securities.contains(sym):
+            raise KeyError(f"This asset symbol ({sym}) was not found in your security list.")
+        if quantity == 0:
+            return "Unable to submit order with id 0 that has zero quantity."
+        return ""
+
+    def cancel_ticket(self, ticket: OrderTicket, tag: str | None) -> OrderResponse:
+        """OrderTicket.Cancel: the cancel request and its response (an error for a closed order)."""
+        request = CancelOrderRequest(self._state.now_utc, ticket.order_id, tag)
+        ticket.cancel_request = request
+        if ticket.order_id in self._pending and self.cancel_order(ticket.order_id, tag):
+            request.response = OrderResponse(ticket.order_id)
+        else:
+            request.response = OrderResponse(
+                ticket.order_id,
+                ERROR_INVALID_STATUS,
+                f"Unable to cancel order with id {ticket.order_id} that is already {ticket.status.name.lower()}.",
+            )
+        return request.response
+
+    def update_ticket(self, ticket: OrderTicket, fields: UpdateOrderFields) -> OrderResponse:
+        """BrokerageTransactionHandler.UpdateOrder and HandleUpdateOrderRequest: a closed order or a zero
+        quantity is an error response; an update past the buying power an error and an order event; else the
+        order takes the new fields (prices rounded as at submission) and an UpdateSubmitted event."""
+        now_utc = self._state.now_utc
+        order = self.orders.get(ticket.order_id)
+        request = UpdateOrderRequest(now_utc, ticket.order_id, fields)
+        ticket.update_requests.append(request)
+        if order is None:
+            request.response = OrderResponse(ticket.order_id, ERROR_UNABLE_TO_FIND_ORDER, "Unable to find order")
+            return request.response
+        quantity = ticket.quantity if fields.quantity is None else float(fields.quantity)
+        if (order.direction == OrderDirection.SELL or quantity < 0) and not self.shortable(
+            order.symbol, quantity, order.id
+        ):
+            message = (
+                f"Order exceeds shortable quantity {self.shortable_quantity(order.symbol)} for Symbol "
+                f"{order.symbol} requested {normalize_decimal(ticket.quantity)})"
+            )
+            if not self._state.live:
+                request.response = OrderResponse(order.id, ERROR_EXCEEDS_SHORTABLE_QUANTITY, message)
+                return request.response
+            self._algorithm.debug(f"Warning: {message}")
+        if order.status in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.INVALID):
+            message = f"Unable to update order with id {order.id} that is already {order.status.name.lower()}."
+            request.response = OrderResponse(order.id, ERROR_INVALID_STATUS, message)
+            return request.response
+        if fields.quantity is not None and float(fields.quantity) == 0:
+            request.response = OrderResponse(order.id, ERROR_ZERO_QUANTITY, "Unable to update order to zero quantity.")
+            return request.response
+        sec = self._securities.security(order.symbol)
+        updated = self._updated_copy(order, request)
+        self._ledger.invalidate()
+        insufficient = self._margin.order_error(updated, sec, ticket.quantity_filled)
+        if insufficient:
+            message = (
+                f"Brokerage failed to update order with id: {order.id}, Symbol: {order.symbol.value}, Insufficient "
+                f"buying power to complete order, Reason: {insufficient}."
+            )
+            self._algorithm.error(message)
+            self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, message))
+            request.response = OrderResponse(order.id, ERROR_BROKERAGE_FAILED_TO_UPDATE_ORDER, message)
+            return request.response
+        self._apply_update(order, request)
+        self._round_order_prices(order, sec)
+        ticket.quantity = order.quantity
+        if request.tag is not None:
+            ticket.tag = request.tag
+        order.status = OrderStatus.UPDATE_SUBMITTED
+        order.last_update_time = now_utc
+        request.response = OrderResponse(order.id)
+        self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, status=OrderStatus.UPDATE_SUBMITTED))
+        return request.response
+
+    @staticmethod
+    def _apply_update(order: Order, request: UpdateOrderRequest) -> None:
+        """Order.ApplyUpdateOrderRequest (and the limit, stop, trailing orders' own fields)."""
+        if request.quantity is not None:
+            order.quantity = float(request.quantity)
+        if request.tag is not None:
+            order.tag = request.tag
+        if request.limit_price is not None and order.type in LIMIT_TYPES:
+            order.limit_price = float(request.limit_price)
+        if request.stop_price is not None and order.type in STOP_TYPES:
+            order.stop_price = float(request.stop_price)
+        if request.trailing_amount is not None and order.type == OrderType.TRAILING_STOP:
+            order.trailing_amount = float(request.trailing_amount)
+
+    def _updated_copy(self, order: Order, request: UpdateOrderRequest) -> Order:
+        copy = Order(order.id, order.symbol, order.quantity, order.type, order.time, order.tag, order.limit_price)
+        copy.stop_price = order.stop_price
+        copy.trailing_amount = order.trailing_amount
+        copy.trailing_as_percentage = order.trailing_as_percentage
+        self._apply_update(copy, request)
+        return copy
 
     def _pre_order_check(self, sym: Symbol, quantity: float, order_type: OrderType) -> str:
         state = self._state
@@ -335,6 +466,8 @@ class TransactionHandler:
             return _stop_market_fill(order, bar, sec)
         if order.type == OrderType.STOP_LIMIT:
             return _stop_limit_fill(order, bar)
+        if order.type == OrderType.TRAILING_STOP:
+            return _trailing_stop_fill(order, bar, sec)
         raise NotSupportedByLocalRuntime(f"order type {order.type.name}")
 
     def _fill(
@@ -421,6 +554,30 @@ def _stop_limit_fill(order: Order, bar: TradeBar) -> tuple[float, str] | None:
     return None
 
 
+def _trailing_stop_fill(order: Order, bar: TradeBar, sec: Security) -> tuple[float, str] | None:
+    """FillModel.TrailingStopFill: a sell fills once the bar's low reaches its stop, at the lower of the stop
+    and the close less slippage (a buy: the high, the higher of the stop and the close plus slippage); unfilled,
+    the stop trails the bar's high (a buy: low) by the trailing amount (TrailingStopOrder.TryUpdateStopPrice)."""
+    stop = order.stop_price
+    if stop is None:
+        return None
+    slip = float(sec.slippage_model.get_slippage_approximation(sec, order))
+    if order.quantity < 0 and bar.low <= stop:
+        return min(stop, bar.close - slip), ""
+    if order.quantity > 0 and bar.high >= stop:
+        return max(stop, bar.close + slip), ""
+    market = bar.high if order.quantity < 0 else bar.low
+    distance = market - stop if order.quantity < 0 else stop - market
+    amount = order.trailing_amount
+    reference = market * amount if order.trailing_as_percentage else amount
+    if distance > reference:
+        if order.trailing_as_percentage:
+            order.stop_price = market * (1 + amount) if order.quantity > 0 else market * (1 - amount)
+        else:
+            order.stop_price = market + amount if order.quantity > 0 else market - amount
+    return None
+
+
 class SecurityTransactionManager:
     """``algorithm.transactions``: the run's orders and tickets."""
 
@@ -462,6 +619,25 @@ class SecurityTransactionManager:
     def get_open_orders_remaining_quantity(self, symbol: Any = None, *, filter: Any = None) -> float:
         _refuse_filter("get_open_orders_remaining_quantity", filter)
         return sum(self._handler.tickets[o.id].quantity_remaining for o in self._handler.open_orders(symbol))
+
+    def add_order(self, request: SubmitOrderRequest) -> OrderTicket:
+        """Lean's ``AddOrder(request)``: the request goes to the transaction handler without QCAlgorithm's
+        pre-order checks (a market order is not turned into a market-on-open one)."""
+        if not isinstance(request, SubmitOrderRequest):
+            raise TypeError("add_order() takes a SubmitOrderRequest")
+        kind = request.order_type
+        if kind not in SUBMITTABLE_TYPES:
+            raise NotSupportedByLocalRuntime(f"order type {kind.name}")
+        return self._handler.submit_order(
+            request.symbol,
+            request.quantity,
+            kind,
+            request.tag or "",
+            request.limit_price if kind in LIMIT_TYPES else None,
+            stop_price=request.stop_price if kind in STOP_TYPES else None,
+            asynchronous=request.asynchronous,
+            request=request,
+        )
 
     @property
     def orders_count(self) -> int:

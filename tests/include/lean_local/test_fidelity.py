@@ -52,6 +52,8 @@ ALGORITHMS = (
     "ClassicRenkoConsolidatorAlgorithm",
     "RangeConsolidatorAlgorithm",  # range bars of a daily equity, each 100 cents high
     "ConvertToFrameworkAlgorithm",  # emit_insights(Insight.price(...)) without a framework model: no order
+    # transactions.add_order of each order type (trailing stops too), ticket.update of quantity and prices, cancel
+    "UpdateOrderRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

@@ -22,12 +22,13 @@ from include.lean_local.indicators import (
     StandardDeviation,
     Variance,
 )
+from include.lean_local.lean_util import CircularQueue
 from include.lean_local.market_data import TradeBar
 from include.lean_local.order_models import ConstantSlippageModel
 from include.lean_local.orders import Order, OrderType
 from include.lean_local.risk_free import FuncRiskFreeRateInterestRateModel
 from include.lean_local.symbols import Symbol
-from include.lean_local.transactions import _limit_fill, _stop_limit_fill, _stop_market_fill
+from include.lean_local.transactions import _limit_fill, _stop_limit_fill, _stop_market_fill, _trailing_stop_fill
 from tests.include.lean_local.helpers import events, run_inprocess, run_subprocess, write_run
 
 SUBSCRIPTIONS = """
@@ -483,3 +484,79 @@ def test_isolator_limits_other_than_leans_defaults_are_refused(
     if code:
         key = next(iter(extra))
         assert f"not supported by the local runtime: config {key}=" in done.stderr
+
+
+# --- trailing stops, add_order, updates and cancels (Lean's FillModel.TrailingStopFill, BrokerageTransactionHandler)
+
+
+def test_trailing_stop_fills_past_its_stop_and_otherwise_trails_the_market() -> None:
+    security: Any = _Security()  # slippage: 1% of the price 10 = 0.1
+    sell = _order(OrderType.TRAILING_STOP, -10, stop=9.0)
+    sell.trailing_amount, sell.trailing_as_percentage = 0.05, True
+    assert _trailing_stop_fill(sell, _bar(9.5, 9.6, 9.2, 9.4), security) is None
+    assert sell.stop_price == pytest.approx(9.6 * 0.95)  # high 9.6: 9.6 - 9 = 0.6 > 9.6 x 5% = 0.48: trails
+    assert _trailing_stop_fill(sell, _bar(9.5, 10.0, 9.6, 9.9), security) is None
+    assert sell.stop_price == pytest.approx(10.0 * 0.95)  # 10 - 9.12 = 0.88 > 0.5: the stop follows the high
+    assert _trailing_stop_fill(sell, _bar(9.6, 9.7, 9.4, 9.45), security) == (min(9.5, 9.45 - 0.1), "")
+    buy = _order(OrderType.TRAILING_STOP, 10, stop=11.0)
+    buy.trailing_amount = 0.5  # an amount, not a percentage
+    assert _trailing_stop_fill(buy, _bar(10.2, 10.4, 10.1, 10.3), security) is None
+    assert buy.stop_price == pytest.approx(10.1 + 0.5)  # 11 - 10.1 = 0.9 > 0.5: follows the low
+    assert _trailing_stop_fill(buy, _bar(10.5, 10.7, 10.4, 10.55), security) == (max(10.6, 10.55 + 0.1), "")
+
+
+def test_circular_queue_raises_circle_completed_when_it_dequeues_its_head() -> None:
+    queue = CircularQueue[int]([1, 2, 3])
+    laps: list[int] = []
+    queue.circle_completed += lambda sender, args: laps.append(1)
+    assert [queue.dequeue() for _ in range(7)] == [1, 2, 3, 1, 2, 3, 1]
+    assert len(laps) == 3  # the very first dequeue too
+
+
+UPDATES = """
+from AlgorithmImports import *
+class Updates(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 12); self.set_cash(100000)
+        self.sym = self.add_equity("ZZSA", Resolution.DAILY).symbol
+        self.ticket = None
+        self.seen = []
+    def on_data(self, data):
+        bar = data.bars[self.sym]
+        if self.ticket is None:
+            request = SubmitOrderRequest(OrderType.LIMIT, SecurityType.EQUITY, self.sym, 10, 0, bar.low * 0.5,
+                                         self.utc_time, "far")
+            self.ticket = self.transactions.add_order(request)
+            fields = UpdateOrderFields()
+            fields.quantity = 20
+            fields.tag = "bigger"
+            response = self.ticket.update(fields)
+            order = self.transactions.get_order_by_id(self.ticket.order_id)
+            self.seen.append([response.is_success, self.ticket.quantity, order.quantity, order.tag,
+                              int(self.ticket.status), str(order.last_update_time)])
+            market = self.transactions.add_order(SubmitOrderRequest(OrderType.MARKET, SecurityType.EQUITY, self.sym,
+                                                                    5, 0, 0, self.utc_time, "now"))
+            self.seen.append([int(market.status), market.average_fill_price == bar.close])
+            late = market.update_quantity(7)
+            self.seen.append([late.is_error, late.error_message, len(market.update_requests)])
+        elif not self.ticket.cancel_request:
+            response = self.ticket.cancel("done")
+            again = self.ticket.cancel("again")
+            self.seen.append([response.is_success, again.is_error, int(self.ticket.status),
+                              self.ticket.cancel_request.tag])
+    def on_end_of_algorithm(self):
+        self.object_store.save("seen", json.dumps(self.seen))
+"""
+
+
+def test_add_order_update_and_cancel_follow_leans_transaction_handler(tmp_path: Path) -> None:
+    assert run_inprocess(write_run(tmp_path, UPDATES, name="updates")) == 0
+    seen = json.loads((tmp_path / "storage" / "seen").read_text())
+    updated, market, late, canceled = seen
+    assert updated[:4] == [True, 20.0, 20.0, "bigger"] and updated[4] == 9  # UpdateSubmitted
+    assert updated[5] != "None"  # LastUpdateTime set by the update
+    assert market == [3, True]  # add_order's market order at the close fills at once (no market-on-open)
+    assert late == [True, "Unable to update order with id 2 that is already filled.", 1]
+    assert canceled == [True, True, 5, "again"]
+    statuses = [e["status"] for e in events(tmp_path) if e["orderId"] == 1]
+    assert statuses == ["submitted", "updateSubmitted", "canceled"]

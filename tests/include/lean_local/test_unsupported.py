@@ -134,7 +134,7 @@ def _refused(tmp_path: Path, done: Any, refused: str) -> None:
         # a member of a Lean class the runtime implements in part (read on the class)
         ("        Symbol.create_future('ES', Market.CME, datetime(2019, 6, 21))\n", "Symbol.create_future"),
         # an enum member the runtime's enum lacks
-        ("        x = OrderType.TRAILING_STOP\n", "OrderType.TRAILING_STOP"),
+        ("        x = OrderType.LIMIT_IF_TOUCHED\n", "OrderType.LIMIT_IF_TOUCHED"),
         # a call shape Lean's overloads have (the type first) and the runtime's signature lacks
         (
             "        self.history(TradeBar, ['ZZSA'], 5, Resolution.DAILY)\n",
@@ -148,10 +148,11 @@ def test_lean_members_and_call_shapes_the_runtime_lacks_are_named(tmp_path: Path
 
 def test_a_lean_member_used_in_an_imported_module_is_named(tmp_path: Path) -> None:
     (tmp_path / "project").mkdir()
-    (tmp_path / "project" / "orders_util.py").write_text(HEADER + "def kind():\n    return OrderType.TRAILING_STOP\n")
+    kind = "def kind():\n    return OrderType.LIMIT_IF_TOUCHED\n"
+    (tmp_path / "project" / "orders_util.py").write_text(HEADER + kind)
     source = HEADER + "from orders_util import kind\n" + BODY + "        kind()\n"
     done = run_subprocess(write_run(tmp_path, source))
-    _refused(tmp_path, done, "OrderType.TRAILING_STOP")
+    _refused(tmp_path, done, "OrderType.LIMIT_IF_TOUCHED")
     assert "orders_util.py" in done.stderr  # the traceback shows where
 
 
