@@ -38,6 +38,7 @@ from include.lean_local.settings import AlgorithmSettings
 from include.lean_local.subscriptions import SubscriptionManager
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import SecurityTransactionManager
+from include.lean_local.universe_settings import UniverseSettings
 from include.lean_local.unsupported import missing_attribute
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class QCAlgorithm(TradingApi):
         self.time = dt.datetime(1998, 1, 1)
         self.utc_time = dt.datetime(1998, 1, 1, tzinfo=dt.UTC)
         self.settings = AlgorithmSettings()
+        self.universe_settings = UniverseSettings()
         self.date_rules = DateRules(lambda: self.time)
         self.time_rules = TimeRules(lambda: self.time)
         self.current_slice: Slice | None = None
@@ -229,9 +231,13 @@ class QCAlgorithm(TradingApi):
     ) -> Security:
         if market is not None and str(market).lower() != "usa":
             raise NotSupportedByLocalRuntime(f"add_equity in the market {market} (only Market.USA)")
+        # Lean: an unset resolution or normalization mode is the universe settings' (QCAlgorithm.AddSecurity)
+        settings = self.universe_settings
+        if data_normalization_mode is None and settings.data_normalization_mode != DataNormalizationMode.ADJUSTED:
+            data_normalization_mode = settings.data_normalization_mode
         return self._engine.add_equity(
             ticker,
-            resolution,
+            settings.resolution if resolution is None else resolution,
             leverage=leverage or None,
             fill_forward=fill_forward,
             data_normalization_mode=data_normalization_mode,

@@ -18,6 +18,7 @@ def names() -> dict[str, Any]:
         orders,
         risk_free,
         shortable,
+        universe_settings,
     )
     from include.lean_local.algorithm import QCAlgorithm
     from include.lean_local.object_store import ObjectStore
@@ -83,6 +84,13 @@ def names() -> dict[str, Any]:
         lean_util: ("CircularQueue",),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
         shortable: ("NullShortableProvider",),
+        universe_settings: (
+            "CorporateFactorProvider",
+            "DefaultDataProvider",
+            "LocalDiskFactorFileProvider",
+            "LocalDiskMapFileProvider",
+            "UniverseSettings",
+        ),
         orders: (
             "CancelOrderRequest",
             "Order",

@@ -54,6 +54,9 @@ ALGORITHMS = (
     "ConvertToFrameworkAlgorithm",  # emit_insights(Insight.price(...)) without a framework model: no order
     # transactions.add_order of each order type (trailing stops too), ticket.update of quantity and prices, cancel
     "UpdateOrderRegressionAlgorithm",
+    # universe_settings' Raw prices for add_equity; GOOG renamed GOOGL (each day's file by its mapped ticker),
+    # its 2014 split applied to the holding
+    "RawDataRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

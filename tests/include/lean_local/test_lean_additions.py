@@ -13,6 +13,7 @@ import pytest
 
 from include.lean_local import indicator_history
 from include.lean_local.consolidators import ClassicRenkoConsolidator, RangeBar, RangeConsolidator
+from include.lean_local.data import DataProvider
 from include.lean_local.indicators import (
     BollingerBands,
     ConstantIndicator,
@@ -560,3 +561,49 @@ def test_add_order_update_and_cancel_follow_leans_transaction_handler(tmp_path: 
     assert canceled == [True, True, 5, "again"]
     statuses = [e["status"] for e in events(tmp_path) if e["orderId"] == 1]
     assert statuses == ["submitted", "updateSubmitted", "canceled"]
+
+
+# --- universe settings' defaults, renamed tickers, exact raw prices ---------------------------------------------
+
+
+def _zip(path: Path, rows: list[str]) -> None:
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(path.with_suffix(".csv").name, "\n".join(rows) + "\n")
+
+
+def test_a_renamed_tickers_days_come_from_the_file_of_its_ticker_that_day(tmp_path: Path) -> None:
+    """Lean reads each date's bar from the file of the ticker the map file gives that date: OLD through
+    2014-04-02, NEW after (OLD's later rows belong to another security); prices are the stored integers / 10000."""
+    usa = tmp_path / "equity" / "usa"
+    (usa / "map_files").mkdir(parents=True)
+    (usa / "map_files" / "new.csv").write_text("20140101,old,Q\n20140402,old,Q\n20501231,new,Q\n")
+    _zip(usa / "daily" / "old.zip", [f"201404{d:02d} 00:00,11351000,11351000,11351000,11351000,100" for d in (1, 2, 3)])
+    _zip(usa / "daily" / "new.zip", [f"201404{d:02d} 00:00,5715000,5715000,5715000,5715000,200" for d in (2, 3, 4)])
+    bars = DataProvider(tmp_path).load_daily("NEW", adjusted=False, start_day=20140401)
+    assert bars is not None
+    assert bars.days == [20140401, 20140402, 20140403, 20140404]
+    assert bars.close == [1135.1, 1135.1, 571.5, 571.5]  # exactly: 11351000 / 10000
+    assert bars.volume == [100.0, 100.0, 200.0, 200.0]
+
+
+SETTINGS = """
+from AlgorithmImports import *
+class Settings(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 6)
+        defaults = [int(self.universe_settings.resolution), int(self.universe_settings.data_normalization_mode)]
+        self.universe_settings.resolution = Resolution.DAILY
+        self.universe_settings.data_normalization_mode = DataNormalizationMode.RAW
+        a = self.add_equity("ZZSA")  # no resolution, no mode: the universe settings'
+        b = self.add_equity("ZZSB", data_normalization_mode=DataNormalizationMode.ADJUSTED)
+        self.object_store.save("seen", json.dumps(defaults + [int(a.resolution), int(a.data_normalization_mode),
+                                                              int(b.data_normalization_mode)]))
+"""
+
+
+def test_add_equity_takes_the_universe_settings_resolution_and_normalization(tmp_path: Path) -> None:
+    assert run_inprocess(write_run(tmp_path, SETTINGS, name="settings")) == 0
+    assert json.loads((tmp_path / "storage" / "seen").read_text()) == [2, 1, 4, 0, 1]
