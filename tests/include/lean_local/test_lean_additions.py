@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from include.lean_local.orders import Order, OrderType
 from include.lean_local.risk_free import FuncRiskFreeRateInterestRateModel
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import _limit_fill, _stop_limit_fill, _stop_market_fill, _trailing_stop_fill
-from tests.include.lean_local.helpers import events, run_inprocess, run_subprocess, write_run
+from tests.include.lean_local.helpers import SAMPLE_DATA, events, run_inprocess, run_subprocess, write_run
 
 SUBSCRIPTIONS = """
 from AlgorithmImports import *
@@ -607,3 +608,32 @@ class Settings(QCAlgorithm):
 def test_add_equity_takes_the_universe_settings_resolution_and_normalization(tmp_path: Path) -> None:
     assert run_inprocess(write_run(tmp_path, SETTINGS, name="settings")) == 0
     assert json.loads((tmp_path / "storage" / "seen").read_text()) == [2, 1, 4, 0, 1]
+
+
+RENAMED = """
+from AlgorithmImports import *
+class Renamed(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 8)
+        self.add_equity("NEW", Resolution.DAILY)
+"""
+
+
+@pytest.mark.parametrize("handles", [False, True])
+def test_a_rename_in_the_run_is_refused_only_when_the_algorithm_handles_symbol_changes(
+    tmp_path: Path, handles: bool
+) -> None:
+    data = tmp_path / "data"
+    for folder in ("market-hours", "symbol-properties"):
+        shutil.copytree(SAMPLE_DATA / folder, data / folder)
+    usa = data / "equity" / "usa"
+    (usa / "map_files").mkdir(parents=True)
+    (usa / "map_files" / "new.csv").write_text("20190101,old,Q\n20190305,old,Q\n20501231,new,Q\n")
+    rows = [f"201903{d:02d} 00:00,100000,100000,100000,100000,10" for d in range(4, 9)]
+    _zip(usa / "daily" / "old.zip", rows)
+    _zip(usa / "daily" / "new.zip", rows)
+    source = RENAMED + ("    def on_symbol_changed_events(self, changes):\n        pass\n" if handles else "")
+    done = run_subprocess(write_run(tmp_path, source, name="renamed", data=data))
+    assert done.returncode == (1 if handles else 0), done.stderr[-2000:]
+    if handles:
+        assert "not supported by the local runtime: SymbolChangedEvents (OLD renamed NEW after 20190305" in done.stderr
