@@ -3,8 +3,8 @@
 The population: every Python file ``Algorithm.Python/<Name>.py`` of a Lean checkout (``LEAN_REPO_DIR``) whose
 same-named C# file (anywhere under ``Algorithm.CSharp/``) defines a concrete ``ExpectedStatistics``. Each runs
 unmodified in its own ``python -m include.lean_local`` subprocess (with a timeout), on a launcher config whose
-``data-folder`` is ``LEAN_REPO_DIR/Data`` (as ``tests/include/lean_local/test_fidelity.py`` does), and is
-classified:
+``data-folder`` is ``LEAN_REPO_DIR/Data`` (as ``tests/include/lean_local/test_fidelity.py`` does) plus the C# file's
+``CustomConfigurations`` (as Lean's regression harness adds them), and is classified:
 
 * MATCH: exit 0 and Lean's published Total Orders exact, End Equity within 0.5 %, Total Fees within 5 % (each
   when the C# file publishes it);
@@ -54,6 +54,7 @@ class Case:
     csharp: Path
     expected: dict[str, str]
     daily_us_equity: bool
+    configurations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +80,20 @@ def expected_statistics(text: str) -> dict[str, str] | None:
     return dict(_PAIR.findall(body[: end if end >= 0 else len(body)]))
 
 
+_CONFIGURATIONS = re.compile(r"Dictionary<string,\s*string>\s+CustomConfigurations\s*=>")
+
+
+def custom_configurations(text: str) -> dict[str, str]:
+    """The C# file's ``CustomConfigurations`` pairs (Lean's regression harness adds them to the launcher
+    config), or none."""
+    match = _CONFIGURATIONS.search(text)
+    if match is None:
+        return {}
+    body = text[match.end() :]
+    end = body.find("};")
+    return dict(_PAIR.findall(body[: end if end >= 0 else len(body)]))
+
+
 def discover(lean: Path) -> list[Case]:
     csharp: dict[str, list[Path]] = {}
     for path in sorted((lean / "Algorithm.CSharp").rglob("*.cs")):
@@ -86,10 +101,13 @@ def discover(lean: Path) -> list[Case]:
     cases = []
     for python in sorted((lean / "Algorithm.Python").glob("*.py")):
         for cs in csharp.get(python.stem, []):
-            expected = expected_statistics(cs.read_text(encoding="utf-8-sig", errors="replace"))
+            text = cs.read_text(encoding="utf-8-sig", errors="replace")
+            expected = expected_statistics(text)
             if expected is not None:
                 source = python.read_text(encoding="utf-8", errors="replace")
-                cases.append(Case(python.stem, python, cs, expected, daily_us_equity(source)))
+                cases.append(
+                    Case(python.stem, python, cs, expected, daily_us_equity(source), custom_configurations(text))
+                )
                 break
     return cases
 
@@ -155,6 +173,7 @@ def _config(case: Case, lean: Path, work: Path) -> Path:
         "results-destination-folder": str(work / "results"),
         "object-store-root": str(work / "storage"),
         "parameters": launcher_parameters(lean),
+        **case.configurations,
     }
     path = work / "config.json"
     path.write_text(json.dumps(cfg, indent=1))

@@ -12,34 +12,40 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from include.lean_local.algorithm_trading import TradingApi
-from include.lean_local.enums import DataNormalizationMode, Resolution
+from include.lean_local.enums import DataNormalizationMode, Resolution, SecurityType
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.indicators import (
+    BollingerBands,
     ExponentialMovingAverage,
     Identity,
     IndicatorBase,
     Momentum,
     MomentumPercent,
     MovingAverageConvergenceDivergence,
+    MovingAverageType,
     RateOfChange,
     RateOfChangePercent,
     SimpleMovingAverage,
+    StandardDeviation,
 )
 from include.lean_local.market_data import Delistings, Dividends, Slice, Splits, TradeBar
 from include.lean_local.object_store import ObjectStore
 from include.lean_local.portfolio import SecurityPortfolioManager
-from include.lean_local.scheduling import DateRules, ScheduleManager, TimeRules
+from include.lean_local.scheduling import DateRules, ScheduledEvent, ScheduleManager, TimeRules
 from include.lean_local.securities import Security, SecurityManager
 from include.lean_local.sessions import utc_to_local
 from include.lean_local.settings import AlgorithmSettings
+from include.lean_local.subscriptions import SubscriptionManager
+from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import SecurityTransactionManager
+from include.lean_local.universe_settings import UniverseSettings
 from include.lean_local.unsupported import missing_attribute
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from include.lean_local.engine import Engine
-    from include.lean_local.symbols import Symbol
+    from include.lean_local.indicator_history import IndicatorHistory
 
 
 def _one_of(method: str, **named: Any) -> Any:
@@ -70,6 +76,7 @@ class QCAlgorithm(TradingApi):
     transactions: SecurityTransactionManager
     schedule: ScheduleManager
     object_store: ObjectStore
+    subscription_manager: SubscriptionManager
 
     def __init__(self) -> None:
         self._engine: Engine = cast("Engine", None)  # bound by the runner (_bind) before initialize()
@@ -79,9 +86,11 @@ class QCAlgorithm(TradingApi):
         self._charts: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self._warned_market_on_open = False
         self._warned_daily_market_order = False
+        self._insights: list[Any] = []
         self.time = dt.datetime(1998, 1, 1)
         self.utc_time = dt.datetime(1998, 1, 1, tzinfo=dt.UTC)
         self.settings = AlgorithmSettings()
+        self.universe_settings = UniverseSettings()
         self.date_rules = DateRules(lambda: self.time)
         self.time_rules = TimeRules(lambda: self.time)
         self.current_slice: Slice | None = None
@@ -102,6 +111,7 @@ class QCAlgorithm(TradingApi):
         self.transactions = SecurityTransactionManager(engine.transactions)
         self.schedule = ScheduleManager(engine)
         self.object_store = object_store
+        self.subscription_manager = SubscriptionManager(engine.securities, engine.feed)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -219,12 +229,87 @@ class QCAlgorithm(TradingApi):
         data_mapping_mode: Any = None,
         contract_depth_offset: int = 0,
     ) -> Security:
+        if market is not None and str(market).lower() != "usa":
+            raise NotSupportedByLocalRuntime(f"add_equity in the market {market} (only Market.USA)")
+        # Lean: an unset resolution or normalization mode is the universe settings' (QCAlgorithm.AddSecurity)
+        settings = self.universe_settings
+        if data_normalization_mode is None and settings.data_normalization_mode != DataNormalizationMode.ADJUSTED:
+            data_normalization_mode = settings.data_normalization_mode
         return self._engine.add_equity(
             ticker,
-            resolution,
+            settings.resolution if resolution is None else resolution,
             leverage=leverage or None,
             fill_forward=fill_forward,
             data_normalization_mode=data_normalization_mode,
+        )
+
+    def add_security(
+        self,
+        *args: Any,
+        symbol: Any = None,
+        security_type: Any = None,
+        ticker: str | None = None,
+        resolution: Any = None,
+        market: str | None = None,
+        fill_forward: bool | None = None,
+        leverage: float = 0.0,
+        extended_market_hours: bool | None = None,
+        data_mapping_mode: Any = None,
+        data_normalization_mode: Any = None,
+        contract_depth_offset: int = 0,
+    ) -> Security:
+        """Lean's ``AddSecurity(symbol, ...)`` or ``AddSecurity(security_type, ticker[, resolution[, market],
+        ...])``: an equity of the USA market (``add_equity``); another security type is refused by name."""
+        named: dict[str, Any] = {
+            "symbol": symbol,
+            "security_type": security_type,
+            "ticker": ticker,
+            "resolution": resolution,
+            "market": market,
+            "fill_forward": fill_forward,
+            "leverage": leverage or None,
+            "extended_market_hours": extended_market_hours,
+            "data_mapping_mode": data_mapping_mode,
+            "data_normalization_mode": data_normalization_mode,
+        }
+        if args and isinstance(args[0], SecurityType):
+            names: tuple[str, ...] = ("security_type", "ticker", "resolution")
+            rest = args[3:]
+            if rest and isinstance(rest[0], str):  # (..., resolution, market, fill_forward, leverage, ...)
+                names += ("market", "fill_forward", "leverage", "extended_market_hours")
+            elif len(rest) > 1 and not isinstance(rest[1], bool):  # (..., fill_forward, leverage, extended...)
+                names += ("fill_forward", "leverage", "extended_market_hours")
+            else:  # (..., resolution, fill_forward, extended_market_hours, ...)
+                names += ("fill_forward", "extended_market_hours")
+            names += ("data_mapping_mode", "data_normalization_mode")
+        else:
+            names = ("symbol", "resolution", "fill_forward", "leverage", "extended_market_hours")
+            names += ("data_mapping_mode", "data_normalization_mode", "contract_depth_offset")
+        if len(args) > len(names):
+            raise TypeError(f"add_security() takes at most {len(names)} positional arguments ({len(args)} given)")
+        for name, value in zip(names, args, strict=False):
+            if named.get(name) is not None:
+                raise TypeError(f"add_security() got multiple values for argument '{name}'")
+            named[name] = value
+        if named["symbol"] is not None:
+            sym = named["symbol"]
+            if not isinstance(sym, Symbol):
+                raise TypeError("add_security(symbol, ...) needs a Symbol")
+            named["security_type"], named["ticker"] = SecurityType(int(sym.security_type)), sym.value
+        kind = named["security_type"]
+        if kind is None or named["ticker"] is None:
+            raise TypeError("add_security() needs a symbol, or a security_type and a ticker")
+        if int(kind) != SecurityType.EQUITY:
+            raise NotSupportedByLocalRuntime(f"add_security of SecurityType {int(kind)} (only SecurityType.EQUITY)")
+        return self.add_equity(
+            str(named["ticker"]),
+            named["resolution"],
+            named["market"],
+            True if named["fill_forward"] is None else bool(named["fill_forward"]),
+            float(named["leverage"] or 0.0),
+            bool(named["extended_market_hours"]),
+            named["data_normalization_mode"],
+            named["data_mapping_mode"],
         )
 
     def set_security_initializer(self, security_initializer: Any) -> None:
@@ -257,6 +342,34 @@ class QCAlgorithm(TradingApi):
             raise RuntimeError("self.set_benchmark(): Cannot change Benchmark after algorithm initialized.")
         named = {"benchmark": benchmark, "symbol": symbol, "ticker": ticker, "security_type": security_type}
         self._benchmark = from_arguments(self, args, {k: v for k, v in named.items() if v is not None})
+
+    def train(self, date_rule: Any = None, time_rule: Any = None, training_code: Any = None) -> ScheduledEvent:
+        """Lean's ``Train(training_code)`` (a scheduled event today, now) or ``Train(date_rule, time_rule,
+        training_code)`` (``Schedule.TrainingNow`` / ``Schedule.Training``). The training runs on the algorithm's
+        thread like any scheduled event; Lean's isolator time limits (``algorithm-manager-time-loop-maximum``,
+        20 minutes by default) are not enforced."""
+        if time_rule is None and training_code is None:
+            date_rule, training_code = None, date_rule  # train(training_code)
+        if training_code is None or not callable(training_code):
+            raise TypeError("train() needs a callable training_code")
+        if date_rule is None and time_rule is None:
+            name = f"Training: Now: {self.utc_time.isoformat()}"
+            return self.schedule.on(self.date_rules.today, self.time_rules.now, training_code, name)
+        if date_rule is None or time_rule is None:
+            raise TypeError("train() takes (training_code) or (date_rule, time_rule, training_code)")
+        return self.schedule.on(date_rule, time_rule, training_code)
+
+    def emit_insights(self, *insights: Any, insight: Any = None) -> None:
+        """Lean's ``EmitInsights(insight)`` or ``EmitInsights(*insights)``: recorded with the UTC time they were
+        generated (no portfolio construction model: no order, as in Lean)."""
+        from include.lean_local.insights import Insight
+
+        items = [*insights, *([] if insight is None else [insight])]
+        for item in items:
+            if not isinstance(item, Insight):
+                raise TypeError(f"emit_insights() takes Insight objects, not {type(item).__name__}")
+            item.generated_time_utc = self.utc_time
+            self._insights.append(item)
 
     # parameters ----------------------------------------------------------------
     def get_parameter(self, name: str, default_value: Any = None) -> Any:
@@ -299,6 +412,11 @@ class QCAlgorithm(TradingApi):
 
     # charts --------------------------------------------------------------------
     def plot(self, chart: str, series: Any, value: Any = None) -> None:
+        if isinstance(series, IndicatorBase) and isinstance(value, IndicatorBase):
+            # Lean's Plot(chart, *indicators): each indicator's current value under its name
+            for indicator in (series, value):
+                self.plot(chart, indicator.name, indicator.current.value)
+            return
         if value is None:
             if isinstance(series, IndicatorBase):
                 value, series = series.current.value, series.name
@@ -370,12 +488,84 @@ class QCAlgorithm(TradingApi):
             symbol, MovingAverageConvergenceDivergence(fast_period, slow_period, signal_period, int(type)), selector
         )
 
+    def bb(
+        self,
+        symbol: Any,
+        period: int,
+        k: float,
+        moving_average_type: Any = MovingAverageType.SIMPLE,
+        resolution: Any = None,
+        selector: Any = None,
+    ) -> IndicatorBase:
+        return self._auto(symbol, BollingerBands(period, k, int(moving_average_type)), selector)
+
+    def std(self, symbol: Any, period: int, resolution: Any = None, selector: Any = None) -> IndicatorBase:
+        return self._auto(symbol, StandardDeviation(period), selector)
+
     def identity(
         self, symbol: Any, resolution: Any = None, selector: Any = None, field_name: str | None = None
     ) -> IndicatorBase:
         if field_name is not None:
             raise NotSupportedByLocalRuntime("identity with field_name")
         return self._auto(symbol, Identity(f"{symbol}"), selector)
+
+    def indicator_history(
+        self,
+        indicator: IndicatorBase,
+        symbol: Any = None,
+        period: Any = None,
+        resolution: Any = None,
+        selector: Any = None,
+        *,
+        symbols: Any = None,
+        span: dt.timedelta | None = None,
+        start: Any = None,
+        end: Any = None,
+    ) -> IndicatorHistory:
+        """Lean's ``IndicatorHistory(indicator, symbol(s), period | span[, resolution, selector])`` or
+        ``(indicator, symbols, start, end[, resolution, selector])``: daily history bars, as many as ``period``
+        plus the indicator's warm-up period less one, pushed through the reset indicator."""
+        from include.lean_local import indicator_history
+
+        if symbols is not None:
+            if symbol is not None:
+                raise TypeError("indicator_history() takes symbol or symbols, not both")
+            symbol = symbols
+        if span is not None:
+            period = span
+        if start is not None:
+            period = start
+        if isinstance(period, (dt.datetime, dt.date)) and isinstance(resolution, (dt.datetime, dt.date)):
+            end, resolution = resolution, selector
+            selector = None
+        if (
+            resolution is not None
+            and not isinstance(resolution, (dt.datetime, dt.date))
+            and int(resolution) != Resolution.DAILY
+        ):
+            raise NotSupportedByLocalRuntime(f"indicator_history at {Resolution(int(resolution)).name} resolution")
+        if symbol is None or period is None:
+            raise TypeError("indicator_history() needs an indicator, symbol(s) and a period, span or start")
+        if isinstance(symbol, IndicatorBase) or not isinstance(indicator, IndicatorBase):
+            raise NotSupportedByLocalRuntime("indicator_history of this indicator or history form")
+        items = list(symbol) if isinstance(symbol, (list, tuple, set)) else [symbol]
+        engine = self._engine
+        bars: list[TradeBar] = []
+        for item in items:
+            sym = engine.securities.to_symbol(item)
+            if isinstance(period, int):
+                warm_up = indicator.warm_up_period
+                if warm_up > 0 and period > 0:
+                    warm_up -= 1
+                bars += engine.history_bars(sym, period + warm_up)
+            elif isinstance(period, dt.timedelta):
+                bars += engine.history_bars(sym, None, self.time - period, self.time)
+            elif isinstance(period, (dt.datetime, dt.date)):
+                bars += engine.history_bars(sym, None, _to_datetime(period), _to_datetime(end) if end else None)
+            else:
+                raise TypeError("indicator_history() period must be an int, a timedelta or a start date")
+        bars.sort(key=lambda bar: bar.end_time)
+        return indicator_history.run(indicator, bars, selector)
 
     # history -------------------------------------------------------------------------
     def _history_normalized(self, symbol: Symbol, bars: list[TradeBar], mode: DataNormalizationMode) -> list[TradeBar]:

@@ -66,22 +66,45 @@ class TradingApi:
     def market_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, self._daily_market_order_type(), tag)
+        return self._engine.transactions.submit_order(
+            symbol, quantity, self._daily_market_order_type(), tag, asynchronous=asynchronous
+        )
 
     def order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
         return self.market_order(symbol, quantity, asynchronous, tag)
 
+    def buy(self, symbol: Any, quantity: float) -> OrderTicket:
+        """Lean's ``Buy``: ``Order(symbol, |quantity|)``."""
+        return self.order(symbol, abs(quantity))
+
+    def sell(self, symbol: Any, quantity: float) -> OrderTicket:
+        """Lean's ``Sell``: ``Order(symbol, -|quantity|)``."""
+        return self.order(symbol, -abs(quantity))
+
+    def shortable(self, symbol: Any, short_quantity: float = 0, update_order_id: int | None = None) -> bool:
+        """Lean's ``Shortable(symbol[, short_quantity, update_order_id])``."""
+        engine = self._engine
+        return engine.transactions.shortable(engine.securities.to_symbol(symbol), short_quantity, update_order_id)
+
+    def shortable_quantity(self, symbol: Any) -> int:
+        """Lean's ``ShortableQuantity``: 0 when the provider gives no limit (None)."""
+        return self._engine.transactions.shortable_quantity(self._engine.securities.to_symbol(symbol))
+
     def market_on_open_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, OrderType.MARKET_ON_OPEN, tag)
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.MARKET_ON_OPEN, tag, asynchronous=asynchronous
+        )
 
     def market_on_close_order(
         self, symbol: Any, quantity: float, asynchronous: bool = False, tag: str = "", order_properties: Any = None
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, OrderType.MARKET_ON_CLOSE, tag)
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.MARKET_ON_CLOSE, tag, asynchronous=asynchronous
+        )
 
     def limit_order(
         self,
@@ -92,7 +115,42 @@ class TradingApi:
         tag: str = "",
         order_properties: Any = None,
     ) -> OrderTicket:
-        return self._engine.transactions.submit_order(symbol, quantity, OrderType.LIMIT, tag, float(limit_price))
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.LIMIT, tag, float(limit_price), asynchronous=asynchronous
+        )
+
+    def stop_market_order(
+        self,
+        symbol: Any,
+        quantity: float,
+        stop_price: float,
+        asynchronous: bool = False,
+        tag: str = "",
+        order_properties: Any = None,
+    ) -> OrderTicket:
+        return self._engine.transactions.submit_order(
+            symbol, quantity, OrderType.STOP_MARKET, tag, stop_price=float(stop_price), asynchronous=asynchronous
+        )
+
+    def stop_limit_order(
+        self,
+        symbol: Any,
+        quantity: float,
+        stop_price: float,
+        limit_price: float,
+        asynchronous: bool = False,
+        tag: str = "",
+        order_properties: Any = None,
+    ) -> OrderTicket:
+        return self._engine.transactions.submit_order(
+            symbol,
+            quantity,
+            OrderType.STOP_LIMIT,
+            tag,
+            float(limit_price),
+            stop_price=float(stop_price),
+            asynchronous=asynchronous,
+        )
 
     def liquidate(
         self,

@@ -23,7 +23,7 @@ from include.lean_local.sessions import from_yyyymmdd
 from include.lean_local.symbols import SecurityIdentifier, Symbol
 
 FAR_FUTURE = 20501231
-PRICE_SCALE = 1.0 / 10000.0  # Lean stores equity prices x 10000
+PRICE_DIVISOR = 10000.0  # Lean stores equity prices x 10000
 COLUMNAR_AFTER_ROWS = 100_000  # about 0.15 s of standard-library parsing: pyarrow's import pays off past it
 COLUMNAR_MIN_FILE_ROWS = 2_000  # below, pyarrow's per-file overhead eats its per-row gain
 # The text a Lean daily CSV may hold for a missing number; read as NaN (the tokens pyarrow's reader took as null).
@@ -195,6 +195,30 @@ class DataProvider:
         return symbol
 
     # --- bars --------------------------------------------------------------
+    def _mapped_rows(self, mf: MapFile) -> DailyColumns:
+        """A renamed security's bars: each day's from the file of the ticker the map file gives that day (a map
+        row dated D names the ticker through D, from the day after the previous row; none before the first
+        row), as Lean's reader picks the file by the date's mapped ticker."""
+        days: list[int] = []
+        o: list[float] = []
+        h: list[float] = []
+        lo: list[float] = []
+        c: list[float] = []
+        v: list[float] = []
+        previous = mf.rows[0][0] - 1
+        for date, mapped in mf.rows:
+            path = self.root / "equity" / "usa" / "daily" / f"{mapped.lower()}.zip"
+            if date > previous and path.is_file():
+                part = _rows_between(self._read_raw(path), previous, date)
+                days += part[0]
+                o += part[1]
+                h += part[2]
+                lo += part[3]
+                c += part[4]
+                v += part[5]
+            previous = max(previous, date)
+        return days, o, h, lo, c, v
+
     def daily_path(self, ticker: str, start_day: int | None = None) -> Path:
         mf = self.map_file(ticker)
         data_ticker = mf.ticker_on(start_day or 0) if mf else ticker
@@ -223,19 +247,11 @@ class DataProvider:
         path = self.daily_path(ticker, start_day)
         if not path.is_file():
             return None
-        days, o, h, lo, c, v = self._read_raw(path)
         mf = self.map_file(ticker)
-        if mf is not None:  # only the map file's date range (the days are sorted: a slice)
-            first, last = bisect.bisect_left(days, mf.rows[0][0]), bisect.bisect_right(days, mf.rows[-1][0])
-            if first > 0 or last < len(days):
-                days, o, h, lo, c, v = (
-                    days[first:last],
-                    o[first:last],
-                    h[first:last],
-                    lo[first:last],
-                    c[first:last],
-                    v[first:last],
-                )
+        if mf is None:
+            days, o, h, lo, c, v = self._read_raw(path)
+        else:
+            days, o, h, lo, c, v = self._mapped_rows(mf)
         if adjusted:
             factors = self.factor_rows(ticker, include_dividends=not split_adjusted_only)
             if factors is not None:
@@ -244,6 +260,13 @@ class DataProvider:
                 segments = _factor_segments(days, *factors)
                 o, h, lo, c = (_scaled(column, segments) for column in (o, h, lo, c))
         return DailyBars(ticker.upper(), days, o, h, lo, c, v, path)
+
+
+def _rows_between(columns: DailyColumns, after: int, through: int) -> DailyColumns:
+    """The rows dated in (after, through] (the days are sorted: a slice)."""
+    days, o, h, lo, c, v = columns
+    a, b = bisect.bisect_right(days, after), bisect.bisect_right(days, through)
+    return days[a:b], o[a:b], h[a:b], lo[a:b], c[a:b], v[a:b]
 
 
 def _factor_segments(
@@ -307,8 +330,9 @@ def _parse_text(path: Path, payload: bytes) -> DailyColumns:
         order = sorted(range(len(days)), key=days.__getitem__)  # stable: the file's order breaks ties
         days = [days[i] for i in order]
         o, h, lo, c, v = ([column[i] for i in order] for column in (o, h, lo, c, v))
-    scale = PRICE_SCALE
-    return days, [x * scale for x in o], [x * scale for x in h], [x * scale for x in lo], [x * scale for x in c], v
+    # Lean's decimal price is the stored integer / 10000: the division gives its nearest double
+    scale = PRICE_DIVISOR
+    return days, [x / scale for x in o], [x / scale for x in h], [x / scale for x in lo], [x / scale for x in c], v
 
 
 def _parse_columnar(payload: bytes) -> DailyColumns | None:
@@ -333,7 +357,7 @@ def _parse_columnar(payload: bytes) -> DailyColumns | None:
     except (pa.ArrowInvalid, ValueError):
         return None
     order = np.argsort(days, kind="stable")
-    o, h, lo, c = ((table.column(k).to_numpy()[order] * PRICE_SCALE).tolist() for k in ("o", "h", "l", "c"))
+    o, h, lo, c = ((table.column(k).to_numpy()[order] / PRICE_DIVISOR).tolist() for k in ("o", "h", "l", "c"))
     return days[order].tolist(), o, h, lo, c, table.column("v").to_numpy()[order].astype(np.float64).tolist()
 
 

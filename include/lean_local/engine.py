@@ -89,12 +89,29 @@ class Engine:
             sec.data_normalization_mode = supported_normalization(data_normalization_mode)
         self.securities.add(sec)
         self.feed.load(sec)
+        self._refuse_symbol_changes(sec)
         self.algorithm._run_security_initializers(sec)
         if self.running:
             self.feed.align(sec)
         if getattr(self.algorithm.settings, "seed_initial_prices", False):
             self.seed_price(sec)
         return sec
+
+    def _refuse_symbol_changes(self, sec: Security) -> None:
+        """Lean renames a security whose ticker changes (its map file) and calls ``on_symbol_changed_events``;
+        the runtime reads the renamed ticker's files but emits no SymbolChangedEvents: an algorithm that handles
+        them is refused by name when its run spans a rename."""
+        if getattr(type(self.algorithm), "on_symbol_changed_events", None) is None:
+            return
+        mf = self.provider.map_file(sec.symbol.value)
+        if mf is None:
+            return
+        first, last = yyyymmdd(self.start_date.date()), yyyymmdd(self.end_date.date())
+        for (date, old), (_, new) in zip(mf.rows, mf.rows[1:], strict=False):
+            if first <= date < last and old.upper() != new.upper():
+                raise NotSupportedByLocalRuntime(
+                    f"SymbolChangedEvents ({old.upper()} renamed {new.upper()} after {date}; on_symbol_changed_events)"
+                )
 
     def seed_price(self, sec: Security) -> None:
         """Lean's ``Settings.SeedInitialPrices``: the last bar that closed by now prices the new security."""
@@ -310,6 +327,7 @@ class Engine:
         day = self.sessions.days[k]
         bars, delistings = self.feed.advance(k)
         self.transactions.process_orders()
+        self.feed.consolidate(bars)
         self._fire_events(close_local, inclusive=True)
         if self.stopped:
             return

@@ -41,5 +41,17 @@ class AccountType(IntEnum):
     CASH = 1
 
 
+class DayOfWeek(IntEnum):
+    """``System.DayOfWeek``."""
+
+    SUNDAY = 0
+    MONDAY = 1
+    TUESDAY = 2
+    WEDNESDAY = 3
+    THURSDAY = 4
+    FRIDAY = 5
+    SATURDAY = 6
+
+
 class Market:
     USA = "usa"

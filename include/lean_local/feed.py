@@ -72,6 +72,7 @@ class DataFeed:
         self._columns: dict[Symbol, tuple[list[float], ...]] = {}
         self._indicators: dict[Symbol, list[tuple[IndicatorBase, BarSelector | None]]] = {}
         self._indicator_count = 0
+        self._consolidators: dict[Symbol, list[Any]] = {}  # subscription_manager.add_consolidator's
         self._corporate: dict[Symbol, dict[int, list[CorporateEvent]]] = {}
         self._corporate_by_step: dict[int, list[CorporateEvent]] | None = None
         self._subscriptions: tuple[tuple[int, int], list[Subscription]] | None = None
@@ -187,6 +188,13 @@ class DataFeed:
             self._corporate_by_step = merged
         return self._corporate_by_step.get(k)
 
+    def add_consolidator(self, symbol: Symbol, consolidator: Any) -> None:
+        self._consolidators.setdefault(symbol, []).append(consolidator)
+
+    def remove_consolidator(self, symbol: Symbol, consolidator: Any) -> None:
+        if consolidator in self._consolidators.get(symbol, []):
+            self._consolidators[symbol].remove(consolidator)
+
     def register_indicator(self, symbol: Any, indicator: IndicatorBase, selector: BarSelector | None = None) -> None:
         sym = self._securities.to_symbol(symbol)
         self._indicators.setdefault(sym, []).append((indicator, selector))
@@ -224,13 +232,13 @@ class DataFeed:
 
     def advance(self, k: int) -> tuple[dict[Symbol, TradeBar], dict[Symbol, Delisting]]:
         """Session ``k``'s bar of every security that is not delisted (the last close carried forward when it
-        has no bar), set as its last bar and fed to its indicators; and the delisting warnings of the step."""
+        has no bar), set as its last bar; and the delisting warnings of the step."""
         sessions = self._sessions
         open_local, close_local, day = sessions.opens[k], sessions.closes[k], sessions.days[k]
         step = k - self._steps.start
         bars: dict[Symbol, TradeBar] = {}
         delistings: dict[Symbol, Delisting] = {}
-        for sym, sec, rows, columns, indicators, delisting_day in self._feed():
+        for sym, sec, rows, columns, _indicators, delisting_day in self._feed():
             if sec.is_delisted:
                 continue
             row = rows[step]
@@ -244,8 +252,6 @@ class DataFeed:
                 continue
             sec.bar = bar
             bars[sym] = bar
-            for indicator, selector in indicators:
-                indicator.update(close_local, selector(bar) if selector else bar.close)
             if delisting_day is not None and sym not in self.delisting_warned:
                 next_day = sessions.days[k + 1] if k + 1 < len(sessions.days) else day + 1
                 if next_day >= delisting_day:
@@ -253,6 +259,15 @@ class DataFeed:
                     self.delisting_warned.add(sym)
                     delistings[sym] = Delisting(sym, close_local, bar.close, DelistingType.WARNING)
         return bars, delistings
+
+    def consolidate(self, bars: dict[Symbol, TradeBar]) -> None:
+        """Feed the step's bars to each security's indicators and consolidators: Lean's consolidator updates,
+        which come after the prices and the step's fills (AlgorithmManager), before ``on_data``."""
+        for sym, bar in bars.items():
+            for indicator, selector in self._indicators.get(sym, ()):
+                indicator.update(bar.end_time, selector(bar) if selector else bar.close)
+            for consolidator in list(self._consolidators.get(sym, ())):
+                consolidator.update(bar)
 
     def history_bars(
         self, symbol: Symbol, count: int | None, start: dt.datetime | None = None, end: dt.datetime | None = None

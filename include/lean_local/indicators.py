@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import IntEnum
 from typing import Any
 
@@ -69,17 +70,117 @@ def _name_and(owner: str, args: tuple[Any, ...], name: str | None, names: tuple[
     return name, out
 
 
+class RollingWindow:
+    """Lean's ``RollingWindow<T>`` (``Common/Indicators/RollingWindow.cs``): the last ``size`` items, newest
+    first; ``RollingWindow[float](size)`` as in Lean's Python."""
+
+    def __init__(self, size: int) -> None:
+        if int(size) < 0:
+            raise ValueError("RollingWindow size must be greater than or equal to 0")
+        self._size = int(size)
+        self._items: list[Any] = []  # newest first
+        self._samples = 0
+        self._most_recently_removed: Any = None
+
+    def __class_getitem__(cls, item: Any) -> type[RollingWindow]:
+        return cls
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @size.setter
+    def size(self, value: int) -> None:
+        """Lean's ``Resize``: a smaller size drops the oldest items."""
+        self._size = int(value)
+        del self._items[self._size :]
+
+    @property
+    def count(self) -> int:
+        return len(self._items)
+
+    @property
+    def samples(self) -> int:
+        return self._samples
+
+    @property
+    def is_ready(self) -> bool:
+        return self._samples >= self._size
+
+    @property
+    def most_recently_removed(self) -> Any:
+        if self._samples <= self._size:
+            raise RuntimeError("No items have been removed yet!")
+        return self._most_recently_removed
+
+    def add(self, item: Any) -> None:
+        self._samples += 1
+        if len(self._items) == self._size and self._size:
+            self._most_recently_removed = self._items.pop()
+        elif not self._size:
+            self._most_recently_removed = item
+            return
+        self._items.insert(0, item)
+
+    def reset(self) -> None:
+        self._samples = 0
+        self._items.clear()
+
+    def __getitem__(self, i: int) -> Any:
+        """Lean's indexer: 0 is the newest; past the items, None (and past the size, the window grows)."""
+        i = int(i)
+        if i < 0:
+            if self._size + i < 0:
+                raise IndexError("Index must be a non-negative integer or a negative integer within the window size")
+            i = len(self._items) + i
+            if i < 0:
+                return None
+        if i > len(self._items) - 1:
+            if i > self._size - 1:
+                self._size = i + 1
+            return None
+        return self._items[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"RollingWindow(size={self._size}, count={len(self._items)})"
+
+
+DEFAULT_WINDOW_SIZE = 2  # WindowBase.DefaultWindowSize
+
+
 class IndicatorBase:
-    """Common surface: ``current.value``, ``is_ready``, ``samples``, ``update``, ``updated`` handlers."""
+    """Common surface: ``current.value``, ``is_ready``, ``samples``, ``update``, ``updated`` handlers, and Lean's
+    ``window`` of the last outputs (``WindowBase``: ``indicator[0]`` is ``current``, iteration goes newest
+    first; the window starts with Lean's placeholder point (time min, value 0))."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.window = RollingWindow(DEFAULT_WINDOW_SIZE)
         self.current = IndicatorDataPoint()
-        self.previous = IndicatorDataPoint()
         self.samples = 0
         self._consumers: list[IndicatorBase] = []
         self._handlers: list[Callable[[Any, IndicatorDataPoint], None]] = []
         self.updated = _EventHook(self._handlers)
+
+    @property
+    def current(self) -> IndicatorDataPoint:
+        point = self.window[0]
+        return point if point is not None else IndicatorDataPoint()
+
+    @current.setter
+    def current(self, point: IndicatorDataPoint) -> None:
+        self.window.add(point)
+
+    @property
+    def previous(self) -> IndicatorDataPoint:
+        point = self.window[1] if self.window.count > 1 else None
+        return point if point is not None else IndicatorDataPoint()
 
     @property
     def is_ready(self) -> bool:
@@ -89,7 +190,8 @@ class IndicatorBase:
     def warm_up_period(self) -> int:
         return 1
 
-    def _compute(self, time: dt.datetime, value: float) -> float:
+    def _compute(self, time: dt.datetime, value: float) -> float | None:
+        """The next value; None: Lean's ``IndicatorStatus.MathError`` (no new point, no event)."""
         raise NotImplementedError
 
     def update(self, time: Any = None, value: Any = None, *, input: Any = None) -> bool:
@@ -105,19 +207,27 @@ class IndicatorBase:
             if value is None:
                 value = point.value
         self.samples += 1
-        self.previous = self.current
         result = self._compute(time, float(value))
+        if result is None:
+            return self.is_ready
         self.current = IndicatorDataPoint(time, result)
         for consumer in self._consumers:
             consumer.update(time, result)
-        for handler in self._handlers:
+        for handler in list(self._handlers):
             handler(self, self.current)
         return self.is_ready
 
     def reset(self) -> None:
         self.samples = 0
+        self.window.reset()
         self.current = IndicatorDataPoint()
-        self.previous = IndicatorDataPoint()
+
+    def __getitem__(self, i: int) -> IndicatorDataPoint:
+        point: IndicatorDataPoint = self.window[i]
+        return point
+
+    def __iter__(self) -> Iterator[IndicatorDataPoint]:
+        return iter(self.window)
 
     def __float__(self) -> float:
         return self.current.value
@@ -354,6 +464,284 @@ def _moving_average_factory(kind: int) -> Callable[[int], IndicatorBase]:
     raise NotSupportedByLocalRuntime(f"MovingAverageType {kind}")
 
 
+def _moving_average(kind: int, name: str, period: int) -> IndicatorBase:
+    """``MovingAverageType.AsIndicator(name, period)``."""
+    if kind == 0:
+        return SimpleMovingAverage(name, period)
+    if kind == 1:
+        return ExponentialMovingAverage(name, period)
+    raise NotSupportedByLocalRuntime(f"MovingAverageType {kind}")
+
+
+class ConstantIndicator(IndicatorBase):
+    """Always ``value`` and ready (``Indicators/ConstantIndicator.cs``)."""
+
+    def __init__(self, name: str, value: float) -> None:
+        super().__init__(str(name))
+        self._value = float(value)
+        self.current = IndicatorDataPoint(dt.datetime.min, self._value)
+
+    @property
+    def is_ready(self) -> bool:
+        return True
+
+    def _compute(self, time: dt.datetime, value: float) -> float:
+        return self._value
+
+    def reset(self) -> None:
+        super().reset()
+        self.current = IndicatorDataPoint(dt.datetime.min, self._value)
+
+
+Composer = Callable[[IndicatorBase, IndicatorBase], "float | None"]
+
+
+class CompositeIndicator(IndicatorBase):
+    """Lean's ``CompositeIndicator``: updated with ``composer(left, right)`` (None: a math error) each time both
+    ``left`` and ``right`` have produced a new point (or the other one is a constant), at the latest of their
+    times; ready when both are."""
+
+    def __init__(
+        self,
+        *args: Any,
+        name: str | None = None,
+        left: Any = None,
+        right: Any = None,
+        composer: Any = None,
+        handler: Any = None,
+    ) -> None:
+        """Lean's ``CompositeIndicator([name, ]left, right, composer)`` (``handler`` in its Python overloads)."""
+        if handler is not None:
+            if composer is not None:
+                raise TypeError("CompositeIndicator() takes composer or handler, not both")
+            composer = handler
+        if args and (isinstance(args[0], str) or args[0] is None) and len(args) == 4:
+            name, args = args[0], args[1:]
+        given = _positional(
+            "CompositeIndicator",
+            args,
+            ("left", "right", "composer"),
+            {"left": left, "right": right, "composer": composer},
+        )
+        left, right, composer = given["left"], given["right"], given["composer"]
+        if not isinstance(left, IndicatorBase) or not isinstance(right, IndicatorBase) or not callable(composer):
+            raise TypeError("CompositeIndicator() takes ([name, ]left, right, composer) with two indicators")
+        super().__init__(f"COMPOSE({left.name},{right.name})" if name is None else str(name))
+        self.left = left
+        self.right = right
+        self._composer = composer
+        left_constant, right_constant = isinstance(left, ConstantIndicator), isinstance(right, ConstantIndicator)
+        fresh: dict[str, IndicatorDataPoint | None] = {"left": None, "right": None}
+
+        def on_left(sender: Any, point: IndicatorDataPoint) -> None:
+            fresh["left"] = point
+            if fresh["right"] is not None or right_constant:
+                self._pair(point)
+                fresh["left"] = fresh["right"] = None
+
+        def on_right(sender: Any, point: IndicatorDataPoint) -> None:
+            fresh["right"] = point
+            if fresh["left"] is not None or left_constant:
+                self._pair(point)
+                fresh["left"] = fresh["right"] = None
+
+        left.updated += on_left
+        right.updated += on_right
+
+    def _pair(self, point: IndicatorDataPoint) -> None:
+        self.update(max(point.time, self.right.current.time, self.left.current.time), 0.0)
+
+    @property
+    def is_ready(self) -> bool:
+        return self.left.is_ready and self.right.is_ready
+
+    def _compute(self, time: dt.datetime, value: float) -> float | None:
+        result = self._composer(self.left, self.right)
+        return None if result is None else float(result)
+
+    def reset(self) -> None:
+        self.left.reset()
+        self.right.reset()
+        super().reset()
+
+
+def _over(left: IndicatorBase, right: IndicatorBase) -> float | None:
+    value = right.current.value
+    return None if value == 0 else left.current.value / value
+
+
+_COMPOSERS: dict[str, Composer] = {
+    "plus": lambda left, right: left.current.value + right.current.value,
+    "minus": lambda left, right: left.current.value - right.current.value,
+    "times": lambda left, right: left.current.value * right.current.value,
+    "over": _over,
+}
+
+
+def _compose(kind: str, left: Any, right: Any, name: str | None, constant: Any) -> CompositeIndicator:
+    """``IndicatorExtensions.Plus/Minus/Times/Over(left, right[, name])`` or ``(left, constant)``."""
+    if constant is not None:
+        if right is not None:
+            raise TypeError(f"{kind}() takes a right indicator or a constant, not both")
+        right = constant
+    if right is None:
+        raise TypeError(f"{kind}() needs a right indicator or a constant")
+    if not isinstance(right, IndicatorBase):
+        value = float(right)
+        right = ConstantIndicator(normalize_number(value), value)
+    return CompositeIndicator(name, left, right, _COMPOSERS[kind])
+
+
+def normalize_number(value: float) -> str:
+    """A decimal's invariant text (``2`` for 2.0, ``0.5``)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+class Variance(_PeriodIndicator):
+    """Population variance over the last ``period`` values (``Indicators/Variance.cs``: rolling sums)."""
+
+    _prefix = "VAR"
+
+    def __init__(self, *args: Any, name: str | None = None, period: int | None = None) -> None:
+        """Lean's ``(period)`` or ``(name, period)``."""
+        name, given = _name_and(type(self).__name__, args, name, ("period",), period=period)
+        period = int(given["period"])
+        if period < 1:
+            raise ValueError("RollingWindow must have size of at least 1")
+        super().__init__(f"{self._prefix}({period})" if name is None else str(name))
+        self.period = period
+        self._window: deque[float] = deque(maxlen=period)
+        self._sum = 0.0
+        self._sum_of_squares = 0.0
+
+    def _variance(self, value: float) -> float:
+        self._window.append(value)
+        self._sum += value
+        self._sum_of_squares += value * value
+        if self.samples < 2:
+            return 0.0
+        n = min(self.period, self.samples)
+        mean1 = self._sum / n
+        mean2 = self._sum_of_squares / n
+        if n == self.period:
+            removed = self._window[0]  # window[Period - 1]: the oldest of the last period values
+            self._sum -= removed
+            self._sum_of_squares -= removed * removed
+        return max(0.0, mean2 - mean1 * mean1)
+
+    def _compute(self, time: dt.datetime, value: float) -> float:
+        return self._variance(value)
+
+    def reset(self) -> None:
+        super().reset()
+        self._window.clear()
+        self._sum = self._sum_of_squares = 0.0
+
+
+class StandardDeviation(Variance):
+    _prefix = "STD"
+
+    def _compute(self, time: dt.datetime, value: float) -> float:
+        return math.sqrt(self._variance(value))
+
+
+class BollingerBands(IndicatorBase):
+    """Lean's ``BollingerBands`` (``Indicators/BollingerBands.cs``): its value is the input price; its bands
+    are indicators composed from a standard deviation and a moving average of the same period."""
+
+    def __init__(
+        self,
+        *args: Any,
+        name: str | None = None,
+        period: int | None = None,
+        k: float | None = None,
+        moving_average_type: int | None = None,
+    ) -> None:
+        """Lean's ``BollingerBands([name, ]period, k[, moving_average_type])``."""
+        name, given = _name_and(
+            "BollingerBands",
+            args,
+            name,
+            ("period", "k", "moving_average_type"),
+            period=period,
+            k=k,
+            moving_average_type=moving_average_type,
+        )
+        period, k = int(given["period"]), given["k"]
+        if k is None:
+            raise TypeError("BollingerBands() missing required argument: 'k'")
+        k = float(k)
+        kind = MovingAverageType.SIMPLE if given["moving_average_type"] is None else given["moving_average_type"]
+        name = f"BB({period},{normalize_number(k)})" if name is None else str(name)
+        super().__init__(name)
+        self.period = period
+        self.moving_average_type = MovingAverageType(int(kind))
+        self.standard_deviation = StandardDeviation(name + "_StandardDeviation", period)
+        self.middle_band = _moving_average(int(kind), name + "_MiddleBand", period)
+        self.lower_band = _compose(
+            "minus",
+            self.middle_band,
+            _compose("times", self.standard_deviation, k, None, None),
+            name + "_LowerBand",
+            None,
+        )
+        self.upper_band = _compose(
+            "plus",
+            self.middle_band,
+            _compose("times", self.standard_deviation, k, None, None),
+            name + "_UpperBand",
+            None,
+        )
+        upper_minus_lower = _compose("minus", self.upper_band, self.lower_band, None, None)
+        self.band_width = _compose(
+            "times",
+            _compose("over", upper_minus_lower, self.middle_band, None, None),
+            100.0,
+            name + "_BandWidth",
+            None,
+        )
+        self.price = Identity(name + "_Close")
+        self.percent_b = _compose(
+            "over", _compose("minus", self.price, self.lower_band, None, None), upper_minus_lower, name + "_%B", None
+        )
+
+    @property
+    def is_ready(self) -> bool:
+        return (
+            self.middle_band.is_ready
+            and self.upper_band.is_ready
+            and self.lower_band.is_ready
+            and self.band_width.is_ready
+            and self.percent_b.is_ready
+        )
+
+    @property
+    def warm_up_period(self) -> int:
+        return self.period
+
+    def _compute(self, time: dt.datetime, value: float) -> float | None:
+        self.standard_deviation.update(time, value)
+        self.middle_band.update(time, value)
+        self.price.update(time, value)
+        # a zero deviation once ready: Lean's MathError (the %B would be stale)
+        if self.is_ready and self.standard_deviation.current.value == 0:
+            return None
+        return value
+
+    def reset(self) -> None:
+        for indicator in (
+            self.standard_deviation,
+            self.middle_band,
+            self.upper_band,
+            self.lower_band,
+            self.band_width,
+            self.percent_b,
+        ):
+            indicator.reset()
+        super().reset()
+
+
 class Delay(_WindowIndicator):
     _prefix = "DELAY"
 
@@ -362,6 +750,22 @@ class Delay(_WindowIndicator):
 
 
 class IndicatorExtensions:
+    @staticmethod
+    def plus(left: Any, right: Any = None, name: str | None = None, *, constant: Any = None) -> CompositeIndicator:
+        return _compose("plus", left, right, name, constant)
+
+    @staticmethod
+    def minus(left: Any, right: Any = None, name: str | None = None, *, constant: Any = None) -> CompositeIndicator:
+        return _compose("minus", left, right, name, constant)
+
+    @staticmethod
+    def times(left: Any, right: Any = None, name: str | None = None, *, constant: Any = None) -> CompositeIndicator:
+        return _compose("times", left, right, name, constant)
+
+    @staticmethod
+    def over(left: Any, right: Any = None, name: str | None = None, *, constant: Any = None) -> CompositeIndicator:
+        return _compose("over", left, right, name, constant)
+
     @staticmethod
     def of(second: IndicatorBase, first: IndicatorBase, wait_for_first_to_ready: bool = True) -> IndicatorBase:
         """``second`` receives ``first``'s outputs (only once ``first`` is ready, by default)."""

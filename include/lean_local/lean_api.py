@@ -7,7 +7,19 @@ from typing import Any
 
 
 def names() -> dict[str, Any]:
-    from include.lean_local import enums, indicators, market_data, order_models, orders
+    from include.lean_local import (
+        consolidators,
+        enums,
+        indicators,
+        insights,
+        lean_util,
+        market_data,
+        order_models,
+        orders,
+        risk_free,
+        shortable,
+        universe_settings,
+    )
     from include.lean_local.algorithm import QCAlgorithm
     from include.lean_local.object_store import ObjectStore
     from include.lean_local.portfolio import PortfolioTarget
@@ -26,6 +38,7 @@ def names() -> dict[str, Any]:
         enums: (
             "AccountType",
             "DataNormalizationMode",
+            "DayOfWeek",
             "DelistingType",
             "Market",
             "Resolution",
@@ -33,6 +46,9 @@ def names() -> dict[str, Any]:
             "SplitType",
         ),
         indicators: (
+            "BollingerBands",
+            "CompositeIndicator",
+            "ConstantIndicator",
             "Delay",
             "ExponentialMovingAverage",
             "Identity",
@@ -44,7 +60,10 @@ def names() -> dict[str, Any]:
             "MovingAverageType",
             "RateOfChange",
             "RateOfChangePercent",
+            "RollingWindow",
             "SimpleMovingAverage",
+            "StandardDeviation",
+            "Variance",
         ),
         market_data: ("Delisting", "Delistings", "Dividend", "Dividends", "Slice", "Split", "Splits", "TradeBar"),
         order_models: (
@@ -60,7 +79,32 @@ def names() -> dict[str, Any]:
             "OrderFee",
             "OrderFeeParameters",
         ),
-        orders: ("Order", "OrderDirection", "OrderEvent", "OrderStatus", "OrderTicket", "OrderType"),
+        consolidators: ("ClassicRenkoConsolidator", "RangeBar", "RangeConsolidator", "RenkoBar"),
+        insights: ("Insight", "InsightDirection", "InsightType"),
+        lean_util: ("CircularQueue",),
+        risk_free: ("FuncRiskFreeRateInterestRateModel",),
+        shortable: ("NullShortableProvider",),
+        universe_settings: (
+            "CorporateFactorProvider",
+            "DefaultDataProvider",
+            "LocalDiskFactorFileProvider",
+            "LocalDiskMapFileProvider",
+            "UniverseSettings",
+        ),
+        orders: (
+            "CancelOrderRequest",
+            "Order",
+            "OrderDirection",
+            "OrderEvent",
+            "OrderField",
+            "OrderResponse",
+            "OrderStatus",
+            "OrderTicket",
+            "OrderType",
+            "SubmitOrderRequest",
+            "UpdateOrderFields",
+            "UpdateOrderRequest",
+        ),
     }
     for module, exported in modules.items():
         out.update({name: getattr(module, name) for name in exported})

@@ -45,6 +45,8 @@ def serialize_event(event: OrderEvent, algorithm_id: str) -> dict[str, Any]:
         row["message"] = event.message
     row["isAssignment"] = bool(event.is_assignment)
     row["quantity"] = _num(event.quantity)
+    if event.stop_price is not None:
+        row["stopPrice"] = _num(event.stop_price)
     if event.limit_price is not None:
         row["limitPrice"] = _num(event.limit_price)
     return row
@@ -99,7 +101,12 @@ def serialize_order(order: Order) -> dict[str, Any]:
     }
     row["isMarketable"] = order.type in (OrderType.MARKET, OrderType.MARKET_ON_OPEN, OrderType.MARKET_ON_CLOSE)
     row["priceAdjustmentMode"] = int(order.price_adjustment_mode)
-    if order.type == OrderType.LIMIT and order.limit_price is not None:
+    # the order type's own properties, after Order's (StopLimitOrder: StopPrice, StopTriggered, LimitPrice)
+    if order.type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT) and order.stop_price is not None:
+        row["stopPrice"] = _num(order.stop_price)
+    if order.type == OrderType.STOP_LIMIT:
+        row["stopTriggered"] = order.stop_triggered
+    if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.limit_price is not None:
         row["limitPrice"] = _num(order.limit_price)
     return row
 

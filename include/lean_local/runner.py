@@ -23,6 +23,7 @@ from include.lean_local.data import DataProvider, set_default_provider
 from include.lean_local.engine import Engine
 from include.lean_local.errors import LocalConfigError, NotSupportedByLocalRuntime
 from include.lean_local.object_store import ObjectStore
+from include.lean_local.orders import OrderStatus
 from include.lean_local.results import (
     sampled_charts,
     serialize_event,
@@ -220,6 +221,32 @@ class StartingPortfolioValue:
         engine._warmup_finished = warmup_finished  # type: ignore[method-assign]
 
 
+# Lean's isolator limits (AlgorithmManager, LeakyBucketControlParameters) with their defaults: Lean fails an
+# algorithm whose time step (or scheduled training) runs past them. The runtime enforces none, which gives
+# Lean's outcome only while they are Lean's generous defaults.
+ISOLATOR_DEFAULTS = {
+    "algorithm-manager-time-loop-maximum": 20.0,  # minutes
+    "scheduled-event-leaky-bucket-capacity": 120.0,
+    "scheduled-event-leaky-bucket-time-interval-minutes": 1440.0,
+    "scheduled-event-leaky-bucket-refill-amount": 18.0,
+}
+
+
+def _refuse_isolator_limits(cfg: RuntimeConfig) -> None:
+    """A launcher config that sets one of Lean's isolator limits to another value than Lean's default is
+    refused by name: Lean could stop the algorithm where the runtime would not."""
+    for key, default in ISOLATOR_DEFAULTS.items():
+        value = cfg.get(key)
+        if value is None:
+            continue
+        try:
+            same = float(value) == default
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise NotSupportedByLocalRuntime(f"config {key}={value} (Lean's isolator time limits are not enforced)")
+
+
 def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) -> int:
     provider = provider_for(cfg.data_folder)
     set_default_provider(provider)
@@ -251,6 +278,7 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
     stops = live.sigint_stops(clock) if clock is not None else contextlib.nullcontext()
     with stops:
         try:
+            _refuse_isolator_limits(cfg)
             algorithm.initialize()
             phase = "setup"
             engine.initialized = True
@@ -429,6 +457,8 @@ def _statistics(
     rates = InterestRates(cfg.data_folder)
     if not rates.loaded:
         logs.engine_line(f"InterestRateProvider: no interest rates at {rates.path}: 1% every day, as in Lean")
+    # Lean's CapacityEstimate follows the fills only: without any, its lowest capacity asset is none ("")
+    filled = {str(e.symbol.id) for e in engine.transactions.events if e.status == OrderStatus.FILLED}
     traded = sorted({str(o.symbol.id) for o in engine.transactions.orders.values()})
     stats = compute(
         StatisticsInput(
@@ -438,7 +468,7 @@ def _statistics(
             total_fees=algorithm.portfolio.total_fees,
             trades=engine.portfolio.trades,
             rates=rates,
-            lowest_capacity_asset=traded[0] if len(traded) == 1 else None,
+            lowest_capacity_asset="" if not filled else traded[0] if len(traded) == 1 else None,
         )
     )
     return stats, series

@@ -11,6 +11,7 @@ from include.lean_local.enums import DataNormalizationMode, Resolution, Security
 from include.lean_local.errors import NotSupportedByLocalRuntime, SupportedSubset
 from include.lean_local.market_data import KeyValuePair, TradeBar
 from include.lean_local.order_models import EquityFillModel, FillModel, InteractiveBrokersFeeModel, NullSlippageModel
+from include.lean_local.shortable import NullShortableProvider
 from include.lean_local.symbols import Symbol
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ class Security(SupportedSubset):
         self.fee_model: Any = InteractiveBrokersFeeModel()
         self.slippage_model: Any = NullSlippageModel()
         self.fill_model: Any = EquityFillModel()
+        self.shortable_provider: Any = NullShortableProvider()
         self.leverage = float(leverage)
         self.data_normalization_mode = DataNormalizationMode.ADJUSTED
         self.exchange = _Exchange(self)
@@ -253,6 +255,13 @@ class Security(SupportedSubset):
         ):
             raise NotSupportedByLocalRuntime("custom fill models (set_fill_model)")
         self.fill_model = model
+
+    def set_shortable_provider(self, py_object: Any = None, *, shortable_provider: Any = None) -> None:
+        """Lean's ``SetShortableProvider(shortable_provider)`` (or a Python object with its methods)."""
+        provider = shortable_provider if py_object is None else py_object
+        if not callable(getattr(provider, "shortable_quantity", None)):
+            raise TypeError("shortable provider must define shortable_quantity(symbol, local_time)")
+        self.shortable_provider = provider
 
     def set_leverage(self, leverage: float) -> None:
         self.leverage = float(leverage)

@@ -41,6 +41,22 @@ ALGORITHMS = (
     # 00:00 Lean runs on_data for SPY's ex-dividend slice while the 2005-03-17 liquidation (a market-on-open
     # order) is still open, so liquidate() cancels it and submits it again.
     "MACDTrendAlgorithm",
+    "NamedArgumentsRegression",  # keyword arguments; subscription_manager's configs of a security
+    "StopLimitOrderRegressionAlgorithm",  # stop-limit orders: the stop triggers, then the limit fills
+    "TrainingExampleAlgorithm",  # train(): now, and on date/time rules
+    "FuncRiskFreeRateInterestRateModelWithPythonLambda",  # a risk-free rate model of a Python function
+    "CustomShortableProviderRegressionAlgorithm",  # add_security, a Python shortable provider, sell()
+    "IndicatorHistoryAlgorithm",  # bb(), an indicator's window (resized), indexing and iteration
+    "IndicatorHistoryRegressionAlgorithm",  # BollingerBands, indicator_history (points, values, data_frame)
+    # classic Renko consolidators whose handlers trade: they run after the step's fills, as Lean's do
+    "ClassicRenkoConsolidatorAlgorithm",
+    "RangeConsolidatorAlgorithm",  # range bars of a daily equity, each 100 cents high
+    "ConvertToFrameworkAlgorithm",  # emit_insights(Insight.price(...)) without a framework model: no order
+    # transactions.add_order of each order type (trailing stops too), ticket.update of quantity and prices, cancel
+    "UpdateOrderRegressionAlgorithm",
+    # universe_settings' Raw prices for add_equity; GOOG renamed GOOGL (each day's file by its mapped ticker),
+    # its 2014 split applied to the holding
+    "RawDataRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

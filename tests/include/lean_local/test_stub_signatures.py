@@ -25,10 +25,24 @@ from typing import Any
 
 import pytest
 
-from include.lean_local import indicators, market_data, order_models, orders, portfolio, scheduling, securities
+from include.lean_local import (
+    consolidators,
+    indicators,
+    insights,
+    lean_util,
+    market_data,
+    order_models,
+    orders,
+    portfolio,
+    risk_free,
+    scheduling,
+    securities,
+    shortable,
+)
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.object_store import ObjectStore
 from include.lean_local.settings import AlgorithmSettings
+from include.lean_local.subscriptions import SubscriptionDataConfigService, SubscriptionManager
 from include.lean_local.symbols import SecurityIdentifier, Symbol
 from include.lean_local.transactions import SecurityTransactionManager
 
@@ -42,6 +56,8 @@ SHIM_CLASSES: dict[type, str] = {
     Symbol: "QuantConnect.Symbol",
     SecurityIdentifier: "QuantConnect.SecurityIdentifier",
     SecurityTransactionManager: "QuantConnect.Securities.SecurityTransactionManager",
+    SubscriptionManager: "QuantConnect.Data.SubscriptionManager",
+    SubscriptionDataConfigService: "QuantConnect.Interfaces.ISubscriptionDataConfigService",
     portfolio.SecurityPortfolioManager: "QuantConnect.Securities.SecurityPortfolioManager",
     portfolio.PortfolioTarget: "QuantConnect.Algorithm.Framework.Portfolio.PortfolioTarget",
     portfolio.Cash: "QuantConnect.Securities.Cash",
@@ -89,6 +105,20 @@ SHIM_CLASSES: dict[type, str] = {
     indicators.RateOfChangePercent: "QuantConnect.Indicators.RateOfChangePercent",
     indicators.MovingAverageConvergenceDivergence: "QuantConnect.Indicators.MovingAverageConvergenceDivergence",
     indicators.Delay: "QuantConnect.Indicators.Delay",
+    indicators.RollingWindow: "QuantConnect.Indicators.RollingWindow",
+    consolidators.ClassicRenkoConsolidator: "QuantConnect.Data.Consolidators.ClassicRenkoConsolidator",
+    consolidators.RangeConsolidator: "QuantConnect.Data.Consolidators.RangeConsolidator",
+    insights.Insight: "QuantConnect.Algorithm.Framework.Alphas.Insight",
+    orders.SubmitOrderRequest: "QuantConnect.Orders.SubmitOrderRequest",
+    orders.UpdateOrderFields: "QuantConnect.Orders.UpdateOrderFields",
+    lean_util.CircularQueue: "QuantConnect.Util.CircularQueue",
+    indicators.ConstantIndicator: "QuantConnect.Indicators.ConstantIndicator",
+    indicators.CompositeIndicator: "QuantConnect.Indicators.CompositeIndicator",
+    indicators.Variance: "QuantConnect.Indicators.Variance",
+    indicators.StandardDeviation: "QuantConnect.Indicators.StandardDeviation",
+    indicators.BollingerBands: "QuantConnect.Indicators.BollingerBands",
+    risk_free.FuncRiskFreeRateInterestRateModel: "QuantConnect.Data.FuncRiskFreeRateInterestRateModel",
+    shortable.NullShortableProvider: "QuantConnect.Data.Shortable.NullShortableProvider",
 }
 
 # Constructors an algorithm calls (models, indicators, targets, fees, data points); the other classes are
@@ -114,6 +144,19 @@ CONSTRUCTED: frozenset[type] = frozenset(
         indicators.RateOfChangePercent,
         indicators.MovingAverageConvergenceDivergence,
         indicators.Delay,
+        indicators.RollingWindow,
+        consolidators.ClassicRenkoConsolidator,
+        consolidators.RangeConsolidator,
+        orders.SubmitOrderRequest,
+        orders.UpdateOrderFields,
+        lean_util.CircularQueue,
+        indicators.ConstantIndicator,
+        indicators.CompositeIndicator,
+        indicators.Variance,
+        indicators.StandardDeviation,
+        indicators.BollingerBands,
+        risk_free.FuncRiskFreeRateInterestRateModel,
+        shortable.NullShortableProvider,
     }
 )
 
@@ -132,6 +175,10 @@ LEFT_OUT_OVERLOADS: dict[tuple[str, str, tuple[str, ...]], str] = {
     ("QCAlgorithm", "order", ("order",)): "combo/option strategy orders are outside the runtime's subset",
     ("QCAlgorithm", "order", ("orders",)): "combo/option strategy orders are outside the runtime's subset",
     ("QCAlgorithm", "order", ("strategy", "quantity", "asynchronous", "tag", "order_properties")): "option "
+    "strategies are outside the runtime's subset (OptionStrategy refuses by name)",
+    ("QCAlgorithm", "buy", ("strategy", "quantity", "asynchronous", "tag", "order_properties")): "option "
+    "strategies are outside the runtime's subset (OptionStrategy refuses by name)",
+    ("QCAlgorithm", "sell", ("strategy", "quantity", "asynchronous", "tag", "order_properties")): "option "
     "strategies are outside the runtime's subset (OptionStrategy refuses by name)",
     ("QCAlgorithm", "plot", ("series", "py_object")): _PLOT_OUTSIDE,
     ("QCAlgorithm", "plot", ("series", "value")): _PLOT_OUTSIDE,

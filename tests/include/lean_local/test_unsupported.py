@@ -31,13 +31,13 @@ class A(QCAlgorithm):
     ("source", "refused"),
     [
         # called in initialize: an indicator the runtime lacks
-        (HEADER + BODY + "        self.bb = BollingerBands(20, 2)\n", "BollingerBands"),
+        (HEADER + BODY + "        self.kc = KeltnerChannels(20, 2)\n", "KeltnerChannels"),
         # subclassed at import time
         (HEADER + "class Custom(PythonData):\n    pass\n" + BODY, "PythonData"),
         # imported from its .NET namespace, then used
         (
-            "from QuantConnect.Indicators import RollingWindow\n" + HEADER + BODY + "        RollingWindow[float](5)\n",
-            "RollingWindow",
+            "from QuantConnect.Indicators import AverageTrueRange\n" + HEADER + BODY + "        AverageTrueRange(14)\n",
+            "AverageTrueRange",
         ),
         # a framework module of Lean's Python folders
         (
@@ -56,19 +56,19 @@ def test_an_unsupported_lean_name_stops_the_run_naming_it(tmp_path: Path, source
 
 def test_a_refusal_in_a_module_the_algorithm_imports_is_named(tmp_path: Path) -> None:
     (tmp_path / "project").mkdir()
-    (tmp_path / "project" / "helpers.py").write_text(HEADER + "def window():\n    return RollingWindow[float](5)\n")
+    (tmp_path / "project" / "helpers.py").write_text(HEADER + "def window():\n    return AverageTrueRange(14)\n")
     source = HEADER + "from helpers import window\n" + BODY + "        window()\n"
     done = run_subprocess(write_run(tmp_path, source))
     assert done.returncode == 1
-    assert "not supported by the local runtime: RollingWindow" in done.stderr.splitlines()[-1]
+    assert "not supported by the local runtime: AverageTrueRange" in done.stderr.splitlines()[-1]
 
 
 def test_naming_an_unsupported_type_is_harmless_and_the_run_completes(tmp_path: Path) -> None:
     source = (
         HEADER
-        + "def keep(bars: List[TradeBar], window: RollingWindow = None) -> None:\n    pass\n"
+        + "def keep(bars: List[TradeBar], window: KeltnerChannels = None) -> None:\n    pass\n"
         + BODY
-        + "        assert not isinstance(self, BollingerBands)\n"
+        + "        assert not isinstance(self, KeltnerChannels)\n"
     )
     done = run_subprocess(write_run(tmp_path, source))
     assert done.returncode == 0, done.stderr[-2000:]
@@ -80,9 +80,9 @@ def test_implemented_names_are_the_runtime_s_and_the_rest_refuse() -> None:
     names = exports()
     assert names["QCAlgorithm"].__module__ == "include.lean_local.algorithm"
     assert not isinstance(names["SimpleMovingAverage"], UnsupportedName)
-    assert isinstance(names["BollingerBands"], UnsupportedName)
-    with pytest.raises(NotSupportedByLocalRuntime, match=r"BollingerBands\.upper_band"):
-        _ = names["BollingerBands"].upper_band
+    assert isinstance(names["KeltnerChannels"], UnsupportedName)
+    with pytest.raises(NotSupportedByLocalRuntime, match=r"KeltnerChannels\.upper_band"):
+        _ = names["KeltnerChannels"].upper_band
     # Every name Lean's AlgorithmImports gives is there, implemented or refusing.
     assert set(catalog.algorithm_imports_names()) <= set(names)
 
@@ -130,11 +130,11 @@ def _refused(tmp_path: Path, done: Any, refused: str) -> None:
     ("body", "refused"),
     [
         # a member of Lean's QCAlgorithm the runtime lacks, named with its class
-        ("        self.bb('ZZSA', 20, 2.0)\n", "QCAlgorithm.bb"),
+        ("        self.kch('ZZSA', 20, 2.0)\n", "QCAlgorithm.kch"),
         # a member of a Lean class the runtime implements in part (read on the class)
         ("        Symbol.create_future('ES', Market.CME, datetime(2019, 6, 21))\n", "Symbol.create_future"),
         # an enum member the runtime's enum lacks
-        ("        x = OrderType.TRAILING_STOP\n", "OrderType.TRAILING_STOP"),
+        ("        x = OrderType.LIMIT_IF_TOUCHED\n", "OrderType.LIMIT_IF_TOUCHED"),
         # a call shape Lean's overloads have (the type first) and the runtime's signature lacks
         (
             "        self.history(TradeBar, ['ZZSA'], 5, Resolution.DAILY)\n",
@@ -148,18 +148,19 @@ def test_lean_members_and_call_shapes_the_runtime_lacks_are_named(tmp_path: Path
 
 def test_a_lean_member_used_in_an_imported_module_is_named(tmp_path: Path) -> None:
     (tmp_path / "project").mkdir()
-    (tmp_path / "project" / "orders_util.py").write_text(HEADER + "def kind():\n    return OrderType.TRAILING_STOP\n")
+    kind = "def kind():\n    return OrderType.LIMIT_IF_TOUCHED\n"
+    (tmp_path / "project" / "orders_util.py").write_text(HEADER + kind)
     source = HEADER + "from orders_util import kind\n" + BODY + "        kind()\n"
     done = run_subprocess(write_run(tmp_path, source))
-    _refused(tmp_path, done, "OrderType.TRAILING_STOP")
+    _refused(tmp_path, done, "OrderType.LIMIT_IF_TOUCHED")
     assert "orders_util.py" in done.stderr  # the traceback shows where
 
 
 def test_a_lean_name_in_an_imported_module_without_algorithm_imports_is_named(tmp_path: Path) -> None:
     (tmp_path / "project").mkdir()
-    (tmp_path / "project" / "bands.py").write_text("def bands():\n    return BollingerBands(20, 2)\n")
+    (tmp_path / "project" / "bands.py").write_text("def bands():\n    return KeltnerChannels(20, 2)\n")
     source = HEADER + "from bands import bands\n" + BODY + "        bands()\n"
-    _refused(tmp_path, run_subprocess(write_run(tmp_path, source)), "BollingerBands")
+    _refused(tmp_path, run_subprocess(write_run(tmp_path, source)), "KeltnerChannels")
 
 
 @pytest.mark.parametrize(
