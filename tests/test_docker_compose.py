@@ -44,10 +44,16 @@ CELERY_PROFILE = "celery"
 CELERY_SERVICES = ("redis", "airflow-worker")
 DOCKER_SOCKET = "/var/run/docker.sock"
 SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN")
+
+
+def is_secret_var(name: str) -> bool:
+    """A variable holding a secret value; ``*_SECRET_NAME`` names a Kubernetes Secret object, not a secret."""
+    return any(word in name for word in SECRET_WORDS) and not name.endswith("_SECRET_NAME")
 LEAN_DIGEST = "quantconnect/lean@sha256:" + "ab" * 32
 # Read by include/ or plugins/, yet not the deployment's to set: LeanRunOperator gives them to the
 # Lean container (the secret through Docker's private_environment, the output's owner in the clear).
-NOT_DEPLOYMENT_VARS = {"LEAN_SECRET_CONFIG", "LEAN_OWNER"}
+# Set by the project inside Lean's container or pod, never by a deployment.
+NOT_DEPLOYMENT_VARS = {"LEAN_SECRET_CONFIG", "LEAN_OWNER", "LEAN_EXIT_MARKER", "LEAN_AIRFLOW_LAUNCHER_CONFIG"}
 # airflow-init's last command: Airflow's entrypoint (migrations, admin user), then `airflow pools set`.
 INIT_ENTRYPOINT = (
     'exec /entrypoint airflow pools set "${LEAN_AIRFLOW_POOL}" "${LEAN_AIRFLOW_POOL_SLOTS}" "Lean runs at once"'
@@ -393,7 +399,7 @@ def test_init_migrates_creates_the_admin_and_checks_folders(compose: dict[str, A
 
 def test_init_refuses_every_secret_placeholder(raw: dict[str, Any], env_example: dict[str, str]) -> None:
     """Each variable carrying a secret into Airflow is checked by airflow-init against "change-me"."""
-    secret_vars = {name for name in env_example if any(word in name for word in SECRET_WORDS)}
+    secret_vars = {name for name in env_example if is_secret_var(name)}
     init_env = raw["services"]["airflow-init"]["environment"]
     carriers = {key for key, value in init_env.items() if referenced_variables(str(value)) & secret_vars}
     script = raw["services"]["airflow-init"]["command"][-1]
@@ -856,7 +862,7 @@ def test_no_secret_is_committed(raw: dict[str, Any], env_example: dict[str, str]
     checked = 0
     for env in envs:
         for key, value in env.items():
-            if any(word in key for word in SECRET_WORDS):
+            if is_secret_var(key):
                 match = secret_var.match(str(value))
                 assert match and any(w in match["name"] for w in SECRET_WORDS), (key, value)
                 checked += 1
@@ -866,7 +872,7 @@ def test_no_secret_is_committed(raw: dict[str, Any], env_example: dict[str, str]
                 checked += 1
     assert checked >= 7  # 2 POSTGRES_PASSWORD, fernet, JWT, admin, 2 DB URLs
     for name, value in env_example.items():
-        if any(word in name for word in SECRET_WORDS):
+        if is_secret_var(name):
             assert value.startswith("change-me"), name
     tracked = subprocess.run(["git", "ls-files", ".env"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert tracked.returncode == 0 and tracked.stdout.strip() == ""

@@ -178,10 +178,10 @@ class LeanRunOperator(BaseOperator):
     :param staging_image: kubernetes: the project's Airflow image, which stages the run folder in and out of
         the pod; default ``$LEAN_AIRFLOW_K8S_STAGING_IMAGE``.
     :param k8s_secret_name: kubernetes: a Secret whose key ``LEAN_SECRET_CONFIG`` holds Lean's secrets (JSON);
-        default ``$LEAN_AIRFLOW_K8S_SECRET``. Unset, a live run's broker secrets go to a Secret of the run that
+        default ``$LEAN_AIRFLOW_K8S_SECRET_NAME``. Unset, a live run's broker secrets go to a Secret of the run that
         the operator creates before the pod and deletes after it.
     :param store_secret_name: kubernetes: a Secret with the artifact store's credentials for the staging
-        containers (``envFrom``); default ``$LEAN_AIRFLOW_K8S_STORE_SECRET``.
+        containers (``envFrom``); default ``$LEAN_AIRFLOW_K8S_STORE_SECRET_NAME``.
     :param service_account_name: kubernetes: the pod's service account (e.g. with workload identity).
     :param container_resources: kubernetes: the Lean container's ``{"requests": {...}, "limits": {...}}``; default the
         Docker limits (``mem_limit``, ``cpus``) as requests and limits.
