@@ -49,6 +49,8 @@ SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN")
 def is_secret_var(name: str) -> bool:
     """A variable holding a secret value; ``*_SECRET_NAME`` names a Kubernetes Secret object, not a secret."""
     return any(word in name for word in SECRET_WORDS) and not name.endswith("_SECRET_NAME")
+
+
 LEAN_DIGEST = "quantconnect/lean@sha256:" + "ab" * 32
 # Read by include/ or plugins/, yet not the deployment's to set: LeanRunOperator gives them to the
 # Lean container (the secret through Docker's private_environment, the output's owner in the clear).
