@@ -9,22 +9,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from include.lean_local.lean_util import _EventHook
 from include.lean_local.market_data import TradeBar
-
-
-class _EventHook:
-    """``consolidator.data_consolidated += handler`` (handlers take (sender, bar))."""
-
-    def __init__(self) -> None:
-        self.handlers: list[Callable[[Any, Any], None]] = []
-
-    def __iadd__(self, handler: Callable[[Any, Any], None]) -> _EventHook:
-        self.handlers.append(handler)
-        return self
-
-    def __isub__(self, handler: Callable[[Any, Any], None]) -> _EventHook:
-        self.handlers.remove(handler)
-        return self
 
 
 class RenkoBar:

@@ -31,6 +31,7 @@ from lean_airflow.dag_factory import (
     lean_pool,
     lean_queue,
     strategy_param_fields,
+    write_intent,
 )
 from lean_airflow.operators import (
     REPORT_BASE_URL_ENV,
@@ -143,13 +144,6 @@ def snapshot(point: dict[str, Any], **context: Any) -> Paths:
     return task_snapshot(
         ref, dates, provider=provider, options=options, data_folder=data_folder(), store=artifact_store()
     )
-
-
-@task
-def write_intent(paths: Paths) -> Paths:
-    from include.pipeline import task_write_intent
-
-    return task_write_intent(paths["run_dir"], store=artifact_store())
 
 
 @task
