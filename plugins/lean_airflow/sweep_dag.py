@@ -25,9 +25,11 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from lean_airflow.dag_factory import (
     Paths,
+    consistency_check,
     date_param_fields,
     execution_param_fields,
     form_errors_fail_at_once,
+    ingest_events,
     lean_pool,
     lean_queue,
     strategy_param_fields,
@@ -114,8 +116,8 @@ def _point(point: dict[str, Any]) -> Any:
 
 # ---------------------------------------------------------------------------- the tasks
 #
-# Each task of a point runs the staged task body of include.pipeline that the same task of dag_factory
-# runs (its run folder staged from the artifact store, store URIs returned), with the point's values.
+# snapshot and write_params take the point's values over the form's; write_intent, ingest_events and
+# consistency_check are dag_factory's own tasks (they read nothing of the form a point overrides).
 
 
 @task
@@ -154,37 +156,6 @@ def write_params(paths: Paths, point: dict[str, Any], **context: Any) -> Paths:
     execution = point_execution(point_params(context["params"], _point(point)))
     with form_errors_fail_at_once():
         return task_write_params(paths["run_dir"], execution, store=artifact_store())
-
-
-@task
-def ingest_events(paths: Paths, results_dir: str, **context: Any) -> Paths:
-    from include.pipeline import task_ingest
-
-    ti = context["ti"]
-    uris, summary = task_ingest(
-        paths["run_dir"],
-        store=artifact_store(),
-        airflow_ids={
-            "dag_id": context["dag"].dag_id,
-            "run_id": context["dag_run"].run_id,
-            "task_id": ti.task_id,
-            "logical_date": str(context.get("logical_date")),
-            "try_number": str(ti.try_number),
-        },
-    )
-    log.info("ingested %s from %s", summary, results_dir)
-    return uris
-
-
-@task
-def consistency_check(paths: Paths, **context: Any) -> Paths:
-    from include.pipeline import task_check
-
-    uris, checked = task_check(
-        paths["run_dir"], policy=context["params"].get("consistency_policy", "fail"), store=artifact_store()
-    )
-    log.info("consistency verdict %s (%s failures)", checked["verdict"], checked["failures"])
-    return uris
 
 
 @task(trigger_rule="all_done")
