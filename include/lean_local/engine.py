@@ -21,6 +21,7 @@ from include.lean_local.live import LiveClock, bar_wait_s
 from include.lean_local.market_data import Delisting, Delistings, Dividend, Dividends, Slice, Split, Splits, TradeBar
 from include.lean_local.portfolio import PortfolioLedger
 from include.lean_local.securities import Security, SecurityRegistry, supported_normalization
+from include.lean_local.security_changes import SecurityChangeNotifier
 from include.lean_local.sessions import from_yyyymmdd, local_to_utc, nyse_sessions, utc_to_local, yyyymmdd
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import TransactionHandler
@@ -57,11 +58,14 @@ class Engine:
         self.daily_values: list[tuple[int, float]] = []  # (yyyymmdd, portfolio value at the close)
         self.daily_sales: list[tuple[int, float]] = []  # (yyyymmdd, sale volume so far)
         self._market_open = False
+        self._stepped = False
         self.securities = SecurityRegistry(provider)
         self.portfolio = PortfolioLedger()
         self.margin = SecurityMarginModel(self.portfolio, self.securities, algorithm, self)
         self.transactions = TransactionHandler(self, algorithm, self.securities, self.portfolio, self.margin)
         self.feed = DataFeed(self, provider, self.sessions, self.securities, algorithm, log_line)
+        # OnSecuritiesChanged: additions/removals queued here, delivered at the start of the next step
+        self.security_changes = SecurityChangeNotifier()
 
     # ------------------------------------------------------------------ securities
     def add_equity(
@@ -90,6 +94,7 @@ class Engine:
         self.securities.add(sec)
         self.feed.load(sec)
         self._refuse_symbol_changes(sec)
+        self.security_changes.added(sec)  # Lean's user-defined universe reports it in OnSecuritiesChanged
         self.algorithm._run_security_initializers(sec)
         if self.running:
             self.feed.align(sec)
@@ -309,8 +314,21 @@ class Engine:
             if self.stopped:
                 return
 
+    def _deliver_security_changes(self, k: int, first: bool) -> None:
+        """Lean reports the securities added in ``initialize`` in the run's first time slice (its first day at
+        midnight, before any data) and later additions in the next time slice: here, the start of a step."""
+        if not self.security_changes.pending():
+            return
+        if first and self.clock is None and self.security_changes.has_receivers(self.algorithm):
+            self._set_time(dt.datetime.combine(from_yyyymmdd(self.sessions.days[k]), dt.time()))
+        self.security_changes.deliver(self.algorithm)
+
     def _step(self, k: int) -> None:
         algo = self.algorithm
+        self._deliver_security_changes(k, first=not self._stepped)
+        self._stepped = True
+        if self.stopped:
+            return
         events = self.feed.corporate_events_at(k)
         if events:
             self._corporate_slice(events)

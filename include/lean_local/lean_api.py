@@ -17,6 +17,7 @@ def names() -> dict[str, Any]:
         order_models,
         orders,
         risk_free,
+        security_changes,
         shortable,
         universe_settings,
     )
@@ -83,6 +84,7 @@ def names() -> dict[str, Any]:
         insights: ("Insight", "InsightDirection", "InsightType"),
         lean_util: ("CircularQueue",),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
+        security_changes: ("SecurityChanges", "SecurityChangesConstructor"),
         shortable: ("NullShortableProvider",),
         universe_settings: (
             "CorporateFactorProvider",
