@@ -359,6 +359,18 @@ class QCAlgorithm(TradingApi):
             raise TypeError("train() takes (training_code) or (date_rule, time_rule, training_code)")
         return self.schedule.on(date_rule, time_rule, training_code)
 
+    def add_universe(self, *args: Any, **kwargs: Any) -> Any:
+        """Lean's coarse fundamental universe (``include.lean_local.universes``); other universes refuse."""
+        from include.lean_local import universes
+
+        return universes.add_universe(self, args, kwargs)
+
+    @property
+    def universe(self) -> Any:
+        from include.lean_local.universes import UniverseDefinitions
+
+        return UniverseDefinitions(self)
+
     def emit_insights(self, *insights: Any, insight: Any = None) -> None:
         """Lean's ``EmitInsights(insight)`` or ``EmitInsights(*insights)``: recorded with the UTC time they were
         generated (no portfolio construction model: no order, as in Lean)."""

@@ -239,7 +239,7 @@ class DataFeed:
         bars: dict[Symbol, TradeBar] = {}
         delistings: dict[Symbol, Delisting] = {}
         for sym, sec, rows, columns, _indicators, delisting_day in self._feed():
-            if sec.is_delisted:
+            if sec.is_delisted or getattr(sec, "_universe_removed", False):
                 continue
             row = rows[step]
             if row >= 0:

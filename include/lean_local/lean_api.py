@@ -20,6 +20,7 @@ def names() -> dict[str, Any]:
         security_changes,
         shortable,
         universe_settings,
+        universes,
     )
     from include.lean_local.algorithm import QCAlgorithm
     from include.lean_local.object_store import ObjectStore
@@ -93,6 +94,7 @@ def names() -> dict[str, Any]:
             "LocalDiskMapFileProvider",
             "UniverseSettings",
         ),
+        universes: ("CoarseFundamental", "Fundamental"),
         orders: (
             "CancelOrderRequest",
             "Order",

@@ -231,6 +231,7 @@ def sample_backtest(
     benchmark: Callable[[dt.datetime], Decimal],
     extra_slices: Sequence[dt.datetime] = (),
     first_slice: dt.datetime | None = None,
+    last_slice: dt.datetime | None = None,
 ) -> LeanSeries:
     """Replay Lean's sampling over the backtest's time slices (New York times).
 
@@ -304,9 +305,13 @@ def sample_backtest(
             next_sample = utc + period
             add_equity(utc, value_of(index_before))
     # the end: ProcessSynchronousEvents(forceProcess) and the final Sample at the last slice
-    # (AlgorithmManager.cs L625, L657)
-    add_equity(local_to_utc(last_close), steps[-1].value)
-    daily_sample(last_close, len(steps) - 1)
+    # (AlgorithmManager.cs L625, L657); a universe's last data may make a later slice (``last_slice``)
+    final = last_slice if last_slice is not None and last_slice > last_close else last_close
+    while midnight <= final and final != last_close:
+        daily_sample(midnight, len(steps) - 1)
+        midnight += dt.timedelta(days=1)
+    add_equity(local_to_utc(final), steps[-1].value)
+    daily_sample(final, len(steps) - 1)
     return series
 
 

@@ -1,0 +1,409 @@
+"""Lean's fundamental (coarse) universe selection on daily US equities: ``add_universe(selector)``,
+``add_universe(CoarseFundamental)`` and ``add_universe(self.universe.top(n))``.
+
+Lean's rules, as the runtime implements them (``Engine/DataFeeds/UniverseSelection.cs``,
+``Common/Data/Fundamental/Fundamental.cs``, ``Engine/DataFeeds/PendingRemovalsManager.cs``):
+
+- the universe reads ``equity/usa/fundamental/coarse/YYYYMMDD.csv`` (``Fundamental.GetSource``), one file per
+  trading day D holding that day's close, volume and dollar volume; its data's ``Time`` is D at midnight and its
+  ``EndTime`` D + 1 day, so the selection of file D runs at midnight starting D + 1 (New York), before that day's
+  bars (a Friday's file selects at Saturday midnight). No file, no selection (Lean has no data to emit). Nothing is
+  selected after the end date (``ApplyUniverseSelection``: ``dateTimeUtc > algorithmEndDateUtc``);
+- a selected symbol not yet a member becomes a security with the universe settings (resolution, leverage,
+  normalization) and is reported in ``SecurityChanges.added_securities``, unless its subscription already
+  existed (a security added by ``add_equity``: Lean's ``AddSubscription`` returns false and it is not reported);
+- a member no longer selected, once in the universe for ``minimum_time_in_universe`` (``CanRemoveMember``), is
+  reported in ``removed_securities``; it leaves the universe (its data stops, its cached price resets, it is no
+  longer tradable) at once when it has no holdings and no open orders, else it stays a pending removal, checked
+  at each later selection (``CheckPendingRemovals``; selected again, it stays a member and is not reported);
+- ``on_securities_changed`` is called at the selection's time (that midnight).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from include.lean_local.enums import Resolution
+from include.lean_local.errors import NotSupportedByLocalRuntime, SupportedSubset
+from include.lean_local.sessions import from_yyyymmdd
+from include.lean_local.symbols import _DAYS_OFFSET, OA_EPOCH, SecurityIdentifier, Symbol
+
+if TYPE_CHECKING:
+    from include.lean_local.engine import Engine
+    from include.lean_local.securities import Security
+    from include.lean_local.universe_settings import UniverseSettings
+
+__all__ = ["CoarseFundamental", "Fundamental", "UniverseDefinitions", "UniverseManager", "selection_time"]
+
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def parse_sid(text: str) -> SecurityIdentifier:
+    """An equity ``SecurityIdentifier`` from its string (``"AAPL R735QTJ8XC9X"``): the first ticker and the first
+    date packed in the base-36 properties."""
+    ticker, _, encoded = text.strip().partition(" ")
+    value = 0
+    for ch in encoded.upper():
+        value = value * 36 + _BASE36.index(ch)
+    days = value // _DAYS_OFFSET
+    return SecurityIdentifier(ticker, OA_EPOCH + dt.timedelta(days=days))
+
+
+class Fundamental(SupportedSubset):
+    """One line of a coarse file (Lean's ``Fundamental``/``CoarseFundamental`` coarse properties). The fine
+    properties (``valuation_ratios``...) are refused by name."""
+
+    def __init__(
+        self,
+        time: dt.datetime,
+        symbol: Symbol,
+        value: float,
+        volume: int,
+        dollar_volume: float,
+        has_fundamental_data: bool,
+        price_factor: float = 1.0,
+        split_factor: float = 1.0,
+    ) -> None:
+        self.time = time
+        self.end_time = time + dt.timedelta(days=1)
+        self.symbol = symbol
+        self.value = value
+        self.volume = volume
+        self.dollar_volume = dollar_volume
+        self.has_fundamental_data = has_fundamental_data
+        self.price_factor = price_factor
+        self.split_factor = split_factor
+
+    @property
+    def price(self) -> float:
+        return self.value
+
+    @property
+    def market(self) -> str:
+        return "usa"
+
+    @property
+    def price_scale_factor(self) -> float:
+        return self.price_factor * self.split_factor
+
+    @property
+    def adjusted_price(self) -> float:
+        return self.price * self.price_scale_factor
+
+    def __repr__(self) -> str:
+        return f"{self.symbol.value}: {self.value}"
+
+
+class CoarseFundamental(Fundamental):
+    """Lean's obsolete ``CoarseFundamental`` (read from the same files); ``add_universe(CoarseFundamental)``."""
+
+
+def read_coarse(path: Path, day: dt.date) -> list[Fundamental]:
+    """The coarse file of ``day`` (``CoarseFundamentalDataProvider.Read``: SID, ticker, close, volume, dollar
+    volume, has fundamental data, price factor, split factor); a malformed line is skipped, as Lean does."""
+    time = dt.datetime.combine(day, dt.time())
+    rows: list[Fundamental] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        csv = line.split(",")
+        try:
+            symbol = Symbol(parse_sid(csv[0]), csv[1])
+            row = Fundamental(time, symbol, float(csv[2]), int(csv[3]), float(csv[4]), False)
+            if len(csv) > 5:
+                row.has_fundamental_data = csv[5].strip().lower() == "true"
+            if len(csv) > 7:
+                row.price_factor, row.split_factor = float(csv[6]), float(csv[7])
+        except (ValueError, IndexError):
+            continue
+        rows.append(row)
+    return rows
+
+
+def selection_time(file_day: dt.date) -> dt.datetime:
+    """The local (New York) time the coarse file of ``file_day`` is selected at: its data's EndTime."""
+    return dt.datetime.combine(file_day + dt.timedelta(days=1), dt.time())
+
+
+class UniverseDefinitions(SupportedSubset):
+    """``algorithm.universe`` (Lean's ``UniverseDefinitions``): ``top(count)`` only."""
+
+    def __init__(self, algorithm: Any) -> None:
+        self._algorithm = algorithm
+
+    def top(self, count: int, universe_settings: Any = None) -> _UniverseSpec:
+        """Lean's ``DollarVolumeUniverseDefinitions.Top``: the ``count`` symbols of largest dollar volume."""
+
+        def select(coarse: Iterable[Fundamental]) -> list[Symbol]:
+            ranked = sorted(coarse, key=lambda c: c.dollar_volume, reverse=True)
+            return [c.symbol for c in ranked[:count]]
+
+        return _UniverseSpec(select, universe_settings)
+
+
+class _UniverseSpec:
+    def __init__(self, selector: Callable[[list[Fundamental]], Any], settings: Any) -> None:
+        self.selector = selector
+        self.settings = settings
+
+
+class _Member:
+    __slots__ = ("added", "security")
+
+    def __init__(self, security: Security, added: dt.datetime) -> None:
+        self.security = security
+        self.added = added
+
+
+class FundamentalUniverse:
+    """A coarse universe: its selector, its settings (a snapshot at ``add_universe``), members and pending
+    removals."""
+
+    def __init__(self, selector: Callable[[list[Fundamental]], Any] | None, settings: UniverseSettings) -> None:
+        self.selector = selector
+        self.resolution = Resolution(int(settings.resolution))
+        self.leverage = float(settings.leverage)
+        self.normalization = settings.data_normalization_mode
+        self.minimum_time = settings.minimum_time_in_universe
+        self.members: dict[Symbol, _Member] = {}
+        self.selected: set[Symbol] = set()
+        self.pending: dict[Symbol, _Member] = {}
+
+    def select(self, coarse: list[Fundamental]) -> list[Symbol]:
+        if self.selector is None:  # add_universe(CoarseFundamental): every symbol of the file
+            return [c.symbol for c in coarse]
+        result = self.selector(coarse)
+        if result is None:
+            raise TypeError("the universe selection function returned None (Lean expects symbols)")
+        if isinstance(result, str | Symbol):
+            result = [result]
+        symbols = []
+        for item in result:
+            if isinstance(item, Symbol):
+                symbols.append(item)
+            elif isinstance(item, str):
+                raise NotSupportedByLocalRuntime("a universe selection function returning ticker strings")
+            else:
+                raise NotSupportedByLocalRuntime(
+                    f"Universe.UNCHANGED or a universe selection result of {type(item).__name__}"
+                )
+        return symbols
+
+
+class UniverseManager:
+    """The engine's universes and their daily selection (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.universes: list[FundamentalUniverse] = []
+        self._coarse_folder = engine.provider.root / "equity" / "usa" / "fundamental" / "coarse"
+        self._cache: dict[dt.date, list[Fundamental] | None] = {}
+        self._created: set[Symbol] = set()  # the securities a universe created (not added by add_equity)
+        self._added_at: dict[Symbol, dt.datetime] = {}  # when a universe last added each security
+        self.slice_times: list[dt.datetime] = []  # the midnights a universe's data made a time slice
+
+    def add(self, selector: Any, settings: UniverseSettings) -> FundamentalUniverse:
+        if Resolution(int(settings.resolution)) != Resolution.DAILY:
+            raise NotSupportedByLocalRuntime(
+                f"a universe at resolution {Resolution(int(settings.resolution)).name} (only Resolution.DAILY)"
+            )
+        universe = FundamentalUniverse(selector, settings)
+        self.universes.append(universe)
+        return universe
+
+    def coarse(self, day: dt.date) -> list[Fundamental] | None:
+        if day not in self._cache:
+            path = self._coarse_folder / f"{day:%Y%m%d}.csv"
+            self._cache[day] = read_coarse(path, day) if path.is_file() else None
+        return self._cache[day]
+
+    def before_step(self, k: int) -> None:
+        """Run the selections due before session ``k``: the file of the previous session, at the midnight after
+        it, when that time lies within the run (from the start date through the end date)."""
+        if self.universes and k > 0:
+            self._select(from_yyyymmdd(self._engine.sessions.days[k - 1]))
+
+    def after_run(self, last_k: int) -> None:
+        """The run's last session's file: selected at the midnight after it if that is still before the end (an
+        end date on a weekend), else only a time slice of its own (Lean reads the file, whose EndTime is past
+        the end: the synchronizer's last slice, the final sample's time, but no selection)."""
+        if self.universes and 0 <= last_k < len(self._engine.sessions.days):
+            self._select(from_yyyymmdd(self._engine.sessions.days[last_k]))
+
+    def _select(self, file_day: dt.date) -> None:
+        engine = self._engine
+        when = selection_time(file_day)
+        if when < engine.start_date or when <= engine.algorithm.time:
+            return
+        coarse = self.coarse(file_day)
+        if coarse is None:
+            return
+        self.slice_times.append(when)
+        if when > dt.datetime.combine(engine.end_date.date(), dt.time(23, 59, 59)):
+            return
+        engine._fire_events(when, inclusive=False)
+        if engine.stopped or not engine._advance_to(when):
+            return
+        notifier = engine.security_changes
+        for universe in self.universes:
+            self._apply(universe, when, coarse)
+        notifier.deliver(engine.algorithm)
+        engine.transactions.process_orders()
+
+    def _refuse_renamed(self, symbol: Symbol) -> None:
+        """The runtime reads a security's bars by its ticker: a selected security whose ticker names another
+        security in the map files (``GOOG`` of 2014: the class C shares, once ``GOOCV``), or which is renamed
+        during the run (Lean's SymbolChangedEvents), is refused by name."""
+        engine = self._engine
+        provider = engine.provider
+        mf = provider.map_file(symbol.value)
+        if mf is None:
+            return
+        if provider.symbol_for(symbol.value).id != symbol.id:
+            raise NotSupportedByLocalRuntime(
+                f"a universe selecting {symbol.value} ({symbol.id}), whose ticker the map files give to another "
+                "security (a renamed share class)"
+            )
+        first, last = int(f"{engine.start_date:%Y%m%d}"), int(f"{engine.end_date:%Y%m%d}")
+        for (date, old), (_, new) in zip(mf.rows, mf.rows[1:], strict=False):
+            if first <= date < last and old.upper() != new.upper():
+                raise NotSupportedByLocalRuntime(
+                    f"a universe selecting {symbol.value}, renamed {new.upper()} after {date} (SymbolChangedEvents)"
+                )
+
+    def corporate_events(self, events: list[Any] | None) -> list[Any] | None:
+        """A midnight's dividends and splits without those of securities no longer subscribed, nor of securities a
+        universe added at that very midnight (Lean's new subscription starts in that time slice: its first-day
+        event does not make a slice before the security has a price)."""
+        if not events or not self.universes:
+            return events
+        securities = self._engine.securities
+        kept = []
+        for event in events:
+            sec = securities.get(event.symbol)
+            if sec is not None and getattr(sec, "_universe_removed", False):
+                continue
+            if self._added_at.get(event.symbol) == event.time:
+                continue
+            kept.append(event)
+        return kept
+
+    # ------------------------------------------------------------------ ApplyUniverseSelection
+    def _apply(self, universe: FundamentalUniverse, when: dt.datetime, coarse: list[Fundamental]) -> None:
+        engine = self._engine
+        notifier = engine.security_changes
+        universe.selected = set(universe.select(list(coarse)))
+        # CheckPendingRemovals
+        for sym, member in list(universe.pending.items()):
+            if self._safe_to_remove(member.security):
+                del universe.pending[sym]
+                self._remove_member(universe, member)
+            elif sym in universe.selected:
+                del universe.pending[sym]
+        for sym in sorted(universe.members, key=lambda s: str(s.id)):
+            if sym in universe.selected:
+                continue
+            member = universe.members[sym]
+            security = member.security
+            if not self._can_remove(universe, member, when, security):
+                continue
+            if not security.is_delisted and sym not in universe.pending:
+                notifier.removed(security)
+            if self._safe_to_remove(security):
+                self._remove_member(universe, member)
+            else:
+                universe.pending[sym] = member
+        for sym in _ordered(universe.selected):
+            if sym in universe.members:
+                continue
+            existing = engine.securities.get(sym)
+            subscribed = existing is not None and not getattr(existing, "_universe_removed", False)
+            security = self._security(universe, sym)
+            universe.members[sym] = _Member(security, when)
+            self._added_at[sym] = when
+            if not subscribed:
+                notifier.added(security)
+
+    def _can_remove(self, universe: FundamentalUniverse, member: _Member, when: dt.datetime, security: Any) -> bool:
+        if security.is_delisted:
+            return True
+        days = round((when - member.added) / dt.timedelta(days=1))  # Lean rounds to the universe's resolution
+        return dt.timedelta(days=days) >= universe.minimum_time
+
+    def _safe_to_remove(self, security: Security) -> bool:
+        """``PendingRemovalsManager.IsSafeToRemove``: no holdings and no open orders."""
+        if security.holdings.quantity:
+            return False
+        return not self._engine.transactions.open_orders(security.symbol)
+
+    def _remove_member(self, universe: FundamentalUniverse, member: _Member) -> None:
+        """``RemoveSecurityFromUniverse``: the subscription ends; a security no other universe uses loses its
+        cached price and is no longer tradable."""
+        security = member.security
+        universe.members.pop(security.symbol, None)
+        if any(security.symbol in u.members for u in self.universes):
+            return
+        if security.symbol not in self._created:
+            return  # a user-defined security (add_equity) keeps its subscription
+        security._universe_removed = True  # type: ignore[attr-defined]
+        security.is_tradable = False
+        security.bar = None
+        security._market_price = 0.0
+
+    def _security(self, universe: FundamentalUniverse, symbol: Symbol) -> Security:
+        engine = self._engine
+        existing = engine.securities.get(symbol)
+        if existing is not None:
+            if getattr(existing, "_universe_removed", False):
+                existing._universe_removed = False  # type: ignore[attr-defined]
+                existing.is_tradable = not existing.is_delisted
+            return existing
+        self._refuse_renamed(symbol)
+        security = engine.add_equity(
+            symbol,
+            universe.resolution,
+            leverage=universe.leverage or None,
+            data_normalization_mode=universe.normalization,
+        )
+        self._created.add(symbol)
+        return security
+
+
+def _ordered(symbols: Iterable[Symbol]) -> list[Symbol]:
+    """Lean iterates the selected HashSet; the runtime adds in SecurityIdentifier order (the changes the algorithm
+    sees are ordered by ticker either way)."""
+    return sorted(symbols, key=lambda s: str(s.id))
+
+
+def is_fundamental_type(obj: Any) -> bool:
+    return inspect.isclass(obj) and issubclass(obj, Fundamental)
+
+
+def add_universe(algorithm: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FundamentalUniverse:
+    """``QCAlgorithm.add_universe``: the coarse forms (a selector over ``Fundamental``, ``CoarseFundamental``
+    itself, ``self.universe.top(n)``); every other form is refused by name."""
+    named = dict(kwargs)
+    selector = named.pop("selector", None) or named.pop("coarse_selector", None) or named.pop("py_selector", None)
+    universe = named.pop("universe", None)
+    settings = named.pop("universe_settings", None)
+    positional = list(args)
+    if positional and is_fundamental_type(positional[0]) and len(positional) == 1:
+        return algorithm._engine.universes.add(None, algorithm.universe_settings)
+    if positional and isinstance(positional[0], _UniverseSpec):
+        universe = positional.pop(0)
+    elif positional and callable(positional[0]) and not inspect.isclass(positional[0]) and selector is None:
+        selector = positional.pop(0)
+    if positional and settings is None and not callable(positional[0]):
+        settings = positional.pop(0)
+    if positional or named:
+        extra = [type(a).__name__ if not inspect.isclass(a) else a.__name__ for a in positional] + sorted(named)
+        raise NotSupportedByLocalRuntime(f"add_universe with {', '.join(extra)} (only a coarse selection)")
+    if isinstance(universe, _UniverseSpec):
+        selector, settings = universe.selector, settings or universe.settings
+    elif universe is not None:
+        raise NotSupportedByLocalRuntime(f"add_universe({type(universe).__name__})")
+    if selector is None:
+        raise NotSupportedByLocalRuntime("add_universe without a coarse selector")
+    return algorithm._engine.universes.add(selector, settings or algorithm.universe_settings)
