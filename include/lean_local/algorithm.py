@@ -366,6 +366,12 @@ class QCAlgorithm(TradingApi):
         return universes.add_universe(self, args, kwargs)
 
     @property
+    def active_securities(self) -> Any:
+        from include.lean_local.universes import active_securities
+
+        return active_securities(self._engine)
+
+    @property
     def universe(self) -> Any:
         from include.lean_local.universes import UniverseDefinitions
 

@@ -472,7 +472,10 @@ def compute(data: StatisticsInput) -> dict[str, str]:
         values = {key: "0%" if key in _PERCENT_KEYS else "0" for key in _PORTFOLIO_KEYS}
     values["Start Equity"] = decimal_str(round_decimal(_dec(start_equity).normalize(), 2))
     values["End Equity"] = decimal_str(round_decimal(_dec(end_equity).normalize(), 2))
-    values["Total Fees"] = "$" + str(_dec(data.total_fees).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    # Lean sums the fees as decimals: 2.195 + 1.0 + ... is 17.925 there, 17.924999999999997 in floats (which would
+    # print $17.92); the float sum rounded to 8 places gives back the decimal sum (fees have at most 4 decimals)
+    total_fees = _dec(round(data.total_fees, 8))
+    values["Total Fees"] = "$" + str(total_fees.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
     if data.lowest_capacity_asset is not None:
         values["Lowest Capacity Asset"] = data.lowest_capacity_asset
     values["Portfolio Turnover"] = _percent(portfolio_turnover, 2)

@@ -202,6 +202,7 @@ class UniverseManager:
         self._cache: dict[dt.date, list[Fundamental] | None] = {}
         self._created: set[Symbol] = set()  # the securities a universe created (not added by add_equity)
         self._added_at: dict[Symbol, dt.datetime] = {}  # when a universe last added each security
+        self._sid_index: dict[str, str] | None = None
         self.slice_times: list[dt.datetime] = []  # the midnights a universe's data made a time slice
 
     def add(self, selector: Any, settings: UniverseSettings) -> FundamentalUniverse:
@@ -252,26 +253,44 @@ class UniverseManager:
         notifier.deliver(engine.algorithm)
         engine.transactions.process_orders()
 
-    def _refuse_renamed(self, symbol: Symbol) -> None:
-        """The runtime reads a security's bars by its ticker: a selected security whose ticker names another
-        security in the map files (``GOOG`` of 2014: the class C shares, once ``GOOCV``), or which is renamed
-        during the run (Lean's SymbolChangedEvents), is refused by name."""
+    def _map_files_by_sid(self) -> dict[str, str]:
+        """Each map file's SecurityIdentifier (its first ticker and date) -> its name (the ticker of its files)."""
+        if self._sid_index is None:
+            index: dict[str, str] = {}
+            folder = self._engine.provider.root / "equity" / "usa" / "map_files"
+            for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+                mf = self._engine.provider.map_file(path.stem)
+                if mf is not None and mf.rows:
+                    index.setdefault(str(SecurityIdentifier(mf.first_ticker, mf.first_date)), path.stem)
+            self._sid_index = index
+        return self._sid_index
+
+    def _data_ticker(self, symbol: Symbol) -> str:
+        """Lean finds a selected security's map file by its SecurityIdentifier (``GOOG T1AZ164W5VTX``, GOOG in
+        March 2014, is the map file ``googl``); the runtime reads its bars through that map file. A security
+        renamed during the run (Lean's SymbolChangedEvents), or whose ticker's map file is another security's
+        while none is its own, is refused by name."""
         engine = self._engine
         provider = engine.provider
-        mf = provider.map_file(symbol.value)
-        if mf is None:
-            return
-        if provider.symbol_for(symbol.value).id != symbol.id:
-            raise NotSupportedByLocalRuntime(
-                f"a universe selecting {symbol.value} ({symbol.id}), whose ticker the map files give to another "
-                "security (a renamed share class)"
-            )
+        stem = self._map_files_by_sid().get(str(symbol.id))
+        if stem is None:
+            mf = provider.map_file(symbol.value)
+            if mf is not None and provider.symbol_for(symbol.value).id != symbol.id:
+                raise NotSupportedByLocalRuntime(
+                    f"a universe selecting {symbol.value} ({symbol.id}), whose ticker the map files give to another "
+                    "security (a renamed share class)"
+                )
+            return symbol.value
+        mf = provider.map_file(stem)
+        assert mf is not None
         first, last = int(f"{engine.start_date:%Y%m%d}"), int(f"{engine.end_date:%Y%m%d}")
         for (date, old), (_, new) in zip(mf.rows, mf.rows[1:], strict=False):
             if first <= date < last and old.upper() != new.upper():
                 raise NotSupportedByLocalRuntime(
-                    f"a universe selecting {symbol.value}, renamed {new.upper()} after {date} (SymbolChangedEvents)"
+                    f"a universe selecting {symbol.value} ({symbol.id}), renamed {new.upper()} after {date} "
+                    "(SymbolChangedEvents)"
                 )
+        return stem
 
     def corporate_events(self, events: list[Any] | None) -> list[Any] | None:
         """A midnight's dividends and splits without those of securities no longer subscribed, nor of securities a
@@ -360,7 +379,9 @@ class UniverseManager:
                 existing._universe_removed = False  # type: ignore[attr-defined]
                 existing.is_tradable = not existing.is_delisted
             return existing
-        self._refuse_renamed(symbol)
+        ticker = self._data_ticker(symbol)
+        if ticker.upper() != symbol.value:
+            engine.feed.data_tickers[symbol] = ticker
         security = engine.add_equity(
             symbol,
             universe.resolution,
@@ -407,3 +428,34 @@ def add_universe(algorithm: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     if selector is None:
         raise NotSupportedByLocalRuntime("add_universe without a coarse selector")
     return algorithm._engine.universes.add(selector, settings or algorithm.universe_settings)
+
+
+class _ActiveRegistry:
+    """The securities of ``active_securities``: Lean's ``UniverseManager.ActiveSecurities``, the members of every
+    universe (the user-defined one included; a pending removal still is one), not those a universe removed."""
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+
+    def as_list(self) -> list[Security]:
+        return [s for s in self._registry.as_list() if not getattr(s, "_universe_removed", False) and not s.is_delisted]
+
+    def security(self, key: Any) -> Security:
+        symbol = self._registry.to_symbol(key)
+        for security in self.as_list():
+            if security.symbol == symbol:
+                return security
+        raise KeyError(f"{key} is not an active security")
+
+    def contains(self, key: Any) -> bool:
+        try:
+            self.security(key)
+        except (KeyError, TypeError):
+            return False
+        return True
+
+
+def active_securities(engine: Engine) -> Any:
+    from include.lean_local.securities import SecurityManager
+
+    return SecurityManager(_ActiveRegistry(engine.securities))  # type: ignore[arg-type]

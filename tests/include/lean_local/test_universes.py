@@ -58,6 +58,7 @@ class Top1(QCAlgorithm):
             self.market_order("AAA", 10)
     def on_end_of_algorithm(self):
         self.seen.append(["BBB price", self.securities["BBB"].price])
+        self.seen.append(["active", sorted(k.value for k in self.active_securities.keys())])
         self.object_store.save("seen", json.dumps(self.seen))
 """
 
@@ -97,6 +98,7 @@ def test_coarse_selection_times_additions_and_pending_removals(tmp_path: Path) -
         ["2019-03-12 00:00:00", [], ["BBB"]],
         ["2019-03-12 16:00:00", ["AAA"]],
         ["BBB price", 0.0],
+        ["active", ["AAA"]],
     ]
 
 
@@ -116,3 +118,16 @@ def test_other_universes_are_refused_by_name(tmp_path: Path) -> None:
     done = run_subprocess(write_run(tmp_path, source, name="top1", data=_data(tmp_path)))
     assert done.returncode == 1
     assert "not supported by the local runtime: add_universe with" in done.stderr
+
+
+def test_total_fees_are_summed_as_leans_decimals(tmp_path: Path) -> None:
+    """NoUniverseSelectorRegressionAlgorithm's fees sum to 17.925 in Lean's decimals ($17.93), to
+    17.924999999999997 in floats."""
+    from include.lean_local.statistics import InterestRates, LeanSeries, StatisticsInput, compute
+
+    total = 0.0
+    for fee in [2.195, 1.0, 2.52, 1.0, 1.1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.11, 1.0, 1.0]:
+        total += fee
+    assert total != 17.925
+    data = StatisticsInput(100000.0, LeanSeries(), 15, total, [], InterestRates(tmp_path))
+    assert compute(data)["Total Fees"] == "$17.93"
