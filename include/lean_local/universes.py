@@ -149,6 +149,35 @@ class _UniverseSpec:
         self.settings = settings
 
 
+class SymbolSet(dict[Symbol, None]):
+    """Lean's ``HashSet<Symbol>`` of a universe's selection (``Universe.Selected``): membership, ``count``, and
+    iteration in the selection's order (a .NET HashSet filled once iterates in insertion order)."""
+
+    def __init__(self, symbols: Iterable[Symbol] = ()) -> None:
+        super().__init__((s, None) for s in symbols)
+
+    @property
+    def count(self) -> int:
+        return len(self)
+
+    def contains(self, item: Any) -> bool:
+        return item in self
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(s.value for s in self) + "}"
+
+
+class SymbolDict(dict[Symbol, Any]):
+    """Lean's ``Dictionary<Symbol, Security>`` of a universe's members."""
+
+    @property
+    def count(self) -> int:
+        return len(self)
+
+    def contains_key(self, key: Any) -> bool:
+        return key in self
+
+
 class _Member:
     __slots__ = ("added", "security")
 
@@ -167,9 +196,14 @@ class FundamentalUniverse:
         self.leverage = float(settings.leverage)
         self.normalization = settings.data_normalization_mode
         self.minimum_time = settings.minimum_time_in_universe
-        self.members: dict[Symbol, _Member] = {}
-        self.selected: set[Symbol] = set()
+        self._members: dict[Symbol, _Member] = {}
+        self.selected: SymbolSet = SymbolSet()
         self.pending: dict[Symbol, _Member] = {}
+
+    @property
+    def members(self) -> SymbolDict:
+        """Lean's ``Universe.Members``: the member securities by symbol (pending removals included)."""
+        return SymbolDict((sym, member.security) for sym, member in self._members.items())
 
     def select(self, coarse: list[Fundamental]) -> list[Symbol]:
         if self.selector is None:  # add_universe(CoarseFundamental): every symbol of the file
@@ -203,6 +237,7 @@ class UniverseManager:
         self._created: set[Symbol] = set()  # the securities a universe created (not added by add_equity)
         self._added_at: dict[Symbol, dt.datetime] = {}  # when a universe last added each security
         self._sid_index: dict[str, str] | None = None
+        self._stepped = False
         self.slice_times: list[dt.datetime] = []  # the midnights a universe's data made a time slice
 
     def add(self, selector: Any, settings: UniverseSettings) -> FundamentalUniverse:
@@ -223,20 +258,30 @@ class UniverseManager:
     def before_step(self, k: int) -> None:
         """Run the selections due before session ``k``: the file of the previous session, at the midnight after
         it, when that time lies within the run (from the start date through the end date)."""
+        first, self._stepped = not self._stepped, True
         if self.universes and k > 0:
-            self._select(from_yyyymmdd(self._engine.sessions.days[k - 1]))
+            self._select(from_yyyymmdd(self._engine.sessions.days[k - 1]), first)
 
     def after_run(self, last_k: int) -> None:
         """The run's last session's file: selected at the midnight after it if that is still before the end (an
         end date on a weekend), else only a time slice of its own (Lean reads the file, whose EndTime is past
         the end: the synchronizer's last slice, the final sample's time, but no selection)."""
         if self.universes and 0 <= last_k < len(self._engine.sessions.days):
-            self._select(from_yyyymmdd(self._engine.sessions.days[last_k]))
+            self._select(from_yyyymmdd(self._engine.sessions.days[last_k]), False)
 
-    def _select(self, file_day: dt.date) -> None:
+    def _select(self, file_day: dt.date, first: bool) -> None:
         engine = self._engine
+        if engine.warmup_bars or engine.warmup_days:
+            raise NotSupportedByLocalRuntime("a universe with a warm-up (set_warm_up)")
         when = selection_time(file_day)
-        if when < engine.start_date or when <= engine.algorithm.time:
+        if when < engine.start_date:
+            # Lean starts a universe's subscription at the tradable day before the start (DataManager): that
+            # day's file (the first step's previous session's) is selected right away, at the start
+            if first:
+                when = engine.start_date
+            else:
+                return
+        if self.slice_times and when <= self.slice_times[-1]:
             return
         coarse = self.coarse(file_day)
         if coarse is None:
@@ -313,7 +358,7 @@ class UniverseManager:
     def _apply(self, universe: FundamentalUniverse, when: dt.datetime, coarse: list[Fundamental]) -> None:
         engine = self._engine
         notifier = engine.security_changes
-        universe.selected = set(universe.select(list(coarse)))
+        universe.selected = SymbolSet(universe.select(list(coarse)))
         # CheckPendingRemovals
         for sym, member in list(universe.pending.items()):
             if self._safe_to_remove(member.security):
@@ -321,10 +366,10 @@ class UniverseManager:
                 self._remove_member(universe, member)
             elif sym in universe.selected:
                 del universe.pending[sym]
-        for sym in sorted(universe.members, key=lambda s: str(s.id)):
+        for sym in sorted(universe._members, key=lambda s: str(s.id)):
             if sym in universe.selected:
                 continue
-            member = universe.members[sym]
+            member = universe._members[sym]
             security = member.security
             if not self._can_remove(universe, member, when, security):
                 continue
@@ -335,12 +380,12 @@ class UniverseManager:
             else:
                 universe.pending[sym] = member
         for sym in _ordered(universe.selected):
-            if sym in universe.members:
+            if sym in universe._members:
                 continue
             existing = engine.securities.get(sym)
             subscribed = existing is not None and not getattr(existing, "_universe_removed", False)
             security = self._security(universe, sym)
-            universe.members[sym] = _Member(security, when)
+            universe._members[sym] = _Member(security, when)
             self._added_at[sym] = when
             if not subscribed:
                 notifier.added(security)
@@ -361,8 +406,8 @@ class UniverseManager:
         """``RemoveSecurityFromUniverse``: the subscription ends; a security no other universe uses loses its
         cached price and is no longer tradable."""
         security = member.security
-        universe.members.pop(security.symbol, None)
-        if any(security.symbol in u.members for u in self.universes):
+        universe._members.pop(security.symbol, None)
+        if any(security.symbol in u._members for u in self.universes):
             return
         if security.symbol not in self._created:
             return  # a user-defined security (add_equity) keeps its subscription

@@ -64,6 +64,8 @@ ALGORITHMS = (
     # add_universe(CoarseFundamental): every symbol of each file; active_securities, has_data; GOOG's bars read
     # through the map file of its SecurityIdentifier
     "NoUniverseSelectorRegressionAlgorithm",
+    # the tradable day before the start selected at the start; a universe's selected symbols and members
+    "UniverseSelectedRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {
@@ -79,6 +81,7 @@ NOT_COMPARED_FOR = {
     "CoarseFundamentalTop3Algorithm": {"Lowest Capacity Asset": "not computed"},
     "UniverseSelectionDefinitionsAlgorithm": {"Lowest Capacity Asset": "not computed"},
     "NoUniverseSelectorRegressionAlgorithm": {"Lowest Capacity Asset": "not computed"},
+    "UniverseSelectedRegressionAlgorithm": {"Lowest Capacity Asset": "not computed"},
 }
 # What each algorithm must at least publish, so a changed C# file cannot empty the comparison.
 REQUIRED = {

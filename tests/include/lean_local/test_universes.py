@@ -131,3 +131,35 @@ def test_total_fees_are_summed_as_leans_decimals(tmp_path: Path) -> None:
     assert total != 17.925
     data = StatisticsInput(100000.0, LeanSeries(), 15, total, [], InterestRates(tmp_path))
     assert compute(data)["Total Fees"] == "$17.93"
+
+
+def test_the_tradable_day_before_the_start_is_selected_at_the_start(tmp_path: Path) -> None:
+    """Lean starts a universe's subscription at the tradable day before the start (DataManager.cs): a Monday start
+    selects Friday's file at Monday 00:00, not at Saturday's."""
+    source = UNIVERSE.replace("self.set_start_date(2019, 3, 7)", "self.set_start_date(2019, 3, 11)")
+    assert run_inprocess(write_run(tmp_path, source, name="top1", data=_data(tmp_path))) == 0
+    seen = json.loads((tmp_path / "storage" / "seen").read_text())
+    assert seen[:4] == [
+        ["2019-03-11 00:00:00", ["BBB"], []],
+        ["2019-03-11 16:00:00", ["BBB"]],
+        ["2019-03-12 00:00:00", ["AAA"], ["BBB"]],
+        ["2019-03-12 16:00:00", ["AAA"]],
+    ]
+
+
+SELECTED = """
+from AlgorithmImports import *
+class Selected(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 8); self.set_end_date(2019, 3, 12)
+        self.universe_settings.resolution = Resolution.DAILY
+        self.u = self.add_universe(lambda coarse: [c.symbol for c in sorted(coarse, key=lambda c: c.dollar_volume)])
+    def on_end_of_algorithm(self):
+        self.object_store.save("seen", json.dumps([[s.value for s in self.u.selected], self.u.selected.count,
+                                                   sorted(s.value for s in self.u.members.keys())]))
+"""
+
+
+def test_a_universes_selection_keeps_the_selectors_order(tmp_path: Path) -> None:
+    assert run_inprocess(write_run(tmp_path, SELECTED, name="selected", data=_data(tmp_path))) == 0
+    assert json.loads((tmp_path / "storage" / "seen").read_text()) == [["BBB", "AAA"], 2, ["AAA", "BBB"]]
