@@ -57,6 +57,11 @@ ALGORITHMS = (
     # universe_settings' Raw prices for add_equity; GOOG renamed GOOGL (each day's file by its mapped ticker),
     # its 2014 split applied to the holding
     "RawDataRegressionAlgorithm",
+    # the framework: ManualUniverseSelectionModel, three alphas (a CompositeAlphaModel) of one Insight.price(symbol,
+    # Resolution.DAILY, 1, DOWN) each, EqualWeightingPortfolioConstructionModel rebalancing daily (the insight is
+    # active through its close time: a second rebalance), ImmediateExecutionModel; 9 orders
+    "AddAlphaModelAlgorithm",
+    "InsightTagAlphaRegressionAlgorithm",  # the same, with insight tags and the insights_generated event
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {
@@ -66,6 +71,10 @@ NOT_COMPARED = {
     # C#'s scales; Lean logs it and writes it in no result file (Messaging/Messaging.cs L97-105)
     "OrderListHash": "not computed",
 }
+# Lean's "Lowest Capacity Asset" when several assets were traded: the capacity estimate (above) decides which;
+# the runtime leaves the key out (never prints a guess).
+UNKNOWN_LOWEST_CAPACITY = "Lowest Capacity Asset"
+
 # What each algorithm must at least publish, so a changed C# file cannot empty the comparison.
 REQUIRED = {
     "Total Orders",
@@ -111,6 +120,11 @@ def _run(name: str, tmp_path: Path) -> dict[str, Any]:
     return stats
 
 
+def _several_assets_traded(name: str, tmp_path: Path) -> bool:
+    events = json.loads((tmp_path / "results" / f"{name}-order-events.json").read_text())
+    return len({e["symbol"]["value"] if isinstance(e["symbol"], dict) else e["symbol"] for e in events}) > 1
+
+
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_regression_statistics(name: str, tmp_path: Path) -> None:
     """Every statistic Lean publishes for the algorithm, printed as Lean prints it."""
@@ -118,6 +132,8 @@ def test_regression_statistics(name: str, tmp_path: Path) -> None:
     assert expected.keys() >= REQUIRED, sorted(REQUIRED - expected.keys())
     stats = _run(name, tmp_path)
     compared = {key: value for key, value in expected.items() if key not in NOT_COMPARED}
+    if UNKNOWN_LOWEST_CAPACITY not in stats and _several_assets_traded(name, tmp_path):
+        compared.pop(UNKNOWN_LOWEST_CAPACITY, None)
     assert {key: stats.get(key) for key in compared} == compared
     assert not NOT_COMPARED.keys() & stats.keys()  # left out, never printed wrong
 
