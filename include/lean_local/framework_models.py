@@ -169,7 +169,7 @@ def _rebalancing_func(rebalance: Any, algorithm_end: Any = None) -> Any:
             raise NotSupportedByLocalRuntime("rebalancing every tick")
     if isinstance(rebalance, dt.timedelta):
         span = rebalance
-        return lambda time: time + span
+        return lambda time: _naive_utc(time) + span
     if isinstance(rebalance, DateRule):
         return _date_rule_func(rebalance)
     if callable(rebalance):
@@ -285,7 +285,7 @@ class PortfolioConstructionModel:
             return True
         next_expiry = self.algorithm.insights.get_next_expiry_time()
         if self._rebalancing_time is None:
-            self._rebalancing_time = self._call_func(utc)
+            self._rebalancing_time = self._call_func(algorithm_utc)
             if self._rebalancing_time is not None and self._rebalancing_time <= utc:
                 self._rebalancing_time = None
                 self._security_changes = False
@@ -298,12 +298,13 @@ class PortfolioConstructionModel:
                 and (len(insights) != 0 or (next_expiry is not None and next_expiry < utc))
             )
         ):
-            self.refresh_rebalance(utc)
+            self.refresh_rebalance(algorithm_utc)
             return True
         return False
 
-    def _call_func(self, utc: dt.datetime) -> dt.datetime | None:
-        value = self._rebalancing_func(utc)
+    def _call_func(self, algorithm_utc: dt.datetime) -> dt.datetime | None:
+        """The rebalancing function of the algorithm's UTC time (as the algorithm sees it: ``utc_time``)."""
+        value = self._rebalancing_func(algorithm_utc)
         if value is None:
             return None
         if not isinstance(value, dt.datetime):
@@ -314,7 +315,7 @@ class PortfolioConstructionModel:
 
     def refresh_rebalance(self, algorithm_utc: dt.datetime) -> None:
         if self._rebalancing_func is not None:
-            self._rebalancing_time = self._call_func(_naive_utc(algorithm_utc))
+            self._rebalancing_time = self._call_func(algorithm_utc)
         self._security_changes = False
 
 

@@ -24,6 +24,7 @@ def names() -> dict[str, Any]:
         universe_settings,
     )
     from include.lean_local.algorithm import QCAlgorithm
+    from include.lean_local.buying_power import ReservedBuyingPowerForPositionParameters
     from include.lean_local.object_store import ObjectStore
     from include.lean_local.portfolio import PortfolioTarget
     from include.lean_local.securities import Security
@@ -31,6 +32,7 @@ def names() -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "QCAlgorithm": QCAlgorithm,
+        "ReservedBuyingPowerForPositionParameters": ReservedBuyingPowerForPositionParameters,
         "ObjectStore": ObjectStore,
         "PortfolioTarget": PortfolioTarget,
         "Security": Security,
@@ -84,7 +86,7 @@ def names() -> dict[str, Any]:
         ),
         consolidators: ("ClassicRenkoConsolidator", "RangeBar", "RangeConsolidator", "RenkoBar"),
         insights: ("Insight", "InsightDirection", "InsightType"),
-        lean_util: ("CircularQueue",),
+        lean_util: ("CircularQueue", "TimeSpan"),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
         security_changes: ("SecurityChanges", "SecurityChangesConstructor"),
         framework: ("GeneratedInsightsCollection", "InsightCollection", "InsightManager"),
