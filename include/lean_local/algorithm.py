@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from include.lean_local.algorithm_trading import TradingApi
 from include.lean_local.enums import DataNormalizationMode, Resolution, SecurityType
 from include.lean_local.errors import NotSupportedByLocalRuntime
+from include.lean_local.framework import FrameworkApi
 from include.lean_local.indicators import (
     BollingerBands,
     ExponentialMovingAverage,
@@ -67,7 +68,7 @@ def _to_datetime(y: Any, m: int | None = None, d: int | None = None) -> dt.datet
     return dt.datetime(int(y), int(m), int(d))
 
 
-class QCAlgorithm(TradingApi):
+class QCAlgorithm(TradingApi, FrameworkApi):
     """Base class of user algorithms. Names outside the supported subset raise NotSupportedByLocalRuntime."""
 
     # set by _bind; before it, these names raise NotSupportedByLocalRuntime like any unknown name
@@ -86,7 +87,6 @@ class QCAlgorithm(TradingApi):
         self._charts: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self._warned_market_on_open = False
         self._warned_daily_market_order = False
-        self._insights: list[Any] = []
         self.time = dt.datetime(1998, 1, 1)
         self.utc_time = dt.datetime(1998, 1, 1, tzinfo=dt.UTC)
         self.settings = AlgorithmSettings()
@@ -376,18 +376,6 @@ class QCAlgorithm(TradingApi):
         from include.lean_local.universes import UniverseDefinitions
 
         return UniverseDefinitions(self)
-
-    def emit_insights(self, *insights: Any, insight: Any = None) -> None:
-        """Lean's ``EmitInsights(insight)`` or ``EmitInsights(*insights)``: recorded with the UTC time they were
-        generated (no portfolio construction model: no order, as in Lean)."""
-        from include.lean_local.insights import Insight
-
-        items = [*insights, *([] if insight is None else [insight])]
-        for item in items:
-            if not isinstance(item, Insight):
-                raise TypeError(f"emit_insights() takes Insight objects, not {type(item).__name__}")
-            item.generated_time_utc = self.utc_time
-            self._insights.append(item)
 
     # parameters ----------------------------------------------------------------
     def get_parameter(self, name: str, default_value: Any = None) -> Any:

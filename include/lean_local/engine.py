@@ -364,6 +364,7 @@ class Engine:
             algo.on_delistings(Delistings(delistings))
         if bars or delistings:
             algo.on_data(data)
+        algo._on_framework_data(data)  # Lean's OnFrameworkData, after OnData, before the orders are processed
         self.transactions.process_orders()
         if not self.is_warming_up:
             self.daily_values.append((day, self.portfolio.total_portfolio_value()))
@@ -418,6 +419,7 @@ class Engine:
         data = Slice(midnight, {}, dividends=dividends, splits=splits)
         algo.current_slice = data
         algo.on_data(data)
+        algo._on_framework_data(data)
         self.transactions.process_orders()
 
     def _apply_split(self, sec: Security, split: Split) -> None:

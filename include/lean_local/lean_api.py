@@ -10,6 +10,8 @@ def names() -> dict[str, Any]:
     from include.lean_local import (
         consolidators,
         enums,
+        framework,
+        framework_models,
         indicators,
         insights,
         lean_util,
@@ -23,6 +25,7 @@ def names() -> dict[str, Any]:
         universes,
     )
     from include.lean_local.algorithm import QCAlgorithm
+    from include.lean_local.buying_power import ReservedBuyingPowerForPositionParameters
     from include.lean_local.object_store import ObjectStore
     from include.lean_local.portfolio import PortfolioTarget
     from include.lean_local.securities import Security
@@ -30,6 +33,7 @@ def names() -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "QCAlgorithm": QCAlgorithm,
+        "ReservedBuyingPowerForPositionParameters": ReservedBuyingPowerForPositionParameters,
         "ObjectStore": ObjectStore,
         "PortfolioTarget": PortfolioTarget,
         "Security": Security,
@@ -83,9 +87,35 @@ def names() -> dict[str, Any]:
         ),
         consolidators: ("ClassicRenkoConsolidator", "RangeBar", "RangeConsolidator", "RenkoBar"),
         insights: ("Insight", "InsightDirection", "InsightType"),
-        lean_util: ("CircularQueue",),
+        lean_util: ("CircularQueue", "TimeSpan"),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
         security_changes: ("SecurityChanges", "SecurityChangesConstructor"),
+        framework: ("GeneratedInsightsCollection", "InsightCollection", "InsightManager"),
+        framework_models: (
+            "AlphaModel",
+            "CompositeAlphaModel",
+            "CompositeRiskManagementModel",
+            "CompositeUniverseSelectionModel",
+            "ConstantAlphaModel",
+            "CustomUniverseSelectionModel",
+            "EqualWeightingPortfolioConstructionModel",
+            "ExecutionModel",
+            "ImmediateExecutionModel",
+            "InsightWeightingPortfolioConstructionModel",
+            "ManualUniverseSelectionModel",
+            "MaximumDrawdownPercentPerSecurity",
+            "NullAlphaModel",
+            "NullExecutionModel",
+            "NullPortfolioConstructionModel",
+            "NullRiskManagementModel",
+            "NullUniverseSelectionModel",
+            "OrderSizing",
+            "PortfolioBias",
+            "PortfolioConstructionModel",
+            "PortfolioTargetCollection",
+            "RiskManagementModel",
+            "UniverseSelectionModel",
+        ),
         shortable: ("NullShortableProvider",),
         universe_settings: (
             "CorporateFactorProvider",

@@ -280,6 +280,7 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
         try:
             _refuse_isolator_limits(cfg)
             algorithm.initialize()
+            algorithm._framework_post_initialize()  # Lean's PostInitialize: the framework's universes
             phase = "setup"
             engine.initialized = True
             starting.value = algorithm.portfolio.cash

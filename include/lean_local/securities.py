@@ -201,6 +201,12 @@ class Security(SupportedSubset):
         return self.price
 
     @property
+    def buying_power_model(self) -> Any:
+        from include.lean_local.buying_power import SecurityBuyingPowerModel
+
+        return SecurityBuyingPowerModel()
+
+    @property
     def has_data(self) -> bool:
         return self.bar is not None or self._market_price != 0
 
