@@ -124,7 +124,7 @@ def names() -> dict[str, Any]:
             "LocalDiskMapFileProvider",
             "UniverseSettings",
         ),
-        universes: ("CoarseFundamental", "Fundamental"),
+        universes: ("CoarseFundamental", "Fundamental", "FundamentalUniverseSelectionModel", "Universe"),
         orders: (
             "CancelOrderRequest",
             "Order",

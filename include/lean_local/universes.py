@@ -143,6 +143,20 @@ class UniverseDefinitions(SupportedSubset):
         return _UniverseSpec(select, universe_settings)
 
 
+class Universe(SupportedSubset):
+    """Lean's ``Universe``: its ``UNCHANGED`` selection result (the previous selection stands)."""
+
+    UNCHANGED: Any = None
+
+
+class _Unchanged:
+    def __repr__(self) -> str:
+        return "Universe.UNCHANGED"
+
+
+Universe.UNCHANGED = _Unchanged()
+
+
 class _UniverseSpec:
     def __init__(self, selector: Callable[[list[Fundamental]], Any], settings: Any) -> None:
         self.selector = selector
@@ -205,10 +219,13 @@ class FundamentalUniverse:
         """Lean's ``Universe.Members``: the member securities by symbol (pending removals included)."""
         return SymbolDict((sym, member.security) for sym, member in self._members.items())
 
-    def select(self, coarse: list[Fundamental]) -> list[Symbol]:
+    def select(self, coarse: list[Fundamental]) -> list[Symbol] | None:
+        """The selected symbols; None for ``Universe.UNCHANGED``."""
         if self.selector is None:  # add_universe(CoarseFundamental): every symbol of the file
             return [c.symbol for c in coarse]
         result = self.selector(coarse)
+        if result is Universe.UNCHANGED:
+            return None
         if result is None:
             raise TypeError("the universe selection function returned None (Lean expects symbols)")
         if isinstance(result, str | Symbol):
@@ -233,7 +250,7 @@ class UniverseManager:
         self._engine = engine
         self.universes: list[FundamentalUniverse] = []
         self._coarse_folder = engine.provider.root / "equity" / "usa" / "fundamental" / "coarse"
-        self._cache: dict[dt.date, list[Fundamental] | None] = {}
+        self._cache: dict[dt.date, list[Fundamental]] = {}
         self._created: set[Symbol] = set()  # the securities a universe created (not added by add_equity)
         self._added_at: dict[Symbol, dt.datetime] = {}  # when a universe last added each security
         self._sid_index: dict[str, str] | None = None
@@ -249,10 +266,12 @@ class UniverseManager:
         self.universes.append(universe)
         return universe
 
-    def coarse(self, day: dt.date) -> list[Fundamental] | None:
+    def coarse(self, day: dt.date) -> list[Fundamental]:
+        """The day's coarse rows; none when its file is missing (Lean's enumerator still emits the day's empty
+        collection, BaseDataCollectionSubscriptionEnumeratorFactory: the selection runs on an empty list)."""
         if day not in self._cache:
             path = self._coarse_folder / f"{day:%Y%m%d}.csv"
-            self._cache[day] = read_coarse(path, day) if path.is_file() else None
+            self._cache[day] = read_coarse(path, day) if path.is_file() else []
         return self._cache[day]
 
     def before_step(self, k: int) -> None:
@@ -284,8 +303,6 @@ class UniverseManager:
         if self.slice_times and when <= self.slice_times[-1]:
             return
         coarse = self.coarse(file_day)
-        if coarse is None:
-            return
         self.slice_times.append(when)
         if when > dt.datetime.combine(engine.end_date.date(), dt.time(23, 59, 59)):
             return
@@ -358,7 +375,9 @@ class UniverseManager:
     def _apply(self, universe: FundamentalUniverse, when: dt.datetime, coarse: list[Fundamental]) -> None:
         engine = self._engine
         notifier = engine.security_changes
-        universe.selected = SymbolSet(universe.select(list(coarse)))
+        result = universe.select(list(coarse))
+        if result is not None:
+            universe.selected = SymbolSet(result)
         # CheckPendingRemovals
         for sym, member in list(universe.pending.items()):
             if self._safe_to_remove(member.security):
@@ -366,6 +385,8 @@ class UniverseManager:
                 self._remove_member(universe, member)
             elif sym in universe.selected:
                 del universe.pending[sym]
+        if result is None:  # Universe.UNCHANGED: no change (pending removals checked all the same)
+            return
         for sym in sorted(universe._members, key=lambda s: str(s.id)):
             if sym in universe.selected:
                 continue
@@ -504,3 +525,55 @@ def active_securities(engine: Engine) -> Any:
     from include.lean_local.securities import SecurityManager
 
     return SecurityManager(_ActiveRegistry(engine.securities))  # type: ignore[arg-type]
+
+
+class FundamentalUniverseSelectionModel:
+    """Lean's ``FundamentalUniverseSelectionModel`` (``Algorithm.Framework/Selection``): a fundamental universe
+    whose selection is the model's ``select(algorithm, fundamental)`` (a selector given to it, or a subclass's);
+    the obsolete coarse/fine forms (``select_coarse``/``select_fine`` overrides, a market other than USA) are
+    refused by name."""
+
+    def __init__(self, *args: Any, market: Any = None, selector: Any = None, universe_settings: Any = None) -> None:
+        rest = list(args)
+        if rest and isinstance(rest[0], str) and market is None:
+            market = rest.pop(0)
+        if rest and callable(rest[0]) and selector is None:
+            selector = rest.pop(0)
+        if rest and universe_settings is None:
+            universe_settings = rest.pop(0)
+        if rest:
+            raise TypeError("FundamentalUniverseSelectionModel() takes (market, selector, universe_settings)")
+        if market is not None and str(market).lower() != "usa":
+            raise NotSupportedByLocalRuntime(f"FundamentalUniverseSelectionModel in the market {market}")
+        self._selector = selector
+        self.universe_settings = universe_settings
+
+    def get_next_refresh_time_utc(self) -> dt.datetime | None:
+        return None
+
+    def create_universes(self, algorithm: Any) -> list[Any]:
+        for name in ("select_coarse", "select_fine"):
+            if getattr(type(self), name, None) is not None:
+                raise NotSupportedByLocalRuntime(f"FundamentalUniverseSelectionModel.{name}")
+        return [_ModelUniverse(self, self.universe_settings)]
+
+    def select(self, algorithm: Any, fundamental: list[Fundamental]) -> Any:
+        if self._selector is None:
+            raise NotImplementedError("Please overrride the 'Select' fundamental function")
+        return self._selector(fundamental)
+
+
+class _ModelUniverse:
+    """The universe a FundamentalUniverseSelectionModel creates, in the framework's universe protocol (``start``
+    when the run starts, ``on_time_step``): a fundamental universe of the runtime's UniverseManager."""
+
+    def __init__(self, model: FundamentalUniverseSelectionModel, settings: Any) -> None:
+        self._model = model
+        self._settings = settings
+
+    def start(self, algorithm: Any) -> None:
+        settings = self._settings if self._settings is not None else algorithm.universe_settings
+        algorithm._engine.universes.add(lambda fundamental: self._model.select(algorithm, fundamental), settings)
+
+    def on_time_step(self, algorithm: Any) -> None:
+        pass

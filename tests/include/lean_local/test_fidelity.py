@@ -76,6 +76,9 @@ ALGORITHMS = (
     "NoUniverseSelectorRegressionAlgorithm",
     # the tradable day before the start selected at the start; a universe's selected symbols and members
     "UniverseSelectedRegressionAlgorithm",
+    # a FundamentalUniverseSelectionModel subclass: its first selection at the start on the (missing, so empty)
+    # file of the day before, then Universe.UNCHANGED
+    "CustomUniverseSelectionModelRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

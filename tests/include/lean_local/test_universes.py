@@ -163,3 +163,41 @@ class Selected(QCAlgorithm):
 def test_a_universes_selection_keeps_the_selectors_order(tmp_path: Path) -> None:
     assert run_inprocess(write_run(tmp_path, SELECTED, name="selected", data=_data(tmp_path))) == 0
     assert json.loads((tmp_path / "storage" / "seen").read_text()) == [["BBB", "AAA"], 2, ["AAA", "BBB"]]
+
+
+MODEL = """
+from AlgorithmImports import *
+class Model(FundamentalUniverseSelectionModel):
+    def __init__(self, algorithm):
+        super().__init__()
+        self.algorithm = algorithm
+    def select(self, algorithm, fundamental):
+        fundamental = list(fundamental)
+        self.algorithm.seen.append([str(algorithm.time), len(fundamental)])
+        if len(self.algorithm.seen) == 1:
+            return [Symbol.create("AAA", SecurityType.EQUITY, Market.USA)]
+        return Universe.UNCHANGED
+class Unchanged(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 7); self.set_end_date(2019, 3, 12)
+        self.universe_settings.resolution = Resolution.DAILY
+        self.seen = []
+        self.set_universe_selection(Model(self))
+    def on_securities_changed(self, changes):
+        self.seen.append([str(self.time), [s.symbol.value for s in changes.added_securities]])
+    def on_end_of_algorithm(self):
+        self.object_store.save("seen", json.dumps(self.seen))
+"""
+
+
+def test_a_missing_file_selects_on_nothing_and_unchanged_keeps_the_selection(tmp_path: Path) -> None:
+    """The tradable day before the start (3/6) has no file: Lean still emits its (empty) collection, selected at
+    the start; Universe.UNCHANGED keeps the members (AAA is never removed)."""
+    assert run_inprocess(write_run(tmp_path, MODEL, name="unchanged", data=_data(tmp_path))) == 0
+    assert json.loads((tmp_path / "storage" / "seen").read_text()) == [
+        ["2019-03-07 00:00:00", 0],
+        ["2019-03-07 00:00:00", ["AAA"]],
+        ["2019-03-08 00:00:00", 2],
+        ["2019-03-09 00:00:00", 2],
+        ["2019-03-12 00:00:00", 2],
+    ]
