@@ -124,7 +124,13 @@ def names() -> dict[str, Any]:
             "LocalDiskMapFileProvider",
             "UniverseSettings",
         ),
-        universes: ("CoarseFundamental", "Fundamental", "FundamentalUniverseSelectionModel", "Universe"),
+        universes: (
+            "CoarseFundamental",
+            "Fundamental",
+            "FundamentalUniverse",
+            "FundamentalUniverseSelectionModel",
+            "Universe",
+        ),
         orders: (
             "CancelOrderRequest",
             "Order",

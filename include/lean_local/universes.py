@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from include.lean_local.enums import Resolution
 from include.lean_local.errors import NotSupportedByLocalRuntime, SupportedSubset
+from include.lean_local.scheduling import DateRule
 from include.lean_local.sessions import from_yyyymmdd
 from include.lean_local.symbols import _DAYS_OFFSET, OA_EPOCH, SecurityIdentifier, Symbol
 
@@ -210,9 +211,16 @@ class FundamentalUniverse:
         self.leverage = float(settings.leverage)
         self.normalization = settings.data_normalization_mode
         self.minimum_time = settings.minimum_time_in_universe
+        schedule = getattr(settings, "schedule", None)
+        self.schedule: Any = schedule.rule if schedule is not None and schedule.initialized else None
         self._members: dict[Symbol, _Member] = {}
         self.selected: SymbolSet = SymbolSet()
         self.pending: dict[Symbol, _Member] = {}
+
+    @staticmethod
+    def usa(selector: Any, universe_settings: Any = None) -> _UniverseSpec:
+        """Lean's ``FundamentalUniverse.USA(selector, universe_settings)``: a fundamental universe to add."""
+        return _UniverseSpec(selector, universe_settings)
 
     @property
     def members(self) -> SymbolDict:
@@ -275,45 +283,87 @@ class UniverseManager:
         return self._cache[day]
 
     def before_step(self, k: int) -> None:
-        """Run the selections due before session ``k``: the file of the previous session, at the midnight after
-        it, when that time lies within the run (from the start date through the end date)."""
+        """Run the selections due before session ``k`` (each at its time, in time order): a daily universe's on
+        the previous session's file at the midnight after it; a scheduled universe's at its schedule's dates."""
         first, self._stepped = not self._stepped, True
-        if self.universes and k > 0:
-            self._select(from_yyyymmdd(self._engine.sessions.days[k - 1]), first)
+        if not self.universes or k <= 0:
+            return
+        engine = self._engine
+        days = engine.sessions.days
+        limit = dt.datetime.combine(from_yyyymmdd(days[k]), dt.time())
+        floor = engine.sessions.closes[k - 1]
+        self._run_due(self._due(from_yyyymmdd(days[k - 1]), floor, limit, first))
 
     def after_run(self, last_k: int) -> None:
-        """The run's last session's file: selected at the midnight after it if that is still before the end (an
-        end date on a weekend), else only a time slice of its own (Lean reads the file, whose EndTime is past
-        the end: the synchronizer's last slice, the final sample's time, but no selection)."""
-        if self.universes and 0 <= last_k < len(self._engine.sessions.days):
-            self._select(from_yyyymmdd(self._engine.sessions.days[last_k]), False)
-
-    def _select(self, file_day: dt.date, first: bool) -> None:
+        """After the run's last session: a daily universe's last file (its selection still due when before the end,
+        an end date on a weekend; else only a time slice of its own: Lean reads the file, whose EndTime is past
+        the end, the synchronizer's last slice and the final sample's time) and a schedule's dates left."""
+        if not self.universes or not 0 <= last_k < len(self._engine.sessions.days):
+            return
         engine = self._engine
-        if engine.warmup_bars or engine.warmup_days:
-            raise NotSupportedByLocalRuntime("a universe with a warm-up (set_warm_up)")
-        when = selection_time(file_day)
-        if when < engine.start_date:
-            # Lean starts a universe's subscription at the tradable day before the start (DataManager): that
-            # day's file (the first step's previous session's) is selected right away, at the start
-            if first:
-                when = engine.start_date
-            else:
-                return
-        if self.slice_times and when <= self.slice_times[-1]:
-            return
-        coarse = self.coarse(file_day)
-        self.slice_times.append(when)
-        if when > dt.datetime.combine(engine.end_date.date(), dt.time(23, 59, 59)):
-            return
-        engine._fire_events(when, inclusive=False)
-        if engine.stopped or not engine._advance_to(when):
-            return
-        notifier = engine.security_changes
+        end = dt.datetime.combine(engine.end_date.date(), dt.time(23, 59, 59))
+        file_day = from_yyyymmdd(engine.sessions.days[last_k])
+        self._run_due(self._due(file_day, engine.sessions.closes[last_k], end + dt.timedelta(days=1), False))
+
+    def _due(
+        self, file_day: dt.date, floor: dt.datetime, limit: dt.datetime, first: bool
+    ) -> dict[dt.datetime, list[tuple[FundamentalUniverse, dt.date]]]:
+        """The selections in (floor, limit]: time -> [(universe, the day of the file it selects on)]."""
+        engine = self._engine
+        start = engine.start_date
+        due: dict[dt.datetime, list[tuple[FundamentalUniverse, dt.date]]] = {}
         for universe in self.universes:
-            self._apply(universe, when, coarse)
-        notifier.deliver(engine.algorithm)
-        engine.transactions.process_orders()
+            if universe.schedule is None:
+                when = selection_time(file_day)
+                if when < start:
+                    # Lean starts a universe's subscription at the tradable day before the start (DataManager):
+                    # that day's file (the first step's previous session's) is selected right away, at the start
+                    if not first:
+                        continue
+                    when = start
+                if floor < when <= limit:
+                    due.setdefault(when, []).append((universe, file_day))
+                continue
+            # a schedule (ScheduledEnumerator): at each date's midnight, the latest file whose EndTime is by then
+            lo = (start if first else floor).date()
+            for day in universe.schedule.get_dates(lo, limit.date()):
+                when = dt.datetime.combine(day, dt.time())
+                if when >= start and floor < when <= limit and when <= engine_end(engine):
+                    due.setdefault(when, []).append((universe, self._file_before(day)))
+            if first:
+                # DataManager looks back (up to 365 days) for the schedule's last date by the start: its data is
+                # emitted at the start, the first selection
+                past = [d for d in universe.schedule.get_dates(start.date() - dt.timedelta(days=365), start.date())]
+                if past and dt.datetime.combine(past[-1], dt.time()) < start:
+                    due.setdefault(start, []).append((universe, self._file_before(past[-1])))
+        return due
+
+    def _file_before(self, day: dt.date) -> dt.date:
+        """The last session before ``day``: its file's EndTime (the midnight after it) is by ``day``'s midnight."""
+        sessions = self._engine.sessions
+        i = sessions.index_of(int(f"{day:%Y%m%d}"))
+        return from_yyyymmdd(sessions.days[max(i - 1, 0)])
+
+    def _run_due(self, due: dict[dt.datetime, list[tuple[FundamentalUniverse, dt.date]]]) -> None:
+        engine = self._engine
+        if due and (engine.warmup_bars or engine.warmup_days):
+            raise NotSupportedByLocalRuntime("a universe with a warm-up (set_warm_up)")
+        end = engine_end(engine)
+        for when in sorted(due):
+            if self.slice_times and when <= self.slice_times[-1]:
+                continue
+            self.slice_times.append(when)
+            if when > end:
+                continue
+            engine._fire_events(when, inclusive=False)
+            if engine.stopped or not engine._advance_to(when):
+                return
+            for universe, file_day in due[when]:
+                self._apply(universe, when, self.coarse(file_day))
+            engine.security_changes.deliver(engine.algorithm)
+            engine.transactions.process_orders()
+            if engine.stopped:
+                return
 
     def _map_files_by_sid(self) -> dict[str, str]:
         """Each map file's SecurityIdentifier (its first ticker and date) -> its name (the ticker of its files)."""
@@ -458,6 +508,11 @@ class UniverseManager:
         return security
 
 
+def engine_end(engine: Engine) -> dt.datetime:
+    """Lean's end: the last tick of the end date."""
+    return dt.datetime.combine(engine.end_date.date(), dt.time(23, 59, 59))
+
+
 def _ordered(symbols: Iterable[Symbol]) -> list[Symbol]:
     """Lean iterates the selected HashSet; the runtime adds in SecurityIdentifier order (the changes the algorithm
     sees are ordered by ticker either way)."""
@@ -476,6 +531,13 @@ def add_universe(algorithm: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     universe = named.pop("universe", None)
     settings = named.pop("universe_settings", None)
     positional = list(args)
+    if positional and isinstance(positional[0], DateRule):  # add_universe(date_rule, selector)
+        from include.lean_local.universe_settings import UniverseSettings as _Settings
+
+        scheduled = _Settings(algorithm.universe_settings)
+        scheduled.schedule.on(positional.pop(0))
+        named.setdefault("universe_settings", scheduled)
+        settings = named.pop("universe_settings")
     if positional and is_fundamental_type(positional[0]) and len(positional) == 1:
         return algorithm._engine.universes.add(None, algorithm.universe_settings)
     if positional and isinstance(positional[0], _UniverseSpec):

@@ -79,6 +79,9 @@ ALGORITHMS = (
     # a FundamentalUniverseSelectionModel subclass: its first selection at the start on the (missing, so empty)
     # file of the day before, then Universe.UNCHANGED
     "CustomUniverseSelectionModelRegressionAlgorithm",
+    # universes selecting on a schedule (month start, month end, one date): the schedule's last date by the start
+    # selects at the start, then each date at its midnight (FundamentalUniverse.usa, UniverseSettings' copy)
+    "FundamentalCustomSelectionTimeRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

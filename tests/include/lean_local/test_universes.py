@@ -201,3 +201,34 @@ def test_a_missing_file_selects_on_nothing_and_unchanged_keeps_the_selection(tmp
         ["2019-03-09 00:00:00", 2],
         ["2019-03-12 00:00:00", 2],
     ]
+
+
+SCHEDULED = """
+from AlgorithmImports import *
+class Scheduled(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 7); self.set_end_date(2019, 3, 12)
+        self.universe_settings.resolution = Resolution.DAILY
+        self.seen = []
+        self.add_universe(self.date_rules.on(datetime(2019, 3, 11)), lambda f: self.record("a", f))
+        settings = UniverseSettings(self.universe_settings)
+        settings.schedule.on(self.date_rules.on(datetime(2019, 3, 1), datetime(2019, 3, 12)))
+        self.add_universe(FundamentalUniverse.usa(lambda f: self.record("b", f), settings))
+    def record(self, name, fundamental):
+        self.seen.append([name, str(self.time), len(list(fundamental))])
+        return []
+    def on_end_of_algorithm(self):
+        self.object_store.save("seen", json.dumps(self.seen))
+"""
+
+
+def test_scheduled_universes_select_at_their_dates(tmp_path: Path) -> None:
+    """A schedule's last date by the start (3/1) selects at the start, on the file before it (2/28: missing, so
+    empty); each later date at its midnight on the last file by then (3/11: Friday 3/8's; 3/12: 3/11's). A
+    schedule without a date by the start (a) selects first at its date."""
+    assert run_inprocess(write_run(tmp_path, SCHEDULED, name="scheduled", data=_data(tmp_path))) == 0
+    assert json.loads((tmp_path / "storage" / "seen").read_text()) == [
+        ["b", "2019-03-07 00:00:00", 0],
+        ["a", "2019-03-11 00:00:00", 2],
+        ["b", "2019-03-12 00:00:00", 2],
+    ]
