@@ -365,6 +365,18 @@ class QCAlgorithm(TradingApi, FrameworkApi):
 
         return universes.add_universe(self, args, kwargs)
 
+    def get_last_known_prices(
+        self, security: Any = None, *, symbol: Any = None, securities: Any = None, symbols: Any = None
+    ) -> list[Any]:
+        """Lean's ``GetLastKnownPrices(security)`` (or ``symbol``): the last bar that closed by now; the forms of
+        several securities (a dictionary of them in Lean) are refused by name."""
+        from include.lean_local.seeding import last_known_prices
+
+        one = security if security is not None else symbol
+        if securities is not None or symbols is not None or isinstance(one, list | tuple):
+            raise NotSupportedByLocalRuntime("get_last_known_prices of several securities")
+        return last_known_prices(self._engine, one)
+
     @property
     def active_securities(self) -> Any:
         from include.lean_local.universes import active_securities

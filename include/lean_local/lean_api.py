@@ -20,6 +20,7 @@ def names() -> dict[str, Any]:
         orders,
         risk_free,
         security_changes,
+        seeding,
         shortable,
         universe_settings,
         universes,
@@ -124,6 +125,7 @@ def names() -> dict[str, Any]:
             "LocalDiskMapFileProvider",
             "UniverseSettings",
         ),
+        seeding: ("CompositeSecurityInitializer", "FuncSecurityInitializer", "FuncSecuritySeeder"),
         universes: (
             "CoarseFundamental",
             "Fundamental",

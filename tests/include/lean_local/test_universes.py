@@ -232,3 +232,33 @@ def test_scheduled_universes_select_at_their_dates(tmp_path: Path) -> None:
         ["a", "2019-03-11 00:00:00", 2],
         ["b", "2019-03-12 00:00:00", 2],
     ]
+
+
+SEEDED = """
+from AlgorithmImports import *
+class Seeded(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 11); self.set_end_date(2019, 3, 12)
+        seeder = FuncSecuritySeeder(self.get_last_known_prices)
+        self.set_security_initializer(CompositeSecurityInitializer(
+            FuncSecurityInitializer(lambda s: s.set_fee_model(ConstantFeeModel(0))),
+            FuncSecurityInitializer(lambda s: seeder.seed_security(s))))
+        a = self.add_equity("AAA", Resolution.DAILY)
+        bars = self.get_last_known_prices(a)
+        self.object_store.save("seen", json.dumps([a.price, [str(b.end_time) for b in bars]]))
+"""
+
+
+def test_a_func_security_seeder_prices_a_security_with_its_last_known_bar(tmp_path: Path) -> None:
+    """At the start (3/11 00:00) the last bar that closed is Friday 3/8's (its close, 10)."""
+    assert run_inprocess(write_run(tmp_path, SEEDED, name="seeded", data=_data(tmp_path))) == 0
+    assert json.loads((tmp_path / "storage" / "seen").read_text()) == [10.0, ["2019-03-08 16:00:00"]]
+
+
+def test_a_universe_of_tickers_by_time_is_refused_by_name(tmp_path: Path) -> None:
+    source = UNIVERSE.replace(
+        "self.add_universe(lambda coarse:", "self.add_universe('My', Resolution.DAILY, lambda t: ['AAA']) or (lambda c:"
+    )
+    done = run_subprocess(write_run(tmp_path, source, name="top1", data=_data(tmp_path)))
+    assert done.returncode == 1
+    assert "not supported by the local runtime: add_universe(name, resolution, selector)" in done.stderr
