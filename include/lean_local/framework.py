@@ -449,6 +449,22 @@ class FrameworkApi:
         fw.active = True
         fw.emit_insights(items)
 
+    # indicators and prices the framework models use -----------------------------------------------------------
+    def warm_up_indicator(self, symbol: Any, indicator: Any, resolution: Any = None, selector: Any = None) -> None:
+        """Lean's ``WarmUpIndicator(symbol, indicator[, resolution, selector])``: ``IndicatorHistory`` of the
+        indicator's warm-up period of daily bars before now (the indicator keeps the state)."""
+        if isinstance(resolution, dt.timedelta):
+            raise NotSupportedByLocalRuntime("warm_up_indicator over a period (only a bar count at a resolution)")
+        self.indicator_history(indicator, symbol, 0, resolution, selector)  # type: ignore[attr-defined]
+
+    def get_last_known_price(self, security: Any = None, *, symbol: Any = None) -> Any:
+        """Lean's ``GetLastKnownPrice(security | symbol)``: the last daily bar that closed by now (None if none)."""
+        target = security if security is not None else symbol
+        engine = self._engine
+        sym = getattr(target, "symbol", None) or engine.securities.to_symbol(target)
+        bars = engine.history_bars(sym, 1)
+        return bars[-1] if bars else None
+
     # engine hooks -------------------------------------------------------------------------------------------
     def _framework_post_initialize(self) -> None:
         self._fw.post_initialize()

@@ -9,6 +9,7 @@ on daily data as ``market_order`` does); targets are ``PortfolioTarget.percent``
 from __future__ import annotations
 
 import datetime as dt
+import math
 from enum import IntEnum
 from typing import Any
 
@@ -370,6 +371,112 @@ class InsightWeightingPortfolioConstructionModel(EqualWeightingPortfolioConstruc
 
     def get_value(self, insight: Insight) -> float:
         return abs(insight.weight) if insight.weight is not None else 0.0
+
+
+class MeanReversionPortfolioConstructionModel(PortfolioConstructionModel):
+    """Lean's ``MeanReversionPortfolioConstructionModel`` (the C# model; OLMAR, Li and Hoi 2012): each rebalance
+    moves the previous weights against each asset's price relative (1 + magnitude x direction, or price / SMA),
+    projected onto the simplex (Duchi et al. 2008)."""
+
+    def __init__(
+        self,
+        rebalance: Any = Resolution.DAILY,
+        portfolio_bias: Any = PortfolioBias.LONG_SHORT,
+        reversion_threshold: float = 1,
+        window_size: int = 20,
+        resolution: Any = Resolution.DAILY,
+    ) -> None:
+        super().__init__()
+        if int(portfolio_bias) == PortfolioBias.SHORT:
+            raise ValueError("Long position must be allowed in MeanReversionPortfolioConstructionModel.")
+        self._reversion_threshold = float(reversion_threshold)
+        self._window_size = int(window_size)
+        self._resolution = resolution
+        self._num_of_assets = 0
+        self._weight_vector: list[float] = []
+        self._symbol_data: dict[Any, tuple[Any, Any]] = {}
+        if rebalance is not None:
+            self.set_rebalancing_func(rebalance)
+
+    def determine_target_percent(self, active_insights: list[Insight]) -> dict[Insight, float]:
+        targets: dict[Insight, float] = {}
+        if not active_insights or not all(self._is_ready(x.symbol) for x in active_insights):
+            return targets
+        n = len(active_insights)
+        if self._num_of_assets != n:
+            self._num_of_assets = n
+            self._weight_vector = [1.0 / n] * n
+        relatives = self.get_price_relatives(active_insights)
+        prediction = sum(relatives) / len(relatives)  # LINQ Average: the double sum / count
+        deviations = [x - prediction for x in relatives]
+        second_norm = math.pow(_euclidean(deviations), 2)
+        if second_norm == 0.0:
+            step = 0.0
+        else:
+            inner = 0.0
+            for w, x in zip(self._weight_vector, relatives, strict=True):
+                inner += w * x
+            step = max(0.0, (inner - self._reversion_threshold) / second_norm)
+        next_portfolio = [w - deviations[i] * step for i, w in enumerate(self._weight_vector)]
+        normalized = simplex_projection(next_portfolio)
+        self._weight_vector = normalized
+        for i in range(n):
+            targets[active_insights[i]] = normalized[i]
+        return targets
+
+    def get_price_relatives(self, active_insights: list[Insight]) -> list[float]:
+        out = []
+        for insight in active_insights:
+            identity, sma = self._symbol_data[insight.symbol]
+            if insight.magnitude is not None:
+                out.append(1 + float(insight.magnitude) * int(insight.direction))
+            else:
+                out.append(float(identity.current.value) / float(sma.current.value))
+        return out
+
+    def _is_ready(self, symbol: Any) -> bool:
+        identity, sma = self._symbol_data[symbol]
+        return bool(identity.is_ready and sma.is_ready)
+
+    def on_securities_changed(self, algorithm: Any, changes: SecurityChanges) -> None:
+        super().on_securities_changed(algorithm, changes)
+        for removed in changes.removed_securities:
+            data = self._symbol_data.pop(removed.symbol, None)
+            if data is not None:
+                for indicator in data:
+                    indicator.reset()
+        for added in changes.added_securities:
+            symbol = added.symbol
+            if symbol not in self._symbol_data:
+                identity = algorithm.identity(symbol, self._resolution)
+                sma = algorithm.sma(symbol, self._window_size, self._resolution)
+                algorithm.warm_up_indicator(symbol, identity, self._resolution)
+                algorithm.warm_up_indicator(symbol, sma, self._resolution)
+                self._symbol_data[symbol] = (identity, sma)
+
+
+def _euclidean(values: list[float]) -> float:
+    """MathNet ``Distance.Euclidean``-style norm of one vector (``Euclidean()`` extension): sqrt of the sum of
+    squares."""
+    total = 0.0
+    for v in values:
+        total += v * v
+    return math.sqrt(total)
+
+
+def simplex_projection(vector: list[float], total: float = 1) -> list[float]:
+    """``MeanReversionPortfolioConstructionModel.SimplexProjection``: the Euclidean projection onto the simplex."""
+    if total <= 0:
+        raise ValueError("Total must be > 0 for Euclidean Projection onto the Simplex.")
+    mu = sorted(vector, reverse=True)
+    sv: list[float] = []
+    running = 0.0
+    for x in mu:
+        running += x
+        sv.append(running)
+    rho = [i for i in range(len(vector)) if mu[i] > (sv[i] - total) / (i + 1)][-1]
+    theta = (sv[rho] - total) / (rho + 1)
+    return [max(x - theta, 0.0) for x in vector]
 
 
 # ---------------------------------------------------------------------------------------------- execution

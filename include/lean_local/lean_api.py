@@ -103,6 +103,7 @@ def names() -> dict[str, Any]:
             "InsightWeightingPortfolioConstructionModel",
             "ManualUniverseSelectionModel",
             "MaximumDrawdownPercentPerSecurity",
+            "MeanReversionPortfolioConstructionModel",
             "NullAlphaModel",
             "NullExecutionModel",
             "NullPortfolioConstructionModel",

@@ -67,6 +67,9 @@ ALGORITHMS = (
     "PortfolioRebalanceOnDateRulesRegressionAlgorithm",
     # the same with a Python rebalance function of the UTC time (buying_power_model's reserved buying power)
     "PortfolioRebalanceOnCustomFuncRegressionAlgorithm",
+    # MeanReversionPortfolioConstructionModel (OLMAR weights on price/SMA, simplex projection), its indicators
+    # warmed up by warm_up_indicator; a security initializer seeding get_last_known_price
+    "MeanReversionPortfolioAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {
