@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from enum import IntEnum
 from typing import Any
 
@@ -477,6 +478,202 @@ def simplex_projection(vector: list[float], total: float = 1) -> list[float]:
     rho = [i for i in range(len(vector)) if mu[i] > (sv[i] - total) / (i + 1)][-1]
     theta = (sv[rho] - total) / (rho + 1)
     return [max(x - theta, 0.0) for x in vector]
+
+
+class ReturnsSymbolData:
+    """Lean's ``ReturnsSymbolData``: a RateOfChange(lookback) and a rolling window of its last ``period``
+    values (newest first), skipping a repeated end time."""
+
+    def __init__(self, symbol: Any, lookback: int, period: int) -> None:
+        from include.lean_local.indicators import RateOfChange, RollingWindow
+
+        self._symbol = symbol
+        self.roc = RateOfChange(f"{getattr(symbol, 'value', symbol)}.ROC({lookback})", lookback)
+        self._window: Any = RollingWindow(period)
+        self.roc.updated += self._on_roc_updated
+
+    def _on_roc_updated(self, sender: Any, updated: Any) -> None:
+        if self.roc.is_ready:
+            self._add_to_window(updated)
+
+    def _add_to_window(self, point: Any) -> None:
+        if self._window.samples > 0 and self._window[0].end_time == point.end_time:
+            return
+        self._window.add(point)
+
+    @property
+    def returns(self) -> dict[Any, float]:
+        return {point.end_time: float(point.value) for point in self._window}
+
+    def update(self, time: Any, value: float) -> bool:
+        return bool(self.roc.update(time, value))
+
+
+def form_returns_matrix(symbol_data: dict[Any, ReturnsSymbolData], symbols: list[Any]) -> list[list[float]]:
+    """Lean's ``FormReturnsMatrix``: one row per date (newest first), one column per symbol; a row whose
+    absolute sum is NaN or zero is left out."""
+    by_date = [symbol_data[s].returns for s in symbols if s in symbol_data]
+    all_dates: list[Any] = []
+    for returns in by_date:
+        for date in returns:
+            if date not in all_dates:
+                all_dates.append(date)
+    maximum = max((len(d.returns) for d in symbol_data.values()), default=0)
+    if maximum == len(all_dates):
+        rows = [[r.get(date, math.nan) for r in by_date] for date in all_dates]
+    else:
+        by_index = [list(r.values()) for r in by_date]
+        rows = [[v[d] if d < len(v) else math.nan for v in by_index] for d in range(maximum)]
+
+    def kept(row: list[float]) -> bool:
+        total = 0.0
+        for v in row:
+            total += abs(v)
+        return not (math.isnan(total) or total == 0)
+
+    return [row for row in rows if kept(row)]
+
+
+def _covariance(rows: list[list[float]]) -> list[list[float]]:
+    """Accord's ``Covariance`` (the sample covariance, divisor n - 1) of the columns."""
+    n = len(rows)
+    cols = len(rows[0]) if rows else 0
+    means = []
+    for j in range(cols):
+        total = 0.0
+        for k in range(n):
+            total += rows[k][j]
+        means.append(total / n)
+    cov = [[0.0] * cols for _ in range(cols)]
+    for i in range(cols):
+        for j in range(i, cols):
+            total = 0.0
+            for k in range(n):
+                total += (rows[k][j] - means[j]) * (rows[k][i] - means[i])
+            total /= n - 1
+            cov[i][j] = cov[j][i] = total
+    return cov
+
+
+class RiskParityPortfolioOptimizer:
+    """Lean's ``RiskParityPortfolioOptimizer``: Newton's method on 1/2 x'Sx - b'log(x) (equal risk budgets),
+    normalized and clamped to [lower, upper]. The runtime inverts the 2x2 Hessian in closed form; more than two
+    assets (Accord's LU inverse) refuse by name."""
+
+    def __init__(self, lower: float | None = None, upper: float | None = None) -> None:
+        self._lower = 1e-05 if lower is None else float(lower)
+        self._upper = sys.float_info.max if upper is None else float(upper)
+
+    def optimize(self, historical_returns: Any, expected_returns: Any = None, covariance: Any = None) -> list[float]:
+        cov = covariance if covariance is not None else _covariance(historical_returns)
+        size = len(cov)
+        budget = list(expected_returns) if expected_returns is not None else [1.0 / size] * size
+        solution = self._newton(size, cov, budget)
+        total = 0.0
+        for x in solution:
+            total += x
+        solution = [x / total for x in solution]
+        return [min(max(x, self._lower), self._upper) for x in solution]
+
+    @staticmethod
+    def _newton(
+        n: int, cov: list[list[float]], budget: list[float], tolerance: float = 1e-11, maximum_iteration: int = 15000
+    ) -> list[float]:
+        if n < 1 or n > 1000:
+            raise ValueError('Argument "numberOfVariables" must be a positive integer between 1 and 1000')
+        if n == 1:
+            return [1.0]
+        if n > 2:
+            raise NotSupportedByLocalRuntime("RiskParityPortfolioOptimizer with more than two assets")
+
+        def objective(x: list[float]) -> float:
+            xs = [cov[0][0] * x[0] + cov[1][0] * x[1], cov[0][1] * x[0] + cov[1][1] * x[1]]
+            quad = xs[0] * x[0] + xs[1] * x[1]
+            logs = budget[0] * math.log(x[0]) + budget[1] * math.log(x[1])
+            return 0.5 * quad - logs
+
+        weight = [1.0 / n] * n
+        new_objective = -sys.float_info.max
+        old_objective = sys.float_info.max
+        iteration = 0
+        while abs(new_objective - old_objective) > tolerance and iteration < maximum_iteration:
+            old_objective = new_objective
+            a = cov[0][0] + budget[0] / (weight[0] * weight[0])
+            b = cov[0][1]
+            c = cov[1][0]
+            d = cov[1][1] + budget[1] / (weight[1] * weight[1])
+            det = a * d - b * c
+            m = 1 / det
+            inv = [[d * m, -b * m], [-c * m, a * m]]
+            grad = [
+                cov[0][0] * weight[0] + cov[0][1] * weight[1] - budget[0] / weight[0],
+                cov[1][0] * weight[0] + cov[1][1] * weight[1] - budget[1] / weight[1],
+            ]
+            step = [inv[0][0] * grad[0] + inv[0][1] * grad[1], inv[1][0] * grad[0] + inv[1][1] * grad[1]]
+            weight = [weight[0] - step[0], weight[1] - step[1]]
+            new_objective = objective(weight)
+            iteration += 1
+        return weight
+
+
+class RiskParityPortfolioConstructionModel(PortfolioConstructionModel):
+    """Lean's ``RiskParityPortfolioConstructionModel``: weights from a risk-parity optimizer over each symbol's
+    last ``period`` returns over ``lookback`` bars (history-warmed)."""
+
+    def __init__(
+        self,
+        rebalance: Any = Resolution.DAILY,
+        portfolio_bias: Any = PortfolioBias.LONG_SHORT,
+        lookback: int = 1,
+        period: int = 252,
+        resolution: Any = Resolution.DAILY,
+        optimizer: Any = None,
+    ) -> None:
+        super().__init__()
+        if int(portfolio_bias) == PortfolioBias.SHORT:
+            raise ValueError("Long position must be allowed in RiskParityPortfolioConstructionModel.")
+        self._lookback = int(lookback)
+        self._period = int(period)
+        self._resolution = resolution
+        self._optimizer = optimizer if optimizer is not None else RiskParityPortfolioOptimizer()
+        self._symbol_data: dict[Any, ReturnsSymbolData] = {}
+        if rebalance is not None:
+            self.set_rebalancing_func(rebalance)
+
+    def determine_target_percent(self, active_insights: list[Insight]) -> dict[Insight, float]:
+        targets: dict[Insight, float] = {}
+        if not active_insights:
+            return targets
+        symbols = [x.symbol for x in active_insights]
+        returns = form_returns_matrix(self._symbol_data, symbols)
+        weights = list(self._optimizer.optimize(returns))
+        if weights:
+            for index, symbol in enumerate(symbols):
+                first = next(i for i in active_insights if i.symbol == symbol)
+                targets[first] = weights[index]
+        return targets
+
+    def on_securities_changed(self, algorithm: Any, changes: SecurityChanges) -> None:
+        super().on_securities_changed(algorithm, changes)
+        if changes.removed_securities:
+            raise NotSupportedByLocalRuntime("RiskParityPortfolioConstructionModel with removed securities")
+        added = changes.added_securities
+        if not added:
+            return
+        for security in added:
+            if security.symbol not in self._symbol_data:
+                data = ReturnsSymbolData(security.symbol, self._lookback, self._period)
+                self._symbol_data[security.symbol] = data
+                algorithm.register_indicator(security.symbol, data.roc, self._resolution)
+        engine = algorithm._engine
+        bars = []
+        for security in added:
+            bars += engine.history_bars(security.symbol, self._lookback * self._period)
+        bars.sort(key=lambda bar: bar.end_time)  # Lean's history slices: by time
+        for bar in bars:
+            data = self._symbol_data.get(bar.symbol)
+            if data is not None:
+                data.update(bar.end_time, bar.close)
 
 
 # ---------------------------------------------------------------------------------------------- execution

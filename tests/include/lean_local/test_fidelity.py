@@ -70,6 +70,9 @@ ALGORITHMS = (
     # MeanReversionPortfolioConstructionModel (OLMAR weights on price/SMA, simplex projection), its indicators
     # warmed up by warm_up_indicator; a security initializer seeding get_last_known_price
     "MeanReversionPortfolioAlgorithm",
+    # RiskParityPortfolioConstructionModel: ROC returns windows warmed by history, Accord's sample covariance,
+    # Newton's method on the risk-parity objective
+    "RiskParityPortfolioAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {
