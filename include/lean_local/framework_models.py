@@ -671,9 +671,9 @@ class RiskParityPortfolioConstructionModel(PortfolioConstructionModel):
             bars += engine.history_bars(security.symbol, self._lookback * self._period)
         bars.sort(key=lambda bar: bar.end_time)  # Lean's history slices: by time
         for bar in bars:
-            data = self._symbol_data.get(bar.symbol)
-            if data is not None:
-                data.update(bar.end_time, bar.close)
+            returns = self._symbol_data.get(bar.symbol)
+            if returns is not None:
+                returns.update(bar.end_time, bar.close)
 
 
 # ---------------------------------------------------------------------------------------------- execution
