@@ -91,9 +91,10 @@ class InsightCollection:
     def __getitem__(self, symbol: Any) -> list[Insight]:
         return list(self._by_symbol[symbol])
 
-    def try_get_value(self, symbol: Any) -> list[Insight] | None:
+    def try_get_value(self, symbol: Any, insights: Any = None) -> tuple[bool, list[Insight] | None]:
+        """.NET's ``TryGetValue`` as Python.NET returns it: (found, the symbol's insights)."""
         items = self._by_symbol.get(symbol)
-        return None if items is None else list(items)
+        return (False, None) if items is None else (True, list(items))
 
     @property
     def count(self) -> int:
@@ -145,8 +146,10 @@ class InsightManager(InsightCollection):
     def set_insight_score_function(self, insight_score_function: Any) -> None:
         raise NotSupportedByLocalRuntime("InsightManager.set_insight_score_function (insight scoring)")
 
-    def expire(self, symbols: Iterable[Any] | None) -> None:
+    def expire(self, symbols: Iterable[Any] | None = None, *, insights: Iterable[Any] | None = None) -> None:
         """Lean's ``Expire(symbols)`` / ``Expire(insights)``: the active insights close now."""
+        if symbols is None:
+            symbols = insights
         if symbols is None:
             return
         now = self._algorithm.utc_time
@@ -157,8 +160,8 @@ class InsightManager(InsightCollection):
             for insight in self._by_symbol.get(item, []):
                 insight.expire(now)
 
-    def cancel(self, symbols: Iterable[Any] | None) -> None:
-        self.expire(symbols)
+    def cancel(self, symbols: Iterable[Any] | None = None, *, insights: Iterable[Any] | None = None) -> None:
+        self.expire(symbols, insights=insights)
 
 
 class GeneratedInsightsCollection:

@@ -30,6 +30,22 @@ _RESOLUTION_SPANS = {
 }
 
 
+def _one(method: str, **named: Any) -> Any:
+    """The one argument given under one of Lean's overloads' names."""
+    given = [value for value in named.values() if value is not None]
+    if len(given) != 1:
+        raise TypeError(f"{method}() takes one of {', '.join(named)}")
+    return given[0]
+
+
+def _rebalance(default: Any, **named: Any) -> Any:
+    """A PCM's rebalance parameter, under any of its overloads' names (None given: the default)."""
+    given = [value for value in named.values() if value is not None]
+    if len(given) > 1:
+        raise TypeError(f"a rebalance parameter is one of {', '.join(named)}")
+    return given[0] if given else default
+
+
 def _model_name(model: Any) -> str:
     name = getattr(model, "name", None)
     return name if isinstance(name, str) and name else type(model).__name__
@@ -73,8 +89,8 @@ class CompositeAlphaModel(AlphaModel):
         for model in alpha_models:
             self.add_alpha(model)
 
-    def add_alpha(self, alpha_model: Any) -> None:
-        self._models.append(alpha_model)
+    def add_alpha(self, alpha_model: Any = None, *, py_alpha_model: Any = None) -> None:
+        self._models.append(_one("add_alpha", alpha_model=alpha_model, py_alpha_model=py_alpha_model))
 
     def update(self, algorithm: Any, data: Any) -> list[Insight]:
         out: list[Insight] = []
@@ -218,8 +234,8 @@ class PortfolioConstructionModel:
         if rebalancing_func is not None:
             self.set_rebalancing_func(rebalancing_func)
 
-    def set_rebalancing_func(self, rebalancing_func: Any) -> None:
-        self._rebalancing_func = _rebalancing_func(rebalancing_func)
+    def set_rebalancing_func(self, rebalance: Any) -> None:
+        self._rebalancing_func = _rebalancing_func(rebalance)
 
     @property
     def insights(self) -> Any:
@@ -333,11 +349,27 @@ class EqualWeightingPortfolioConstructionModel(PortfolioConstructionModel):
     """Lean's ``EqualWeightingPortfolioConstructionModel``: 1/N of the portfolio to each of the N symbols with
     an active insight that is not flat (and respects the bias), in the insight's direction."""
 
-    def __init__(self, rebalance: Any = Resolution.DAILY, portfolio_bias: Any = PortfolioBias.LONG_SHORT) -> None:
+    def __init__(
+        self,
+        rebalance: Any = None,
+        portfolio_bias: Any = PortfolioBias.LONG_SHORT,
+        *,
+        rebalancing_date_rules: Any = None,
+        rebalancing_func: Any = None,
+        time_span: Any = None,
+        resolution: Any = None,
+    ) -> None:
         super().__init__()
         self.portfolio_bias = PortfolioBias(int(portfolio_bias))
-        if rebalance is not None:
-            self.set_rebalancing_func(rebalance)
+        rebalance = _rebalance(
+            Resolution.DAILY,
+            rebalance=rebalance,
+            rebalancing_date_rules=rebalancing_date_rules,
+            rebalancing_func=rebalancing_func,
+            time_span=time_span,
+            resolution=resolution,
+        )
+        self.set_rebalancing_func(rebalance)
 
     def determine_target_percent(self, active_insights: list[Insight]) -> dict[Insight, float]:
         count = sum(
@@ -381,13 +413,26 @@ class MeanReversionPortfolioConstructionModel(PortfolioConstructionModel):
 
     def __init__(
         self,
-        rebalance: Any = Resolution.DAILY,
+        rebalance: Any = None,
         portfolio_bias: Any = PortfolioBias.LONG_SHORT,
         reversion_threshold: float = 1,
         window_size: int = 20,
         resolution: Any = Resolution.DAILY,
+        *,
+        rebalancing_date_rules: Any = None,
+        rebalance_resolution: Any = None,
+        time_span: Any = None,
+        rebalancing_func: Any = None,
     ) -> None:
         super().__init__()
+        rebalance = _rebalance(
+            Resolution.DAILY,
+            rebalance=rebalance,
+            rebalancing_date_rules=rebalancing_date_rules,
+            rebalance_resolution=rebalance_resolution,
+            time_span=time_span,
+            rebalancing_func=rebalancing_func,
+        )
         if int(portfolio_bias) == PortfolioBias.SHORT:
             raise ValueError("Long position must be allowed in MeanReversionPortfolioConstructionModel.")
         self._reversion_threshold = float(reversion_threshold)
@@ -622,14 +667,27 @@ class RiskParityPortfolioConstructionModel(PortfolioConstructionModel):
 
     def __init__(
         self,
-        rebalance: Any = Resolution.DAILY,
+        rebalance: Any = None,
         portfolio_bias: Any = PortfolioBias.LONG_SHORT,
         lookback: int = 1,
         period: int = 252,
         resolution: Any = Resolution.DAILY,
         optimizer: Any = None,
+        *,
+        rebalancing_date_rules: Any = None,
+        rebalance_resolution: Any = None,
+        time_span: Any = None,
+        rebalancing_func: Any = None,
     ) -> None:
         super().__init__()
+        rebalance = _rebalance(
+            Resolution.DAILY,
+            rebalance=rebalance,
+            rebalancing_date_rules=rebalancing_date_rules,
+            rebalance_resolution=rebalance_resolution,
+            time_span=time_span,
+            rebalancing_func=rebalancing_func,
+        )
         if int(portfolio_bias) == PortfolioBias.SHORT:
             raise ValueError("Long position must be allowed in RiskParityPortfolioConstructionModel.")
         self._lookback = int(lookback)
@@ -683,9 +741,19 @@ class PortfolioTargetCollection:
     def __init__(self) -> None:
         self._targets: dict[Any, PortfolioTarget] = {}
 
-    def add(self, target: PortfolioTarget) -> None:
+    def add(
+        self, symbol: Any = None, target: Any = None, *, item: Any = None, key: Any = None, value: Any = None
+    ) -> None:
+        """``add(target)``, ``add(symbol, target)``, ``add(key, value)`` or ``add(item)`` (a target or a
+        (symbol, target) pair)."""
+        if key is not None or value is not None:
+            symbol, target = key, value
+        if item is not None:
+            symbol, target = (item[0], item[1]) if isinstance(item, tuple) else (None, item)
+        if target is None:
+            symbol, target = None, symbol
         if target is not None:
-            self._targets[target.symbol] = target
+            self._targets[target.symbol if symbol is None else symbol] = target
 
     def add_range(self, targets: Any) -> None:
         for target in targets or []:
@@ -705,14 +773,22 @@ class PortfolioTargetCollection:
     def __iter__(self) -> Any:
         return iter(list(self._targets.values()))
 
-    def contains_key(self, symbol: Any) -> bool:
-        return symbol in self._targets
+    def contains_key(self, symbol: Any = None, *, key: Any = None) -> bool:
+        return (symbol if key is None else key) in self._targets
 
     def __getitem__(self, symbol: Any) -> PortfolioTarget:
         return self._targets[symbol]
 
-    def remove(self, symbol: Any) -> bool:
-        return self._targets.pop(symbol, None) is not None
+    def remove(self, symbol: Any = None, target: Any = None, *, item: Any = None, key: Any = None) -> bool:
+        """``remove(symbol)``, ``remove(key)``, ``remove(target)`` or ``remove(item)``."""
+        if key is not None:
+            symbol = key
+        if item is not None:
+            target = item[1] if isinstance(item, tuple) else item
+        key = symbol if target is None else target.symbol
+        if isinstance(key, PortfolioTarget):
+            key = key.symbol
+        return self._targets.pop(key, None) is not None
 
     def clear(self) -> None:
         self._targets.clear()
@@ -915,9 +991,15 @@ class ManualUniverseSelectionModel(UniverseSelectionModel):
     """Lean's ``ManualUniverseSelectionModel``: a fixed list of symbols (one universe per market and security
     type; the runtime's are USA equities)."""
 
-    def __init__(self, *symbols: Any, universe_settings: Any = None) -> None:
+    def __init__(self, symbols: Any = None, *more: Any, universe_settings: Any = None) -> None:
+        """``(symbols)``, ``(*symbols)`` or ``(symbols, universe_settings)``."""
+        from include.lean_local.universe_settings import UniverseSettings
+
+        items = list(more)
+        if len(items) == 1 and isinstance(items[0], UniverseSettings) and universe_settings is None:
+            universe_settings = items.pop()
         flat: list[Any] = []
-        for item in symbols:
+        for item in [symbols, *items]:
             if isinstance(item, (list, tuple)):
                 flat.extend(item)
             elif item is not None:
@@ -978,11 +1060,24 @@ class _CustomUniverse(_FixedUniverse):
 class CustomUniverseSelectionModel(UniverseSelectionModel):
     """Lean's ``CustomUniverseSelectionModel(name, selector)``: USA equities from a selector of tickers."""
 
-    def __init__(self, *args: Any, universe_settings: Any = None) -> None:
-        if len(args) == 2 and isinstance(args[0], str) and callable(args[1]):
-            self.name, self._selector = args
-        else:
-            raise NotSupportedByLocalRuntime("CustomUniverseSelectionModel (only (name, selector) of USA equities)")
+    def __init__(
+        self,
+        security_type: Any = None,
+        name: Any = None,
+        market: Any = None,
+        selector: Any = None,
+        universe_settings: Any = None,
+        interval: Any = None,
+    ) -> None:
+        """``(name, selector)`` (USA equities, daily); the six-argument form refuses by name unless it is that."""
+        if isinstance(security_type, str) and callable(name) and market is None and selector is None:
+            security_type, name, selector = None, security_type, name
+        if security_type is not None or market is not None or interval is not None:
+            raise NotSupportedByLocalRuntime("CustomUniverseSelectionModel (only (name, selector))")
+        if not isinstance(name, str) or not callable(selector):
+            raise TypeError("CustomUniverseSelectionModel(name, selector)")
+        self.name = name
+        self._selector = selector
         self.universe_settings = universe_settings
 
     def create_universes(self, algorithm: Any) -> list[Any]:
