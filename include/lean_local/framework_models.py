@@ -963,6 +963,10 @@ class _FixedUniverse:
         settings = self.universe_settings if self.universe_settings is not None else algorithm.universe_settings
         for symbol in self.symbols:
             ticker = getattr(symbol, "value", symbol)
+            sec_type = getattr(symbol, "security_type", 1)
+            market = str(getattr(getattr(symbol, "id", None), "market", "usa")).lower()
+            if int(sec_type) != 1 or market != "usa":
+                raise NotSupportedByLocalRuntime(f"a universe of {ticker} (only USA equities)")
             algorithm.add_equity(
                 str(ticker),
                 settings.resolution,

@@ -5,6 +5,8 @@ computed from Lean's formulas (Insight.ComputeCloseTime, PortfolioConstructionMo
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,6 +35,7 @@ from include.lean_local.insights import (
 )
 from include.lean_local.scheduling import DateRules
 from include.lean_local.symbols import SecurityIdentifier, Symbol
+from tests.include.lean_local.helpers import run_inprocess, run_subprocess, write_run
 
 UTC_OFFSET = dt.timedelta(hours=4)  # New York in October 2013 (EDT)
 
@@ -201,3 +204,48 @@ def test_sample_covariance_and_the_returns_matrix() -> None:
     b = SimpleNamespace(returns={t2: 0.02, t1: 0.0})
     # newest first; the all-zero row is left out
     assert form_returns_matrix({"A": a, "B": b}, ["A", "B"]) == [[0.01, 0.02]]  # type: ignore[dict-item]
+
+
+PASCAL = """
+from AlgorithmImports import *
+class Pascal(QCAlgorithm):
+    def Initialize(self):
+        self.set_start_date(2019, 3, 1); self.set_end_date(2019, 3, 5)
+"""
+
+
+def test_a_pascal_case_event_handler_is_refused_by_name(tmp_path: Path) -> None:
+    done = run_subprocess(write_run(tmp_path, PASCAL, name="pascal"))
+    assert done.returncode == 1
+    assert "PascalCase event handler Initialize" in done.stderr.splitlines()[-1]
+
+
+FRAMEWORK = """
+from AlgorithmImports import *
+class Framework(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 1); self.set_end_date(2019, 3, 6)
+        self.universe_settings.resolution = Resolution.DAILY
+        zzsg = Symbol.create("ZZSG", SecurityType.EQUITY, Market.USA)
+        self.set_universe_selection(ManualUniverseSelectionModel([zzsg]))
+        self.set_alpha(ConstantAlphaModel(InsightType.PRICE, InsightDirection.UP, timedelta(days=1)))
+        self.set_portfolio_construction(EqualWeightingPortfolioConstructionModel())
+        self.seen = []
+        self.insights_generated += lambda algorithm, data: self.seen.append(
+            [str(self.time), [str(i.close_time_utc) for i in data.insights]])
+    def on_securities_changed(self, changes):
+        self.seen.append([str(self.time), [s.symbol.value for s in changes.added_securities]])
+    def on_end_of_algorithm(self):
+        self.seen.append(len(self.transactions.get_orders()))
+        self.object_store.save("seen", json.dumps(self.seen))
+"""
+
+
+def test_a_framework_algorithm_gets_its_universe_then_insights_then_orders(tmp_path: Path) -> None:
+    assert run_inprocess(write_run(tmp_path, FRAMEWORK, name="framework")) == 0
+    seen = json.loads((tmp_path / "storage" / "seen").read_text())
+    # the universe's security at the first midnight, then one 1-day insight a session at the close (16:00 EST =
+    # 21:00 UTC), closing at the next session's close
+    assert seen[0] == ["2019-03-01 00:00:00", ["ZZSG"]]
+    assert seen[1] == ["2019-03-01 16:00:00", ["2019-03-04 21:00:00"]]
+    assert seen[-1] >= 1  # the target's market-on-open order
