@@ -359,6 +359,24 @@ class QCAlgorithm(TradingApi, FrameworkApi):
             raise TypeError("train() takes (training_code) or (date_rule, time_rule, training_code)")
         return self.schedule.on(date_rule, time_rule, training_code)
 
+    def add_universe(self, *args: Any, **kwargs: Any) -> Any:
+        """Lean's coarse fundamental universe (``include.lean_local.universes``); other universes refuse."""
+        from include.lean_local import universes
+
+        return universes.add_universe(self, args, kwargs)
+
+    @property
+    def active_securities(self) -> Any:
+        from include.lean_local.universes import active_securities
+
+        return active_securities(self._engine)
+
+    @property
+    def universe(self) -> Any:
+        from include.lean_local.universes import UniverseDefinitions
+
+        return UniverseDefinitions(self)
+
     # parameters ----------------------------------------------------------------
     def get_parameter(self, name: str, default_value: Any = None) -> Any:
         value = self._parameters.get(name)

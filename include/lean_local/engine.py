@@ -25,6 +25,7 @@ from include.lean_local.security_changes import SecurityChangeNotifier
 from include.lean_local.sessions import from_yyyymmdd, local_to_utc, nyse_sessions, utc_to_local, yyyymmdd
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import TransactionHandler
+from include.lean_local.universes import UniverseManager
 
 if TYPE_CHECKING:
     from include.lean_local.algorithm import QCAlgorithm
@@ -66,11 +67,12 @@ class Engine:
         self.feed = DataFeed(self, provider, self.sessions, self.securities, algorithm, log_line)
         # OnSecuritiesChanged: additions/removals queued here, delivered at the start of the next step
         self.security_changes = SecurityChangeNotifier()
+        self.universes = UniverseManager(self)  # add_universe's coarse universes, selected before each step
 
     # ------------------------------------------------------------------ securities
     def add_equity(
         self,
-        ticker: str,
+        ticker: str | Symbol,
         resolution: Any = None,
         leverage: float | None = None,
         fill_forward: bool = True,
@@ -82,7 +84,7 @@ class Engine:
             raise NotSupportedByLocalRuntime(
                 f"add_equity resolution {res.name} (only Resolution.DAILY; Lean defaults to MINUTE)"
             )
-        symbol = self.provider.symbol_for(ticker)
+        symbol = ticker if isinstance(ticker, Symbol) else self.provider.symbol_for(ticker)
         existing = self.securities.get(symbol)
         if existing is not None:
             return existing
@@ -208,6 +210,8 @@ class Engine:
             if self.stopped:
                 break
         if not self.stopped:
+            self.universes.after_run(last - 1)
+        if not self.stopped:
             self._fire_events(dt.datetime.combine(self.end_date.date(), dt.time(23, 59, 59)), inclusive=True)
 
     def live_first_index(self, now_local: dt.datetime) -> int:
@@ -325,11 +329,14 @@ class Engine:
 
     def _step(self, k: int) -> None:
         algo = self.algorithm
+        self.universes.before_step(k)  # a selection at a midnight also delivers the pending changes
+        if self.stopped:
+            return
         self._deliver_security_changes(k, first=not self._stepped)
         self._stepped = True
         if self.stopped:
             return
-        events = self.feed.corporate_events_at(k)
+        events = self.universes.corporate_events(self.feed.corporate_events_at(k))
         if events:
             self._corporate_slice(events)
             if self.stopped:

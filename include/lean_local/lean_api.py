@@ -22,6 +22,7 @@ def names() -> dict[str, Any]:
         security_changes,
         shortable,
         universe_settings,
+        universes,
     )
     from include.lean_local.algorithm import QCAlgorithm
     from include.lean_local.buying_power import ReservedBuyingPowerForPositionParameters
@@ -126,6 +127,13 @@ def names() -> dict[str, Any]:
             "LocalDiskFactorFileProvider",
             "LocalDiskMapFileProvider",
             "UniverseSettings",
+        ),
+        universes: (
+            "CoarseFundamental",
+            "Fundamental",
+            "FundamentalUniverse",
+            "FundamentalUniverseSelectionModel",
+            "Universe",
         ),
         orders: (
             "CancelOrderRequest",

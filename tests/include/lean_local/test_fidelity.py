@@ -73,6 +73,21 @@ ALGORITHMS = (
     # RiskParityPortfolioConstructionModel: ROC returns windows warmed by history, Accord's sample covariance,
     # Newton's method on the risk-parity objective
     "RiskParityPortfolioAlgorithm",
+    # a coarse universe (top 3 by dollar volume): selection at midnight from the previous day's file, removals
+    # kept pending while held or ordered, a security re-selected while pending not added again
+    "CoarseFundamentalTop3Algorithm",
+    "UniverseSelectionDefinitionsAlgorithm",  # add_universe(self.universe.top(3))
+    # add_universe(CoarseFundamental): every symbol of each file; active_securities, has_data; GOOG's bars read
+    # through the map file of its SecurityIdentifier
+    "NoUniverseSelectorRegressionAlgorithm",
+    # the tradable day before the start selected at the start; a universe's selected symbols and members
+    "UniverseSelectedRegressionAlgorithm",
+    # a FundamentalUniverseSelectionModel subclass: its first selection at the start on the (missing, so empty)
+    # file of the day before, then Universe.UNCHANGED
+    "CustomUniverseSelectionModelRegressionAlgorithm",
+    # universes selecting on a schedule (month start, month end, one date): the schedule's last date by the start
+    # selects at the start, then each date at its midnight (FundamentalUniverse.usa, UniverseSettings' copy)
+    "FundamentalCustomSelectionTimeRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

@@ -40,6 +40,7 @@ from include.lean_local import (
     scheduling,
     securities,
     shortable,
+    universes,
 )
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.object_store import ObjectStore
@@ -84,6 +85,8 @@ SHIM_CLASSES: dict[type, str] = {
     market_data.Splits: "QuantConnect.Data.Market.Splits",
     market_data.Delistings: "QuantConnect.Data.Market.Delistings",
     market_data.Slice: "QuantConnect.Data.Slice",
+    universes.UniverseDefinitions: "QuantConnect.Algorithm.UniverseDefinitions",
+    universes.Fundamental: "QuantConnect.Data.Fundamental.Fundamental",
     order_models.CashAmount: "QuantConnect.Securities.CashAmount",
     order_models.OrderFee: "QuantConnect.Orders.Fees.OrderFee",
     order_models.OrderFeeParameters: "QuantConnect.Orders.Fees.OrderFeeParameters",
