@@ -335,6 +335,38 @@ def _model_name(model: Any) -> str:
     return type(model).__name__
 
 
+class _UniverseManagerView:
+    """``count``: the add_universe universes, one per framework universe (a ManualUniverseSelectionModel's, a
+    CustomUniverseSelectionModel's...) and Lean's user-defined universe when a security was added by add_equity
+    (or add_security) rather than by a universe; ``active_securities``: the members of every universe."""
+
+    def __init__(self, algorithm: Any) -> None:
+        self._algorithm = algorithm
+
+    @property
+    def count(self) -> int:
+        engine = self._algorithm._engine
+        fundamental = getattr(engine, "universes", None)
+        fw: Framework = self._algorithm._fw
+        count = len(fw._universes)
+        by_universe: set[Any] = set()
+        for universe in fw._universes:
+            by_universe.update(getattr(universe, "added", ()))
+        if fundamental is not None:
+            count += len(fundamental.universes)
+            by_universe.update(fundamental._created)
+        if any(symbol not in by_universe for symbol, _ in engine.securities.items()):
+            count += 1  # Lean's UserDefinedUniverse of the USA equities added by add_equity
+        return count
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def active_securities(self) -> Any:
+        return self._algorithm.active_securities
+
+
 class FrameworkApi:
     """The framework members of ``QCAlgorithm`` (``QCAlgorithm.Framework.cs``)."""
 
@@ -451,6 +483,11 @@ class FrameworkApi:
         fw = self._fw
         fw.active = True
         fw.emit_insights(items)
+
+    @property
+    def universe_manager(self) -> Any:
+        """Lean's ``UniverseManager`` as an algorithm reads it: ``count`` and ``active_securities``."""
+        return _UniverseManagerView(self)
 
     # indicators and prices the framework models use -----------------------------------------------------------
     def warm_up_indicator(self, symbol: Any, indicator: Any, resolution: Any = None, selector: Any = None) -> None:

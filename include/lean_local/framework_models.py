@@ -958,6 +958,7 @@ class _FixedUniverse:
     def __init__(self, symbols: list[Any], universe_settings: Any = None) -> None:
         self.symbols = symbols
         self.universe_settings = universe_settings
+        self.added: list[Any] = []  # the symbols of its securities
 
     def start(self, algorithm: Any) -> None:
         settings = self.universe_settings if self.universe_settings is not None else algorithm.universe_settings
@@ -967,12 +968,13 @@ class _FixedUniverse:
             market = str(getattr(getattr(symbol, "id", None), "market", "usa")).lower()
             if int(sec_type) != 1 or market != "usa":
                 raise NotSupportedByLocalRuntime(f"a universe of {ticker} (only USA equities)")
-            algorithm.add_equity(
+            security = algorithm.add_equity(
                 str(ticker),
                 settings.resolution,
                 fill_forward=getattr(settings, "fill_forward", True),
                 leverage=float(getattr(settings, "leverage", 0.0) or 0.0),
             )
+            self.added.append(security.symbol)
 
     def on_time_step(self, algorithm: Any) -> None:
         pass
