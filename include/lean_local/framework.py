@@ -91,9 +91,10 @@ class InsightCollection:
     def __getitem__(self, symbol: Any) -> list[Insight]:
         return list(self._by_symbol[symbol])
 
-    def try_get_value(self, symbol: Any) -> list[Insight] | None:
+    def try_get_value(self, symbol: Any, insights: Any = None) -> tuple[bool, list[Insight] | None]:
+        """.NET's ``TryGetValue`` as Python.NET returns it: (found, the symbol's insights)."""
         items = self._by_symbol.get(symbol)
-        return None if items is None else list(items)
+        return (False, None) if items is None else (True, list(items))
 
     @property
     def count(self) -> int:
@@ -145,8 +146,10 @@ class InsightManager(InsightCollection):
     def set_insight_score_function(self, insight_score_function: Any) -> None:
         raise NotSupportedByLocalRuntime("InsightManager.set_insight_score_function (insight scoring)")
 
-    def expire(self, symbols: Iterable[Any] | None) -> None:
+    def expire(self, symbols: Iterable[Any] | None = None, *, insights: Iterable[Any] | None = None) -> None:
         """Lean's ``Expire(symbols)`` / ``Expire(insights)``: the active insights close now."""
+        if symbols is None:
+            symbols = insights
         if symbols is None:
             return
         now = self._algorithm.utc_time
@@ -157,8 +160,8 @@ class InsightManager(InsightCollection):
             for insight in self._by_symbol.get(item, []):
                 insight.expire(now)
 
-    def cancel(self, symbols: Iterable[Any] | None) -> None:
-        self.expire(symbols)
+    def cancel(self, symbols: Iterable[Any] | None = None, *, insights: Iterable[Any] | None = None) -> None:
+        self.expire(symbols, insights=insights)
 
 
 class GeneratedInsightsCollection:
@@ -332,6 +335,38 @@ def _model_name(model: Any) -> str:
     return type(model).__name__
 
 
+class _UniverseManagerView:
+    """``count``: the add_universe universes, one per framework universe (a ManualUniverseSelectionModel's, a
+    CustomUniverseSelectionModel's...) and Lean's user-defined universe when a security was added by add_equity
+    (or add_security) rather than by a universe; ``active_securities``: the members of every universe."""
+
+    def __init__(self, algorithm: Any) -> None:
+        self._algorithm = algorithm
+
+    @property
+    def count(self) -> int:
+        engine = self._algorithm._engine
+        fundamental = getattr(engine, "universes", None)
+        fw: Framework = self._algorithm._fw
+        count = len(fw._universes)
+        by_universe: set[Any] = set()
+        for universe in fw._universes:
+            by_universe.update(getattr(universe, "added", ()))
+        if fundamental is not None:
+            count += len(fundamental.universes)
+            by_universe.update(fundamental._created)
+        if any(symbol not in by_universe for symbol, _ in engine.securities.items()):
+            count += 1  # Lean's UserDefinedUniverse of the USA equities added by add_equity
+        return count
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def active_securities(self) -> Any:
+        return self._algorithm.active_securities
+
+
 class FrameworkApi:
     """The framework members of ``QCAlgorithm`` (``QCAlgorithm.Framework.cs``)."""
 
@@ -448,6 +483,27 @@ class FrameworkApi:
         fw = self._fw
         fw.active = True
         fw.emit_insights(items)
+
+    @property
+    def universe_manager(self) -> Any:
+        """Lean's ``UniverseManager`` as an algorithm reads it: ``count`` and ``active_securities``."""
+        return _UniverseManagerView(self)
+
+    # indicators and prices the framework models use -----------------------------------------------------------
+    def warm_up_indicator(self, symbol: Any, indicator: Any, resolution: Any = None, selector: Any = None) -> None:
+        """Lean's ``WarmUpIndicator(symbol, indicator[, resolution, selector])``: ``IndicatorHistory`` of the
+        indicator's warm-up period of daily bars before now (the indicator keeps the state)."""
+        if isinstance(resolution, dt.timedelta):
+            raise NotSupportedByLocalRuntime("warm_up_indicator over a period (only a bar count at a resolution)")
+        self.indicator_history(indicator, symbol, 0, resolution, selector)  # type: ignore[attr-defined]
+
+    def get_last_known_price(self, security: Any = None, *, symbol: Any = None) -> Any:
+        """Lean's ``GetLastKnownPrice(security | symbol)``: the last daily bar that closed by now (None if none)."""
+        target = security if security is not None else symbol
+        engine = self._engine
+        sym = getattr(target, "symbol", None) or engine.securities.to_symbol(target)
+        bars = engine.history_bars(sym, 1)
+        return bars[-1] if bars else None
 
     # engine hooks -------------------------------------------------------------------------------------------
     def _framework_post_initialize(self) -> None:

@@ -9,6 +9,8 @@ on daily data as ``market_order`` does); targets are ``PortfolioTarget.percent``
 from __future__ import annotations
 
 import datetime as dt
+import math
+import sys
 from enum import IntEnum
 from typing import Any
 
@@ -26,6 +28,22 @@ _RESOLUTION_SPANS = {
     Resolution.HOUR: dt.timedelta(hours=1),
     Resolution.DAILY: dt.timedelta(days=1),
 }
+
+
+def _one(method: str, **named: Any) -> Any:
+    """The one argument given under one of Lean's overloads' names."""
+    given = [value for value in named.values() if value is not None]
+    if len(given) != 1:
+        raise TypeError(f"{method}() takes one of {', '.join(named)}")
+    return given[0]
+
+
+def _rebalance(default: Any, **named: Any) -> Any:
+    """A PCM's rebalance parameter, under any of its overloads' names (None given: the default)."""
+    given = [value for value in named.values() if value is not None]
+    if len(given) > 1:
+        raise TypeError(f"a rebalance parameter is one of {', '.join(named)}")
+    return given[0] if given else default
 
 
 def _model_name(model: Any) -> str:
@@ -71,8 +89,8 @@ class CompositeAlphaModel(AlphaModel):
         for model in alpha_models:
             self.add_alpha(model)
 
-    def add_alpha(self, alpha_model: Any) -> None:
-        self._models.append(alpha_model)
+    def add_alpha(self, alpha_model: Any = None, *, py_alpha_model: Any = None) -> None:
+        self._models.append(_one("add_alpha", alpha_model=alpha_model, py_alpha_model=py_alpha_model))
 
     def update(self, algorithm: Any, data: Any) -> list[Insight]:
         out: list[Insight] = []
@@ -216,8 +234,8 @@ class PortfolioConstructionModel:
         if rebalancing_func is not None:
             self.set_rebalancing_func(rebalancing_func)
 
-    def set_rebalancing_func(self, rebalancing_func: Any) -> None:
-        self._rebalancing_func = _rebalancing_func(rebalancing_func)
+    def set_rebalancing_func(self, rebalance: Any) -> None:
+        self._rebalancing_func = _rebalancing_func(rebalance)
 
     @property
     def insights(self) -> Any:
@@ -331,11 +349,27 @@ class EqualWeightingPortfolioConstructionModel(PortfolioConstructionModel):
     """Lean's ``EqualWeightingPortfolioConstructionModel``: 1/N of the portfolio to each of the N symbols with
     an active insight that is not flat (and respects the bias), in the insight's direction."""
 
-    def __init__(self, rebalance: Any = Resolution.DAILY, portfolio_bias: Any = PortfolioBias.LONG_SHORT) -> None:
+    def __init__(
+        self,
+        rebalance: Any = None,
+        portfolio_bias: Any = PortfolioBias.LONG_SHORT,
+        *,
+        rebalancing_date_rules: Any = None,
+        rebalancing_func: Any = None,
+        time_span: Any = None,
+        resolution: Any = None,
+    ) -> None:
         super().__init__()
         self.portfolio_bias = PortfolioBias(int(portfolio_bias))
-        if rebalance is not None:
-            self.set_rebalancing_func(rebalance)
+        rebalance = _rebalance(
+            Resolution.DAILY,
+            rebalance=rebalance,
+            rebalancing_date_rules=rebalancing_date_rules,
+            rebalancing_func=rebalancing_func,
+            time_span=time_span,
+            resolution=resolution,
+        )
+        self.set_rebalancing_func(rebalance)
 
     def determine_target_percent(self, active_insights: list[Insight]) -> dict[Insight, float]:
         count = sum(
@@ -372,6 +406,334 @@ class InsightWeightingPortfolioConstructionModel(EqualWeightingPortfolioConstruc
         return abs(insight.weight) if insight.weight is not None else 0.0
 
 
+class MeanReversionPortfolioConstructionModel(PortfolioConstructionModel):
+    """Lean's ``MeanReversionPortfolioConstructionModel`` (the C# model; OLMAR, Li and Hoi 2012): each rebalance
+    moves the previous weights against each asset's price relative (1 + magnitude x direction, or price / SMA),
+    projected onto the simplex (Duchi et al. 2008)."""
+
+    def __init__(
+        self,
+        rebalance: Any = None,
+        portfolio_bias: Any = PortfolioBias.LONG_SHORT,
+        reversion_threshold: float = 1,
+        window_size: int = 20,
+        resolution: Any = Resolution.DAILY,
+        *,
+        rebalancing_date_rules: Any = None,
+        rebalance_resolution: Any = None,
+        time_span: Any = None,
+        rebalancing_func: Any = None,
+    ) -> None:
+        super().__init__()
+        rebalance = _rebalance(
+            Resolution.DAILY,
+            rebalance=rebalance,
+            rebalancing_date_rules=rebalancing_date_rules,
+            rebalance_resolution=rebalance_resolution,
+            time_span=time_span,
+            rebalancing_func=rebalancing_func,
+        )
+        if int(portfolio_bias) == PortfolioBias.SHORT:
+            raise ValueError("Long position must be allowed in MeanReversionPortfolioConstructionModel.")
+        self._reversion_threshold = float(reversion_threshold)
+        self._window_size = int(window_size)
+        self._resolution = resolution
+        self._num_of_assets = 0
+        self._weight_vector: list[float] = []
+        self._symbol_data: dict[Any, tuple[Any, Any]] = {}
+        if rebalance is not None:
+            self.set_rebalancing_func(rebalance)
+
+    def determine_target_percent(self, active_insights: list[Insight]) -> dict[Insight, float]:
+        targets: dict[Insight, float] = {}
+        if not active_insights or not all(self._is_ready(x.symbol) for x in active_insights):
+            return targets
+        n = len(active_insights)
+        if self._num_of_assets != n:
+            self._num_of_assets = n
+            self._weight_vector = [1.0 / n] * n
+        relatives = self.get_price_relatives(active_insights)
+        prediction = sum(relatives) / len(relatives)  # LINQ Average: the double sum / count
+        deviations = [x - prediction for x in relatives]
+        second_norm = math.pow(_euclidean(deviations), 2)
+        if second_norm == 0.0:
+            step = 0.0
+        else:
+            inner = 0.0
+            for w, x in zip(self._weight_vector, relatives, strict=True):
+                inner += w * x
+            step = max(0.0, (inner - self._reversion_threshold) / second_norm)
+        next_portfolio = [w - deviations[i] * step for i, w in enumerate(self._weight_vector)]
+        normalized = simplex_projection(next_portfolio)
+        self._weight_vector = normalized
+        for i in range(n):
+            targets[active_insights[i]] = normalized[i]
+        return targets
+
+    def get_price_relatives(self, active_insights: list[Insight]) -> list[float]:
+        out = []
+        for insight in active_insights:
+            identity, sma = self._symbol_data[insight.symbol]
+            if insight.magnitude is not None:
+                out.append(1 + float(insight.magnitude) * int(insight.direction))
+            else:
+                out.append(float(identity.current.value) / float(sma.current.value))
+        return out
+
+    def _is_ready(self, symbol: Any) -> bool:
+        identity, sma = self._symbol_data[symbol]
+        return bool(identity.is_ready and sma.is_ready)
+
+    def on_securities_changed(self, algorithm: Any, changes: SecurityChanges) -> None:
+        super().on_securities_changed(algorithm, changes)
+        for removed in changes.removed_securities:
+            data = self._symbol_data.pop(removed.symbol, None)
+            if data is not None:
+                for indicator in data:
+                    indicator.reset()
+        for added in changes.added_securities:
+            symbol = added.symbol
+            if symbol not in self._symbol_data:
+                identity = algorithm.identity(symbol, self._resolution)
+                sma = algorithm.sma(symbol, self._window_size, self._resolution)
+                algorithm.warm_up_indicator(symbol, identity, self._resolution)
+                algorithm.warm_up_indicator(symbol, sma, self._resolution)
+                self._symbol_data[symbol] = (identity, sma)
+
+
+def _euclidean(values: list[float]) -> float:
+    """MathNet ``Distance.Euclidean``-style norm of one vector (``Euclidean()`` extension): sqrt of the sum of
+    squares."""
+    total = 0.0
+    for v in values:
+        total += v * v
+    return math.sqrt(total)
+
+
+def simplex_projection(vector: list[float], total: float = 1) -> list[float]:
+    """``MeanReversionPortfolioConstructionModel.SimplexProjection``: the Euclidean projection onto the simplex."""
+    if total <= 0:
+        raise ValueError("Total must be > 0 for Euclidean Projection onto the Simplex.")
+    mu = sorted(vector, reverse=True)
+    sv: list[float] = []
+    running = 0.0
+    for x in mu:
+        running += x
+        sv.append(running)
+    rho = [i for i in range(len(vector)) if mu[i] > (sv[i] - total) / (i + 1)][-1]
+    theta = (sv[rho] - total) / (rho + 1)
+    return [max(x - theta, 0.0) for x in vector]
+
+
+class ReturnsSymbolData:
+    """Lean's ``ReturnsSymbolData``: a RateOfChange(lookback) and a rolling window of its last ``period``
+    values (newest first), skipping a repeated end time."""
+
+    def __init__(self, symbol: Any, lookback: int, period: int) -> None:
+        from include.lean_local.indicators import RateOfChange, RollingWindow
+
+        self._symbol = symbol
+        self.roc = RateOfChange(f"{getattr(symbol, 'value', symbol)}.ROC({lookback})", lookback)
+        self._window: Any = RollingWindow(period)
+        self.roc.updated += self._on_roc_updated
+
+    def _on_roc_updated(self, sender: Any, updated: Any) -> None:
+        if self.roc.is_ready:
+            self._add_to_window(updated)
+
+    def _add_to_window(self, point: Any) -> None:
+        if self._window.samples > 0 and self._window[0].end_time == point.end_time:
+            return
+        self._window.add(point)
+
+    @property
+    def returns(self) -> dict[Any, float]:
+        return {point.end_time: float(point.value) for point in self._window}
+
+    def update(self, time: Any, value: float) -> bool:
+        return bool(self.roc.update(time, value))
+
+
+def form_returns_matrix(symbol_data: dict[Any, ReturnsSymbolData], symbols: list[Any]) -> list[list[float]]:
+    """Lean's ``FormReturnsMatrix``: one row per date (newest first), one column per symbol; a row whose
+    absolute sum is NaN or zero is left out."""
+    by_date = [symbol_data[s].returns for s in symbols if s in symbol_data]
+    all_dates: list[Any] = []
+    for returns in by_date:
+        for date in returns:
+            if date not in all_dates:
+                all_dates.append(date)
+    maximum = max((len(d.returns) for d in symbol_data.values()), default=0)
+    if maximum == len(all_dates):
+        rows = [[r.get(date, math.nan) for r in by_date] for date in all_dates]
+    else:
+        by_index = [list(r.values()) for r in by_date]
+        rows = [[v[d] if d < len(v) else math.nan for v in by_index] for d in range(maximum)]
+
+    def kept(row: list[float]) -> bool:
+        total = 0.0
+        for v in row:
+            total += abs(v)
+        return not (math.isnan(total) or total == 0)
+
+    return [row for row in rows if kept(row)]
+
+
+def _covariance(rows: list[list[float]]) -> list[list[float]]:
+    """Accord's ``Covariance`` (the sample covariance, divisor n - 1) of the columns."""
+    n = len(rows)
+    cols = len(rows[0]) if rows else 0
+    means = []
+    for j in range(cols):
+        total = 0.0
+        for k in range(n):
+            total += rows[k][j]
+        means.append(total / n)
+    cov = [[0.0] * cols for _ in range(cols)]
+    for i in range(cols):
+        for j in range(i, cols):
+            total = 0.0
+            for k in range(n):
+                total += (rows[k][j] - means[j]) * (rows[k][i] - means[i])
+            total /= n - 1
+            cov[i][j] = cov[j][i] = total
+    return cov
+
+
+class RiskParityPortfolioOptimizer:
+    """Lean's ``RiskParityPortfolioOptimizer``: Newton's method on 1/2 x'Sx - b'log(x) (equal risk budgets),
+    normalized and clamped to [lower, upper]. The runtime inverts the 2x2 Hessian in closed form; more than two
+    assets (Accord's LU inverse) refuse by name."""
+
+    def __init__(self, lower: float | None = None, upper: float | None = None) -> None:
+        self._lower = 1e-05 if lower is None else float(lower)
+        self._upper = sys.float_info.max if upper is None else float(upper)
+
+    def optimize(self, historical_returns: Any, expected_returns: Any = None, covariance: Any = None) -> list[float]:
+        cov = covariance if covariance is not None else _covariance(historical_returns)
+        size = len(cov)
+        budget = list(expected_returns) if expected_returns is not None else [1.0 / size] * size
+        solution = self._newton(size, cov, budget)
+        total = 0.0
+        for x in solution:
+            total += x
+        solution = [x / total for x in solution]
+        return [min(max(x, self._lower), self._upper) for x in solution]
+
+    @staticmethod
+    def _newton(
+        n: int, cov: list[list[float]], budget: list[float], tolerance: float = 1e-11, maximum_iteration: int = 15000
+    ) -> list[float]:
+        if n < 1 or n > 1000:
+            raise ValueError('Argument "numberOfVariables" must be a positive integer between 1 and 1000')
+        if n == 1:
+            return [1.0]
+        if n > 2:
+            raise NotSupportedByLocalRuntime("RiskParityPortfolioOptimizer with more than two assets")
+
+        def objective(x: list[float]) -> float:
+            xs = [cov[0][0] * x[0] + cov[1][0] * x[1], cov[0][1] * x[0] + cov[1][1] * x[1]]
+            quad = xs[0] * x[0] + xs[1] * x[1]
+            logs = budget[0] * math.log(x[0]) + budget[1] * math.log(x[1])
+            return 0.5 * quad - logs
+
+        weight = [1.0 / n] * n
+        new_objective = -sys.float_info.max
+        old_objective = sys.float_info.max
+        iteration = 0
+        while abs(new_objective - old_objective) > tolerance and iteration < maximum_iteration:
+            old_objective = new_objective
+            a = cov[0][0] + budget[0] / (weight[0] * weight[0])
+            b = cov[0][1]
+            c = cov[1][0]
+            d = cov[1][1] + budget[1] / (weight[1] * weight[1])
+            det = a * d - b * c
+            m = 1 / det
+            inv = [[d * m, -b * m], [-c * m, a * m]]
+            grad = [
+                cov[0][0] * weight[0] + cov[0][1] * weight[1] - budget[0] / weight[0],
+                cov[1][0] * weight[0] + cov[1][1] * weight[1] - budget[1] / weight[1],
+            ]
+            step = [inv[0][0] * grad[0] + inv[0][1] * grad[1], inv[1][0] * grad[0] + inv[1][1] * grad[1]]
+            weight = [weight[0] - step[0], weight[1] - step[1]]
+            new_objective = objective(weight)
+            iteration += 1
+        return weight
+
+
+class RiskParityPortfolioConstructionModel(PortfolioConstructionModel):
+    """Lean's ``RiskParityPortfolioConstructionModel``: weights from a risk-parity optimizer over each symbol's
+    last ``period`` returns over ``lookback`` bars (history-warmed)."""
+
+    def __init__(
+        self,
+        rebalance: Any = None,
+        portfolio_bias: Any = PortfolioBias.LONG_SHORT,
+        lookback: int = 1,
+        period: int = 252,
+        resolution: Any = Resolution.DAILY,
+        optimizer: Any = None,
+        *,
+        rebalancing_date_rules: Any = None,
+        rebalance_resolution: Any = None,
+        time_span: Any = None,
+        rebalancing_func: Any = None,
+    ) -> None:
+        super().__init__()
+        rebalance = _rebalance(
+            Resolution.DAILY,
+            rebalance=rebalance,
+            rebalancing_date_rules=rebalancing_date_rules,
+            rebalance_resolution=rebalance_resolution,
+            time_span=time_span,
+            rebalancing_func=rebalancing_func,
+        )
+        if int(portfolio_bias) == PortfolioBias.SHORT:
+            raise ValueError("Long position must be allowed in RiskParityPortfolioConstructionModel.")
+        self._lookback = int(lookback)
+        self._period = int(period)
+        self._resolution = resolution
+        self._optimizer = optimizer if optimizer is not None else RiskParityPortfolioOptimizer()
+        self._symbol_data: dict[Any, ReturnsSymbolData] = {}
+        if rebalance is not None:
+            self.set_rebalancing_func(rebalance)
+
+    def determine_target_percent(self, active_insights: list[Insight]) -> dict[Insight, float]:
+        targets: dict[Insight, float] = {}
+        if not active_insights:
+            return targets
+        symbols = [x.symbol for x in active_insights]
+        returns = form_returns_matrix(self._symbol_data, symbols)
+        weights = list(self._optimizer.optimize(returns))
+        if weights:
+            for index, symbol in enumerate(symbols):
+                first = next(i for i in active_insights if i.symbol == symbol)
+                targets[first] = weights[index]
+        return targets
+
+    def on_securities_changed(self, algorithm: Any, changes: SecurityChanges) -> None:
+        super().on_securities_changed(algorithm, changes)
+        if changes.removed_securities:
+            raise NotSupportedByLocalRuntime("RiskParityPortfolioConstructionModel with removed securities")
+        added = changes.added_securities
+        if not added:
+            return
+        for security in added:
+            if security.symbol not in self._symbol_data:
+                data = ReturnsSymbolData(security.symbol, self._lookback, self._period)
+                self._symbol_data[security.symbol] = data
+                algorithm.register_indicator(security.symbol, data.roc, self._resolution)
+        engine = algorithm._engine
+        bars = []
+        for security in added:
+            bars += engine.history_bars(security.symbol, self._lookback * self._period)
+        bars.sort(key=lambda bar: bar.end_time)  # Lean's history slices: by time
+        for bar in bars:
+            returns = self._symbol_data.get(bar.symbol)
+            if returns is not None:
+                returns.update(bar.end_time, bar.close)
+
+
 # ---------------------------------------------------------------------------------------------- execution
 class PortfolioTargetCollection:
     """Lean's ``PortfolioTargetCollection``: the latest target per symbol (a re-added symbol keeps its place)."""
@@ -379,9 +741,19 @@ class PortfolioTargetCollection:
     def __init__(self) -> None:
         self._targets: dict[Any, PortfolioTarget] = {}
 
-    def add(self, target: PortfolioTarget) -> None:
+    def add(
+        self, symbol: Any = None, target: Any = None, *, item: Any = None, key: Any = None, value: Any = None
+    ) -> None:
+        """``add(target)``, ``add(symbol, target)``, ``add(key, value)`` or ``add(item)`` (a target or a
+        (symbol, target) pair)."""
+        if key is not None or value is not None:
+            symbol, target = key, value
+        if item is not None:
+            symbol, target = (item[0], item[1]) if isinstance(item, tuple) else (None, item)
+        if target is None:
+            symbol, target = None, symbol
         if target is not None:
-            self._targets[target.symbol] = target
+            self._targets[target.symbol if symbol is None else symbol] = target
 
     def add_range(self, targets: Any) -> None:
         for target in targets or []:
@@ -401,14 +773,22 @@ class PortfolioTargetCollection:
     def __iter__(self) -> Any:
         return iter(list(self._targets.values()))
 
-    def contains_key(self, symbol: Any) -> bool:
-        return symbol in self._targets
+    def contains_key(self, symbol: Any = None, *, key: Any = None) -> bool:
+        return (symbol if key is None else key) in self._targets
 
     def __getitem__(self, symbol: Any) -> PortfolioTarget:
         return self._targets[symbol]
 
-    def remove(self, symbol: Any) -> bool:
-        return self._targets.pop(symbol, None) is not None
+    def remove(self, symbol: Any = None, target: Any = None, *, item: Any = None, key: Any = None) -> bool:
+        """``remove(symbol)``, ``remove(key)``, ``remove(target)`` or ``remove(item)``."""
+        if key is not None:
+            symbol = key
+        if item is not None:
+            target = item[1] if isinstance(item, tuple) else item
+        key = symbol if target is None else target.symbol
+        if isinstance(key, PortfolioTarget):
+            key = key.symbol
+        return self._targets.pop(key, None) is not None
 
     def clear(self) -> None:
         self._targets.clear()
@@ -578,17 +958,23 @@ class _FixedUniverse:
     def __init__(self, symbols: list[Any], universe_settings: Any = None) -> None:
         self.symbols = symbols
         self.universe_settings = universe_settings
+        self.added: list[Any] = []  # the symbols of its securities
 
     def start(self, algorithm: Any) -> None:
         settings = self.universe_settings if self.universe_settings is not None else algorithm.universe_settings
         for symbol in self.symbols:
             ticker = getattr(symbol, "value", symbol)
-            algorithm.add_equity(
+            sec_type = getattr(symbol, "security_type", 1)
+            market = str(getattr(getattr(symbol, "id", None), "market", "usa")).lower()
+            if int(sec_type) != 1 or market != "usa":
+                raise NotSupportedByLocalRuntime(f"a universe of {ticker} (only USA equities)")
+            security = algorithm.add_equity(
                 str(ticker),
                 settings.resolution,
                 fill_forward=getattr(settings, "fill_forward", True),
                 leverage=float(getattr(settings, "leverage", 0.0) or 0.0),
             )
+            self.added.append(security.symbol)
 
     def on_time_step(self, algorithm: Any) -> None:
         pass
@@ -611,9 +997,15 @@ class ManualUniverseSelectionModel(UniverseSelectionModel):
     """Lean's ``ManualUniverseSelectionModel``: a fixed list of symbols (one universe per market and security
     type; the runtime's are USA equities)."""
 
-    def __init__(self, *symbols: Any, universe_settings: Any = None) -> None:
+    def __init__(self, symbols: Any = None, *more: Any, universe_settings: Any = None) -> None:
+        """``(symbols)``, ``(*symbols)`` or ``(symbols, universe_settings)``."""
+        from include.lean_local.universe_settings import UniverseSettings
+
+        items = list(more)
+        if len(items) == 1 and isinstance(items[0], UniverseSettings) and universe_settings is None:
+            universe_settings = items.pop()
         flat: list[Any] = []
-        for item in symbols:
+        for item in [symbols, *items]:
             if isinstance(item, (list, tuple)):
                 flat.extend(item)
             elif item is not None:
@@ -674,11 +1066,24 @@ class _CustomUniverse(_FixedUniverse):
 class CustomUniverseSelectionModel(UniverseSelectionModel):
     """Lean's ``CustomUniverseSelectionModel(name, selector)``: USA equities from a selector of tickers."""
 
-    def __init__(self, *args: Any, universe_settings: Any = None) -> None:
-        if len(args) == 2 and isinstance(args[0], str) and callable(args[1]):
-            self.name, self._selector = args
-        else:
-            raise NotSupportedByLocalRuntime("CustomUniverseSelectionModel (only (name, selector) of USA equities)")
+    def __init__(
+        self,
+        security_type: Any = None,
+        name: Any = None,
+        market: Any = None,
+        selector: Any = None,
+        universe_settings: Any = None,
+        interval: Any = None,
+    ) -> None:
+        """``(name, selector)`` (USA equities, daily); the six-argument form refuses by name unless it is that."""
+        if isinstance(security_type, str) and callable(name) and market is None and selector is None:
+            security_type, name, selector = None, security_type, name
+        if security_type is not None or market is not None or interval is not None:
+            raise NotSupportedByLocalRuntime("CustomUniverseSelectionModel (only (name, selector))")
+        if not isinstance(name, str) or not callable(selector):
+            raise TypeError("CustomUniverseSelectionModel(name, selector)")
+        self.name = name
+        self._selector = selector
         self.universe_settings = universe_settings
 
     def create_universes(self, algorithm: Any) -> list[Any]:

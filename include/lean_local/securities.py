@@ -358,6 +358,10 @@ class SecurityManager:
     def __len__(self) -> int:
         return len(self._registry.as_list())
 
+    @property
+    def count(self) -> int:
+        return len(self._registry.as_list())
+
     def keys(self) -> list[Symbol]:
         return [s.symbol for s in self._registry.as_list()]
 

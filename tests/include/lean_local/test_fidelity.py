@@ -67,6 +67,15 @@ ALGORITHMS = (
     "PortfolioRebalanceOnDateRulesRegressionAlgorithm",
     # the same with a Python rebalance function of the UTC time (buying_power_model's reserved buying power)
     "PortfolioRebalanceOnCustomFuncRegressionAlgorithm",
+    # MeanReversionPortfolioConstructionModel (OLMAR weights on price/SMA, simplex projection), its indicators
+    # warmed up by warm_up_indicator; a security initializer seeding get_last_known_price
+    "MeanReversionPortfolioAlgorithm",
+    # RiskParityPortfolioConstructionModel: ROC returns windows warmed by history, Accord's sample covariance,
+    # Newton's method on the risk-parity objective
+    "RiskParityPortfolioAlgorithm",
+    # three ManualUniverseSelectionModels (add_universe_selection: a composite; a duplicate symbol added once),
+    # universe_manager.count and active_securities; 20-minute ConstantAlphaModel insights
+    "AddUniverseSelectionModelAlgorithm",
     # a coarse universe (top 3 by dollar volume): selection at midnight from the previous day's file, removals
     # kept pending while held or ordered, a security re-selected while pending not added again
     "CoarseFundamentalTop3Algorithm",
