@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from include.lean_local.algorithm_trading import TradingApi
 from include.lean_local.enums import DataNormalizationMode, Resolution, SecurityType
 from include.lean_local.errors import NotSupportedByLocalRuntime
+from include.lean_local.framework import FrameworkApi
 from include.lean_local.indicators import (
     BollingerBands,
     ExponentialMovingAverage,
@@ -67,7 +68,7 @@ def _to_datetime(y: Any, m: int | None = None, d: int | None = None) -> dt.datet
     return dt.datetime(int(y), int(m), int(d))
 
 
-class QCAlgorithm(TradingApi):
+class QCAlgorithm(TradingApi, FrameworkApi):
     """Base class of user algorithms. Names outside the supported subset raise NotSupportedByLocalRuntime."""
 
     # set by _bind; before it, these names raise NotSupportedByLocalRuntime like any unknown name
@@ -86,7 +87,6 @@ class QCAlgorithm(TradingApi):
         self._charts: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self._warned_market_on_open = False
         self._warned_daily_market_order = False
-        self._insights: list[Any] = []
         self.time = dt.datetime(1998, 1, 1)
         self.utc_time = dt.datetime(1998, 1, 1, tzinfo=dt.UTC)
         self.settings = AlgorithmSettings()
@@ -359,17 +359,35 @@ class QCAlgorithm(TradingApi):
             raise TypeError("train() takes (training_code) or (date_rule, time_rule, training_code)")
         return self.schedule.on(date_rule, time_rule, training_code)
 
-    def emit_insights(self, *insights: Any, insight: Any = None) -> None:
-        """Lean's ``EmitInsights(insight)`` or ``EmitInsights(*insights)``: recorded with the UTC time they were
-        generated (no portfolio construction model: no order, as in Lean)."""
-        from include.lean_local.insights import Insight
+    def add_universe(self, *args: Any, **kwargs: Any) -> Any:
+        """Lean's coarse fundamental universe (``include.lean_local.universes``); other universes refuse."""
+        from include.lean_local import universes
 
-        items = [*insights, *([] if insight is None else [insight])]
-        for item in items:
-            if not isinstance(item, Insight):
-                raise TypeError(f"emit_insights() takes Insight objects, not {type(item).__name__}")
-            item.generated_time_utc = self.utc_time
-            self._insights.append(item)
+        return universes.add_universe(self, args, kwargs)
+
+    def get_last_known_prices(
+        self, security: Any = None, *, symbol: Any = None, securities: Any = None, symbols: Any = None
+    ) -> list[Any]:
+        """Lean's ``GetLastKnownPrices(security)`` (or ``symbol``): the last bar that closed by now; the forms of
+        several securities (a dictionary of them in Lean) are refused by name."""
+        from include.lean_local.seeding import last_known_prices
+
+        one = security if security is not None else symbol
+        if securities is not None or symbols is not None or isinstance(one, list | tuple):
+            raise NotSupportedByLocalRuntime("get_last_known_prices of several securities")
+        return last_known_prices(self._engine, one)
+
+    @property
+    def active_securities(self) -> Any:
+        from include.lean_local.universes import active_securities
+
+        return active_securities(self._engine)
+
+    @property
+    def universe(self) -> Any:
+        from include.lean_local.universes import UniverseDefinitions
+
+        return UniverseDefinitions(self)
 
     # parameters ----------------------------------------------------------------
     def get_parameter(self, name: str, default_value: Any = None) -> Any:

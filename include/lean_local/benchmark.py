@@ -247,7 +247,11 @@ def run_series(engine: Engine, start_equity: float, benchmark: Benchmark) -> Lea
             extra.append(dt.datetime.combine(sessions.dates[k], dt.time()))
     if isinstance(benchmark, SecurityBenchmark) and engine.securities.get(benchmark.symbol) is None:
         extra.extend(_corporate_midnights(engine, benchmark.symbol, run_indexes))
-    return sample_backtest(start, engine.end_date, start_equity, steps, benchmark.value_at, extra, warmup_start)
+    extra.extend(engine.universes.slice_times)  # a universe's data makes its own midnight slices
+    last = max(engine.universes.slice_times, default=None)
+    return sample_backtest(
+        start, engine.end_date, start_equity, steps, benchmark.value_at, extra, warmup_start, last_slice=last
+    )
 
 
 def _corporate_midnights(engine: Engine, symbol: Symbol, run_indexes: range) -> list[dt.datetime]:

@@ -155,3 +155,30 @@ class SecurityMarginModel:
             last = size
             if abs(final_margin) <= abs(target_margin):
                 return size
+
+
+class ReservedBuyingPowerForPositionParameters:
+    """Lean's ``ReservedBuyingPowerForPositionParameters(security)``."""
+
+    def __init__(self, security: Any) -> None:
+        self.security = security
+
+
+class ReservedBuyingPowerForPosition:
+    def __init__(self, reserved_buying_power_for_position: float) -> None:
+        self.absolute_used_buying_power = abs(reserved_buying_power_for_position)
+
+
+class SecurityBuyingPowerModel:
+    """A security's ``buying_power_model`` (Lean's ``SecurityMarginModel`` of an equity): the members an
+    algorithm reads; orders are checked by the engine's :class:`SecurityMarginModel`."""
+
+    def get_leverage(self, security: Any) -> float:
+        return float(security.leverage)
+
+    def get_reserved_buying_power_for_position(
+        self, parameters: ReservedBuyingPowerForPositionParameters
+    ) -> ReservedBuyingPowerForPosition:
+        """The maintenance margin of the current holdings: |holdings value| / leverage."""
+        security = parameters.security
+        return ReservedBuyingPowerForPosition(security.holdings.absolute_holdings_value / float(security.leverage))

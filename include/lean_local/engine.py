@@ -21,9 +21,11 @@ from include.lean_local.live import LiveClock, bar_wait_s
 from include.lean_local.market_data import Delisting, Delistings, Dividend, Dividends, Slice, Split, Splits, TradeBar
 from include.lean_local.portfolio import PortfolioLedger
 from include.lean_local.securities import Security, SecurityRegistry, supported_normalization
+from include.lean_local.security_changes import SecurityChangeNotifier
 from include.lean_local.sessions import from_yyyymmdd, local_to_utc, nyse_sessions, utc_to_local, yyyymmdd
 from include.lean_local.symbols import Symbol
 from include.lean_local.transactions import TransactionHandler
+from include.lean_local.universes import UniverseManager
 
 if TYPE_CHECKING:
     from include.lean_local.algorithm import QCAlgorithm
@@ -57,16 +59,20 @@ class Engine:
         self.daily_values: list[tuple[int, float]] = []  # (yyyymmdd, portfolio value at the close)
         self.daily_sales: list[tuple[int, float]] = []  # (yyyymmdd, sale volume so far)
         self._market_open = False
+        self._stepped = False
         self.securities = SecurityRegistry(provider)
         self.portfolio = PortfolioLedger()
         self.margin = SecurityMarginModel(self.portfolio, self.securities, algorithm, self)
         self.transactions = TransactionHandler(self, algorithm, self.securities, self.portfolio, self.margin)
         self.feed = DataFeed(self, provider, self.sessions, self.securities, algorithm, log_line)
+        # OnSecuritiesChanged: additions/removals queued here, delivered at the start of the next step
+        self.security_changes = SecurityChangeNotifier()
+        self.universes = UniverseManager(self)  # add_universe's coarse universes, selected before each step
 
     # ------------------------------------------------------------------ securities
     def add_equity(
         self,
-        ticker: str,
+        ticker: str | Symbol,
         resolution: Any = None,
         leverage: float | None = None,
         fill_forward: bool = True,
@@ -78,7 +84,7 @@ class Engine:
             raise NotSupportedByLocalRuntime(
                 f"add_equity resolution {res.name} (only Resolution.DAILY; Lean defaults to MINUTE)"
             )
-        symbol = self.provider.symbol_for(ticker)
+        symbol = ticker if isinstance(ticker, Symbol) else self.provider.symbol_for(ticker)
         existing = self.securities.get(symbol)
         if existing is not None:
             return existing
@@ -90,6 +96,7 @@ class Engine:
         self.securities.add(sec)
         self.feed.load(sec)
         self._refuse_symbol_changes(sec)
+        self.security_changes.added(sec)  # Lean's user-defined universe reports it in OnSecuritiesChanged
         self.algorithm._run_security_initializers(sec)
         if self.running:
             self.feed.align(sec)
@@ -203,6 +210,8 @@ class Engine:
             if self.stopped:
                 break
         if not self.stopped:
+            self.universes.after_run(last - 1)
+        if not self.stopped:
             self._fire_events(dt.datetime.combine(self.end_date.date(), dt.time(23, 59, 59)), inclusive=True)
 
     def live_first_index(self, now_local: dt.datetime) -> int:
@@ -309,9 +318,25 @@ class Engine:
             if self.stopped:
                 return
 
+    def _deliver_security_changes(self, k: int, first: bool) -> None:
+        """Lean reports the securities added in ``initialize`` in the run's first time slice (its first day at
+        midnight, before any data) and later additions in the next time slice: here, the start of a step."""
+        if not self.security_changes.pending():
+            return
+        if first and self.clock is None and self.security_changes.has_receivers(self.algorithm):
+            self._set_time(dt.datetime.combine(from_yyyymmdd(self.sessions.days[k]), dt.time()))
+        self.security_changes.deliver(self.algorithm)
+
     def _step(self, k: int) -> None:
         algo = self.algorithm
-        events = self.feed.corporate_events_at(k)
+        self.universes.before_step(k)  # a selection at a midnight also delivers the pending changes
+        if self.stopped:
+            return
+        self._deliver_security_changes(k, first=not self._stepped)
+        self._stepped = True
+        if self.stopped:
+            return
+        events = self.universes.corporate_events(self.feed.corporate_events_at(k))
         if events:
             self._corporate_slice(events)
             if self.stopped:
@@ -339,6 +364,7 @@ class Engine:
             algo.on_delistings(Delistings(delistings))
         if bars or delistings:
             algo.on_data(data)
+        algo._on_framework_data(data)  # Lean's OnFrameworkData, after OnData, before the orders are processed
         self.transactions.process_orders()
         if not self.is_warming_up:
             self.daily_values.append((day, self.portfolio.total_portfolio_value()))
@@ -393,6 +419,7 @@ class Engine:
         data = Slice(midnight, {}, dividends=dividends, splits=splits)
         algo.current_slice = data
         algo.on_data(data)
+        algo._on_framework_data(data)
         self.transactions.process_orders()
 
     def _apply_split(self, sec: Security, split: Split) -> None:

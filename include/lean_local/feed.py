@@ -78,19 +78,25 @@ class DataFeed:
         self._subscriptions: tuple[tuple[int, int], list[Subscription]] | None = None
         self._delisting_days: dict[Symbol, int | None] = {}
         self.delisting_warned: set[Symbol] = set()
+        # the map file (its name: the ticker the provider reads) of a security whose ticker is not it (a
+        # universe's security identified by its SecurityIdentifier)
+        self.data_tickers: dict[Symbol, str] = {}
+
+    def data_ticker(self, symbol: Symbol) -> str:
+        return self.data_tickers.get(symbol, symbol.value)
 
     def load(self, sec: Security) -> None:
         """(Re)load the security's bars per its normalization mode; a missing file is logged, not an error."""
         mode = sec.data_normalization_mode
         start_day = yyyymmdd(self._state.start_date)
         bars = self._provider.load_daily(
-            sec.symbol.value,
+            self.data_ticker(sec.symbol),
             adjusted=mode != DataNormalizationMode.RAW,
             start_day=start_day,
             split_adjusted_only=mode == DataNormalizationMode.SPLIT_ADJUSTED,
         )
         if bars is None:
-            path = self._provider.daily_path(sec.symbol.value, start_day)
+            path = self._provider.daily_path(self.data_ticker(sec.symbol), start_day)
             message = f"Failed data request: missing daily data file {path} for {sec.symbol.value}"
             self.missing_data.append(str(path))
             self._log_line(f"Engine: {message}")
@@ -149,7 +155,7 @@ class DataFeed:
         # the brokerage's cash sync as well): no corporate-event slices there.
         if self._state.live:
             return {}
-        ticker = sec.symbol.value
+        ticker = self.data_ticker(sec.symbol)
         factors = self._provider.factor_file(ticker)
         if factors is None:
             return {}
@@ -226,7 +232,7 @@ class DataFeed:
 
     def delisting_day(self, sym: Symbol) -> int | None:
         if sym not in self._delisting_days:
-            mf = self._provider.map_file(sym.value)
+            mf = self._provider.map_file(self.data_ticker(sym))
             self._delisting_days[sym] = mf.delisting_date if mf else None
         return self._delisting_days[sym]
 
@@ -239,7 +245,7 @@ class DataFeed:
         bars: dict[Symbol, TradeBar] = {}
         delistings: dict[Symbol, Delisting] = {}
         for sym, sec, rows, columns, _indicators, delisting_day in self._feed():
-            if sec.is_delisted:
+            if sec.is_delisted or getattr(sec, "_universe_removed", False):
                 continue
             row = rows[step]
             if row >= 0:

@@ -10,6 +10,8 @@ def names() -> dict[str, Any]:
     from include.lean_local import (
         consolidators,
         enums,
+        framework,
+        framework_models,
         indicators,
         insights,
         lean_util,
@@ -17,10 +19,14 @@ def names() -> dict[str, Any]:
         order_models,
         orders,
         risk_free,
+        security_changes,
+        seeding,
         shortable,
         universe_settings,
+        universes,
     )
     from include.lean_local.algorithm import QCAlgorithm
+    from include.lean_local.buying_power import ReservedBuyingPowerForPositionParameters
     from include.lean_local.object_store import ObjectStore
     from include.lean_local.portfolio import PortfolioTarget
     from include.lean_local.securities import Security
@@ -28,6 +34,7 @@ def names() -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "QCAlgorithm": QCAlgorithm,
+        "ReservedBuyingPowerForPositionParameters": ReservedBuyingPowerForPositionParameters,
         "ObjectStore": ObjectStore,
         "PortfolioTarget": PortfolioTarget,
         "Security": Security,
@@ -81,8 +88,39 @@ def names() -> dict[str, Any]:
         ),
         consolidators: ("ClassicRenkoConsolidator", "RangeBar", "RangeConsolidator", "RenkoBar"),
         insights: ("Insight", "InsightDirection", "InsightType"),
-        lean_util: ("CircularQueue",),
+        lean_util: ("CircularQueue", "TimeSpan"),
         risk_free: ("FuncRiskFreeRateInterestRateModel",),
+        security_changes: ("SecurityChanges", "SecurityChangesConstructor"),
+        framework: ("GeneratedInsightsCollection", "InsightCollection", "InsightManager"),
+        framework_models: (
+            "AlphaModel",
+            "CompositeAlphaModel",
+            "CompositeRiskManagementModel",
+            "CompositeUniverseSelectionModel",
+            "ConstantAlphaModel",
+            "CustomUniverseSelectionModel",
+            "EqualWeightingPortfolioConstructionModel",
+            "ExecutionModel",
+            "ImmediateExecutionModel",
+            "InsightWeightingPortfolioConstructionModel",
+            "ManualUniverseSelectionModel",
+            "MaximumDrawdownPercentPerSecurity",
+            "MeanReversionPortfolioConstructionModel",
+            "ReturnsSymbolData",
+            "RiskParityPortfolioConstructionModel",
+            "RiskParityPortfolioOptimizer",
+            "NullAlphaModel",
+            "NullExecutionModel",
+            "NullPortfolioConstructionModel",
+            "NullRiskManagementModel",
+            "NullUniverseSelectionModel",
+            "OrderSizing",
+            "PortfolioBias",
+            "PortfolioConstructionModel",
+            "PortfolioTargetCollection",
+            "RiskManagementModel",
+            "UniverseSelectionModel",
+        ),
         shortable: ("NullShortableProvider",),
         universe_settings: (
             "CorporateFactorProvider",
@@ -90,6 +128,14 @@ def names() -> dict[str, Any]:
             "LocalDiskFactorFileProvider",
             "LocalDiskMapFileProvider",
             "UniverseSettings",
+        ),
+        seeding: ("CompositeSecurityInitializer", "FuncSecurityInitializer", "FuncSecuritySeeder"),
+        universes: (
+            "CoarseFundamental",
+            "Fundamental",
+            "FundamentalUniverse",
+            "FundamentalUniverseSelectionModel",
+            "Universe",
         ),
         orders: (
             "CancelOrderRequest",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -45,3 +46,25 @@ class CircularQueue:
                 handler(self, None)
         self._queue.append(item)
         return item
+
+
+class TimeSpan:
+    """.NET's ``System.TimeSpan`` factories, which return a Python timedelta (as Python.NET converts one)."""
+
+    @staticmethod
+    def from_days(days: float, hours: int = 0, minutes: int = 0, seconds: int = 0) -> dt.timedelta:
+        return dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+    @staticmethod
+    def from_hours(hours: float, minutes: int = 0, seconds: int = 0) -> dt.timedelta:
+        return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+    @staticmethod
+    def from_minutes(minutes: float, seconds: int = 0) -> dt.timedelta:
+        return dt.timedelta(minutes=minutes, seconds=seconds)
+
+    @staticmethod
+    def from_seconds(seconds: float) -> dt.timedelta:
+        return dt.timedelta(seconds=seconds)
+
+    ZERO = dt.timedelta(0)

@@ -247,6 +247,34 @@ def _refuse_isolator_limits(cfg: RuntimeConfig) -> None:
             raise NotSupportedByLocalRuntime(f"config {key}={value} (Lean's isolator time limits are not enforced)")
 
 
+# Lean's event handlers in their C# (PascalCase) names: Lean's Python wrapper calls an algorithm's Initialize,
+# OnData... as well as initialize, on_data...; the runtime calls the snake_case names only, so an algorithm that
+# defines a PascalCase handler is refused by name (else it would run without it: a silently different result).
+PASCAL_CASE_HANDLERS = (
+    "Initialize",
+    "OnData",
+    "OnOrderEvent",
+    "OnEndOfAlgorithm",
+    "OnEndOfDay",
+    "OnSecuritiesChanged",
+    "OnWarmupFinished",
+    "OnDividends",
+    "OnSplits",
+    "OnDelistings",
+    "OnSymbolChangedEvents",
+    "OnMarginCall",
+    "OnMarginCallWarning",
+    "OnAssignmentOrderEvent",
+    "OnBrokerageMessage",
+)
+
+
+def _refuse_pascal_case_handlers(cls: type) -> None:
+    for name in PASCAL_CASE_HANDLERS:
+        if any(name in vars(klass) for klass in cls.__mro__ if klass is not QCAlgorithm and klass is not object):
+            raise NotSupportedByLocalRuntime(f"the PascalCase event handler {name} (only Lean's snake_case names)")
+
+
 def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) -> int:
     provider = provider_for(cfg.data_folder)
     set_default_provider(provider)
@@ -279,7 +307,9 @@ def _run_algorithm(cfg: RuntimeConfig, cls: type[QCAlgorithm], logs: RunLogs) ->
     with stops:
         try:
             _refuse_isolator_limits(cfg)
+            _refuse_pascal_case_handlers(type(algorithm))
             algorithm.initialize()
+            algorithm._framework_post_initialize()  # Lean's PostInitialize: the framework's universes
             phase = "setup"
             engine.initialized = True
             starting.value = algorithm.portfolio.cash

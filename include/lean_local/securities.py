@@ -201,6 +201,12 @@ class Security(SupportedSubset):
         return self.price
 
     @property
+    def buying_power_model(self) -> Any:
+        from include.lean_local.buying_power import SecurityBuyingPowerModel
+
+        return SecurityBuyingPowerModel()
+
+    @property
     def has_data(self) -> bool:
         return self.bar is not None or self._market_price != 0
 
@@ -350,6 +356,10 @@ class SecurityManager:
         return (KeyValuePair(s.symbol, s) for s in self._registry.as_list())
 
     def __len__(self) -> int:
+        return len(self._registry.as_list())
+
+    @property
+    def count(self) -> int:
         return len(self._registry.as_list())
 
     def keys(self) -> list[Symbol]:

@@ -20,3 +20,6 @@ class AlgorithmSettings(SupportedSubset):
         self.seed_initial_prices = False
         self.stale_price_time_span = dt.timedelta(hours=1)
         self.warmup_resolution: Resolution | None = None
+        # the framework's PortfolioConstructionModel rebalance flags (None: the model's own)
+        self.rebalance_portfolio_on_insight_changes: bool | None = None
+        self.rebalance_portfolio_on_security_changes: bool | None = None

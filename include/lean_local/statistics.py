@@ -231,6 +231,7 @@ def sample_backtest(
     benchmark: Callable[[dt.datetime], Decimal],
     extra_slices: Sequence[dt.datetime] = (),
     first_slice: dt.datetime | None = None,
+    last_slice: dt.datetime | None = None,
 ) -> LeanSeries:
     """Replay Lean's sampling over the backtest's time slices (New York times).
 
@@ -304,9 +305,13 @@ def sample_backtest(
             next_sample = utc + period
             add_equity(utc, value_of(index_before))
     # the end: ProcessSynchronousEvents(forceProcess) and the final Sample at the last slice
-    # (AlgorithmManager.cs L625, L657)
-    add_equity(local_to_utc(last_close), steps[-1].value)
-    daily_sample(last_close, len(steps) - 1)
+    # (AlgorithmManager.cs L625, L657); a universe's last data may make a later slice (``last_slice``)
+    final = last_slice if last_slice is not None and last_slice > last_close else last_close
+    while midnight <= final and final != last_close:
+        daily_sample(midnight, len(steps) - 1)
+        midnight += dt.timedelta(days=1)
+    add_equity(local_to_utc(final), steps[-1].value)
+    daily_sample(final, len(steps) - 1)
     return series
 
 
@@ -467,7 +472,10 @@ def compute(data: StatisticsInput) -> dict[str, str]:
         values = {key: "0%" if key in _PERCENT_KEYS else "0" for key in _PORTFOLIO_KEYS}
     values["Start Equity"] = decimal_str(round_decimal(_dec(start_equity).normalize(), 2))
     values["End Equity"] = decimal_str(round_decimal(_dec(end_equity).normalize(), 2))
-    values["Total Fees"] = "$" + str(_dec(data.total_fees).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    # Lean sums the fees as decimals: 2.195 + 1.0 + ... is 17.925 there, 17.924999999999997 in floats (which would
+    # print $17.92); the float sum rounded to 8 places gives back the decimal sum (fees have at most 4 decimals)
+    total_fees = _dec(round(data.total_fees, 8))
+    values["Total Fees"] = "$" + str(total_fees.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
     if data.lowest_capacity_asset is not None:
         values["Lowest Capacity Asset"] = data.lowest_capacity_asset
     values["Portfolio Turnover"] = _percent(portfolio_turnover, 2)

@@ -15,7 +15,13 @@ class UniverseSettings(SupportedSubset):
     """Lean's defaults (``Common/Data/UniverseSelection/UniverseSettings.cs``): minute resolution, adjusted
     prices, leverage unset (equities: 2), fill-forward, regular hours."""
 
-    def __init__(self) -> None:
+    def __init__(self, universe_settings: UniverseSettings | None = None) -> None:
+        self.schedule = Schedule()
+        if universe_settings is not None:  # Lean's copy constructor
+            for name, value in vars(universe_settings).items():
+                setattr(self, name, value)
+            self.schedule = Schedule(universe_settings.schedule.rule)
+            return
         self.resolution = Resolution.MINUTE
         self.data_normalization_mode = DataNormalizationMode.ADJUSTED
         self.leverage = 0.0  # Security.NullLeverage
@@ -24,6 +30,21 @@ class UniverseSettings(SupportedSubset):
         self.minimum_time_in_universe = dt.timedelta(days=1)
         self.contract_depth_offset = 0
         self.asynchronous = False
+
+
+class Schedule(SupportedSubset):
+    """``UniverseSettings.schedule`` (Lean's ``Common/Data/UniverseSelection/Schedule.cs``): the date rule a
+    universe selects on (include/lean_local/universes.py)."""
+
+    def __init__(self, rule: Any = None) -> None:
+        self.rule = rule
+
+    @property
+    def initialized(self) -> bool:
+        return self.rule is not None
+
+    def on(self, date_rule: Any) -> None:
+        self.rule = date_rule
 
 
 class DefaultDataProvider(SupportedSubset):

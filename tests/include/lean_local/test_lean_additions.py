@@ -451,7 +451,7 @@ class Insights(QCAlgorithm):
                           insight.period.days, len(self.transactions.get_orders())])
         self.plot("Both", self.fast, self.slow)
         try:
-            Insight.price(self.sym, Resolution.DAILY, 5, InsightDirection.UP)
+            Insight.price(self.sym, lambda t: t, InsightDirection.UP)
         except Exception as exc:
             self.seen.append(str(exc))
     def on_end_of_algorithm(self):

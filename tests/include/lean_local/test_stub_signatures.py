@@ -27,6 +27,8 @@ import pytest
 
 from include.lean_local import (
     consolidators,
+    framework,
+    framework_models,
     indicators,
     insights,
     lean_util,
@@ -38,6 +40,7 @@ from include.lean_local import (
     scheduling,
     securities,
     shortable,
+    universes,
 )
 from include.lean_local.algorithm import QCAlgorithm
 from include.lean_local.object_store import ObjectStore
@@ -82,6 +85,8 @@ SHIM_CLASSES: dict[type, str] = {
     market_data.Splits: "QuantConnect.Data.Market.Splits",
     market_data.Delistings: "QuantConnect.Data.Market.Delistings",
     market_data.Slice: "QuantConnect.Data.Slice",
+    universes.UniverseDefinitions: "QuantConnect.Algorithm.UniverseDefinitions",
+    universes.Fundamental: "QuantConnect.Data.Fundamental.Fundamental",
     order_models.CashAmount: "QuantConnect.Securities.CashAmount",
     order_models.OrderFee: "QuantConnect.Orders.Fees.OrderFee",
     order_models.OrderFeeParameters: "QuantConnect.Orders.Fees.OrderFeeParameters",
@@ -109,6 +114,45 @@ SHIM_CLASSES: dict[type, str] = {
     consolidators.ClassicRenkoConsolidator: "QuantConnect.Data.Consolidators.ClassicRenkoConsolidator",
     consolidators.RangeConsolidator: "QuantConnect.Data.Consolidators.RangeConsolidator",
     insights.Insight: "QuantConnect.Algorithm.Framework.Alphas.Insight",
+    framework.InsightCollection: "QuantConnect.Algorithm.Framework.Alphas.InsightCollection",
+    framework.InsightManager: "QuantConnect.Algorithm.Framework.Alphas.Analysis.InsightManager",
+    framework_models.AlphaModel: "QuantConnect.Algorithm.Framework.Alphas.AlphaModel",
+    framework_models.ConstantAlphaModel: "QuantConnect.Algorithm.Framework.Alphas.ConstantAlphaModel",
+    framework_models.CompositeAlphaModel: "QuantConnect.Algorithm.Framework.Alphas.CompositeAlphaModel",
+    framework_models.PortfolioConstructionModel: (
+        "QuantConnect.Algorithm.Framework.Portfolio.PortfolioConstructionModel"
+    ),
+    framework_models.EqualWeightingPortfolioConstructionModel: (
+        "QuantConnect.Algorithm.Framework.Portfolio.EqualWeightingPortfolioConstructionModel"
+    ),
+    framework_models.InsightWeightingPortfolioConstructionModel: (
+        "QuantConnect.Algorithm.Framework.Portfolio.InsightWeightingPortfolioConstructionModel"
+    ),
+    framework_models.MeanReversionPortfolioConstructionModel: (
+        "QuantConnect.Algorithm.Framework.Portfolio.MeanReversionPortfolioConstructionModel"
+    ),
+    framework_models.RiskParityPortfolioConstructionModel: (
+        "QuantConnect.Algorithm.Framework.Portfolio.RiskParityPortfolioConstructionModel"
+    ),
+    framework_models.RiskParityPortfolioOptimizer: (
+        "QuantConnect.Algorithm.Framework.Portfolio.RiskParityPortfolioOptimizer"
+    ),
+    framework_models.ReturnsSymbolData: "QuantConnect.Algorithm.Framework.Portfolio.ReturnsSymbolData",
+    framework_models.PortfolioTargetCollection: "QuantConnect.Algorithm.Framework.Portfolio.PortfolioTargetCollection",
+    framework_models.ExecutionModel: "QuantConnect.Algorithm.Framework.Execution.ExecutionModel",
+    framework_models.ImmediateExecutionModel: "QuantConnect.Algorithm.Framework.Execution.ImmediateExecutionModel",
+    framework_models.RiskManagementModel: "QuantConnect.Algorithm.Framework.Risk.RiskManagementModel",
+    framework_models.NullRiskManagementModel: "QuantConnect.Algorithm.Framework.Risk.NullRiskManagementModel",
+    framework_models.MaximumDrawdownPercentPerSecurity: (
+        "QuantConnect.Algorithm.Framework.Risk.MaximumDrawdownPercentPerSecurity"
+    ),
+    framework_models.ManualUniverseSelectionModel: (
+        "QuantConnect.Algorithm.Framework.Selection.ManualUniverseSelectionModel"
+    ),
+    framework_models.CustomUniverseSelectionModel: (
+        "QuantConnect.Algorithm.Framework.Selection.CustomUniverseSelectionModel"
+    ),
+    framework_models.OrderSizing: "QuantConnect.Orders.OrderSizing",
     orders.SubmitOrderRequest: "QuantConnect.Orders.SubmitOrderRequest",
     orders.UpdateOrderFields: "QuantConnect.Orders.UpdateOrderFields",
     lean_util.CircularQueue: "QuantConnect.Util.CircularQueue",
@@ -157,6 +201,16 @@ CONSTRUCTED: frozenset[type] = frozenset(
         indicators.BollingerBands,
         risk_free.FuncRiskFreeRateInterestRateModel,
         shortable.NullShortableProvider,
+        framework_models.ConstantAlphaModel,
+        framework_models.EqualWeightingPortfolioConstructionModel,
+        framework_models.InsightWeightingPortfolioConstructionModel,
+        framework_models.MeanReversionPortfolioConstructionModel,
+        framework_models.RiskParityPortfolioConstructionModel,
+        framework_models.RiskParityPortfolioOptimizer,
+        framework_models.ImmediateExecutionModel,
+        framework_models.MaximumDrawdownPercentPerSecurity,
+        framework_models.ManualUniverseSelectionModel,
+        framework_models.CustomUniverseSelectionModel,
     }
 )
 
