@@ -925,7 +925,18 @@ class CompositeRiskManagementModel(RiskManagementModel):
         self._models.append(risk_management_model)
 
     def manage_risk(self, algorithm: Any, targets: list[PortfolioTarget]) -> list[PortfolioTarget]:
-        raise NotSupportedByLocalRuntime("CompositeRiskManagementModel (several risk management models)")
+        """Each model in turn on the targets so far; its targets take precedence (one per symbol)."""
+        current = list(targets)
+        for model in self._models:
+            adjusted = list(model.manage_risk(algorithm, current) or [])
+            seen: set[Any] = set()
+            merged = []
+            for target in [*adjusted, *current]:
+                if target.symbol not in seen:
+                    seen.add(target.symbol)
+                    merged.append(target)
+            current = merged
+        return current
 
     def on_securities_changed(self, algorithm: Any, changes: SecurityChanges) -> None:
         for model in self._models:

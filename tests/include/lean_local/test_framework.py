@@ -249,3 +249,33 @@ def test_a_framework_algorithm_gets_its_universe_then_insights_then_orders(tmp_p
     assert seen[0] == ["2019-03-01 00:00:00", ["ZZSG"]]
     assert seen[1] == ["2019-03-01 16:00:00", ["2019-03-04 21:00:00"]]
     assert seen[-1] >= 1  # the target's market-on-open order
+
+
+class _Cancelled:
+    def __init__(self) -> None:
+        self.cancelled: list[Any] = []
+
+    def cancel(self, symbols: list[Any]) -> None:
+        self.cancelled.extend(symbols)
+
+
+def test_maximum_drawdown_liquidates_a_holding_past_the_loss_and_a_composite_prefers_later_models() -> None:
+    from include.lean_local.framework_models import CompositeRiskManagementModel, MaximumDrawdownPercentPerSecurity
+    from include.lean_local.portfolio import PortfolioTarget
+
+    def security(ticker: str, invested: bool, pnl: float) -> Any:
+        return SimpleNamespace(
+            symbol=_sym(ticker), invested=invested, holdings=SimpleNamespace(unrealized_profit_percent=pnl)
+        )
+
+    insights = _Cancelled()
+    securities = {"A": security("A", True, -0.06), "B": security("B", True, -0.04), "C": security("C", False, -0.5)}
+    algorithm = SimpleNamespace(securities=securities, insights=insights)
+    risk = MaximumDrawdownPercentPerSecurity(0.05)
+    out = risk.manage_risk(algorithm, [])  # type: ignore[arg-type]
+    assert [(t.symbol.value, t.quantity) for t in out] == [("A", 0.0)]
+    assert [s.value for s in insights.cancelled] == ["A"]
+    composite = CompositeRiskManagementModel(MaximumDrawdownPercentPerSecurity(0.05))
+    targets = [PortfolioTarget(_sym("A"), 10), PortfolioTarget(_sym("B"), 5)]
+    merged = composite.manage_risk(algorithm, targets)  # type: ignore[arg-type]
+    assert [(t.symbol.value, t.quantity) for t in merged] == [("A", 0.0), ("B", 5.0)]
