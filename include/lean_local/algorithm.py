@@ -343,6 +343,34 @@ class QCAlgorithm(TradingApi, FrameworkApi):
         named = {"benchmark": benchmark, "symbol": symbol, "ticker": ticker, "security_type": security_type}
         self._benchmark = from_arguments(self, args, {k: v for k, v in named.items() if v is not None})
 
+    @property
+    def brokerage_model(self) -> Any:
+        """The brokerage model (``DefaultBrokerageModel`` unless ``set_brokerage_model`` set another)."""
+        from include.lean_local.brokerages import DefaultBrokerageModel
+
+        model = self.__dict__.get("_brokerage_model")
+        if model is None:
+            model = self.__dict__["_brokerage_model"] = DefaultBrokerageModel()
+        return model
+
+    def set_brokerage_model(
+        self, model: Any = None, account_type: Any = None, *, brokerage: Any = None, brokerage_model: Any = None
+    ) -> None:
+        """Lean's ``SetBrokerageModel(model)``: a DefaultBrokerageModel, or a Python subclass that overrides only
+        ``can_submit_order``/``can_update_order``/``default_markets`` (brokerages.py); the transaction handler asks
+        it before each submission and update. ``SetBrokerageModel(BrokerageName, AccountType)`` (another
+        brokerage's fees, fills and buying power) is refused by name."""
+        from include.lean_local.brokerages import check_model
+
+        if brokerage is not None or account_type is not None:
+            raise NotSupportedByLocalRuntime("QCAlgorithm.set_brokerage_model(BrokerageName, AccountType)")
+        if self._engine.initialized:
+            raise NotSupportedByLocalRuntime("QCAlgorithm.set_brokerage_model after initialize")
+        if brokerage_model is not None:
+            model = brokerage_model
+        check_model(model)
+        self.__dict__["_brokerage_model"] = model
+
     def train(self, date_rule: Any = None, time_rule: Any = None, training_code: Any = None) -> ScheduledEvent:
         """Lean's ``Train(training_code)`` (a scheduled event today, now) or ``Train(date_rule, time_rule,
         training_code)`` (``Schedule.TrainingNow`` / ``Schedule.Training``). The training runs on the algorithm's

@@ -24,6 +24,7 @@ class DataNormalizationMode(IntEnum):
 class SecurityType(IntEnum):
     BASE = 0
     EQUITY = 1
+    CRYPTO = 7  # a name only (a brokerage model's default_markets key): a crypto security is refused
 
 
 class DelistingType(IntEnum):
@@ -55,3 +56,4 @@ class DayOfWeek(IntEnum):
 
 class Market:
     USA = "usa"
+    BINANCE = "binance"  # a name only (default_markets): any market but USA is refused where it is used

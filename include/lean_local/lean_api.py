@@ -8,6 +8,7 @@ from typing import Any
 
 def names() -> dict[str, Any]:
     from include.lean_local import (
+        brokerages,
         consolidators,
         enums,
         framework,
@@ -122,6 +123,7 @@ def names() -> dict[str, Any]:
             "UniverseSelectionModel",
         ),
         shortable: ("NullShortableProvider",),
+        brokerages: ("BrokerageMessageEvent", "BrokerageMessageType", "DefaultBrokerageModel"),
         universe_settings: (
             "CorporateFactorProvider",
             "DefaultDataProvider",

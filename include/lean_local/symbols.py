@@ -92,6 +92,10 @@ class Symbol:
 
         if base_data_type is not None:
             raise NotSupportedByLocalRuntime("Symbol.create with base_data_type")
+        if security_type is not None and int(security_type) not in (0, _SECURITY_TYPE_EQUITY):
+            raise NotSupportedByLocalRuntime(f"Symbol.create of SecurityType {int(security_type)} (only equities)")
+        if market is not None and str(market).lower() != "usa":
+            raise NotSupportedByLocalRuntime(f"Symbol.create in market {market!r} (only Market.USA)")
 
         return default_provider().symbol_for(ticker if alias is None else alias)
 

@@ -13,12 +13,15 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from include.lean_local import brokerages
 from include.lean_local.buying_power import NO_PRICE
 from include.lean_local.enums import DataNormalizationMode
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.order_models import OrderFee, order_fee
 from include.lean_local.orders import (
     ERROR_BROKERAGE_FAILED_TO_UPDATE_ORDER,
+    ERROR_BROKERAGE_MODEL_REFUSED_TO_SUBMIT_ORDER,
+    ERROR_BROKERAGE_MODEL_REFUSED_TO_UPDATE_ORDER,
     ERROR_EXCEEDS_SHORTABLE_QUANTITY,
     ERROR_INVALID_STATUS,
     ERROR_UNABLE_TO_FIND_ORDER,
@@ -91,8 +94,40 @@ class TransactionHandler:
         self._warned_price_rounding = False
         # The result handler's view of each event, before the algorithm's (a live run's events files).
         self.listeners: list[Callable[[OrderEvent], None]] = []
+        # updates requested by order-event handlers, handled after the request being processed (Lean's queue)
+        self._deferred: list[tuple[OrderTicket, Order, UpdateOrderRequest]] = []
+        self._in_handler = 0
 
     def submit_order(
+        self,
+        symbol: Any,
+        quantity: float,
+        order_type: OrderType,
+        tag: str = "",
+        limit_price: float | None = None,
+        *,
+        stop_price: float | None = None,
+        asynchronous: bool = False,
+        request: SubmitOrderRequest | None = None,
+    ) -> OrderTicket:
+        """Lean's backtest drains its order-request queue on the algorithm's thread (OrderRequestProcessingPool,
+        synchronous): the submission waits behind the updates queued before it and the updates queued while it
+        is handled (by order-event handlers) run right after it (and its market fill)."""
+        self._flush_deferred()
+        ticket = self._submit(
+            symbol,
+            quantity,
+            order_type,
+            tag,
+            limit_price,
+            stop_price=stop_price,
+            asynchronous=asynchronous,
+            request=request,
+        )
+        self._flush_deferred()
+        return ticket
+
+    def _submit(
         self,
         symbol: Any,
         quantity: float,
@@ -176,6 +211,14 @@ class TransactionHandler:
             algo.error(insufficient)
             order.status = OrderStatus.INVALID
             self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, insufficient))
+            return ticket
+        refusal = self._brokerage_refuses_submit(order, sec)
+        if refusal:
+            # HandleSubmitOrderRequest: the order invalidated (its event carries the message), then the error
+            request.response = OrderResponse(order_id, ERROR_BROKERAGE_MODEL_REFUSED_TO_SUBMIT_ORDER, refusal)
+            order.status = OrderStatus.INVALID
+            self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, refusal))
+            algo.error(refusal)
             return ticket
         order.status = OrderStatus.SUBMITTED
         self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO))
@@ -282,7 +325,36 @@ class TransactionHandler:
         if fields.quantity is not None and float(fields.quantity) == 0:
             request.response = OrderResponse(order.id, ERROR_ZERO_QUANTITY, "Unable to update order to zero quantity.")
             return request.response
+        request.response = OrderResponse(order.id)  # OrderRequestStatus.Processing until handled
+        if self._in_handler:
+            # queued (OrderRequestProcessingPool.Dispatch): handled once the request being processed is done
+            self._deferred.append((ticket, order, request))
+            return request.response
+        return self._handle_update(ticket, order, request)
+
+    def _flush_deferred(self) -> None:
+        while self._deferred and not self._in_handler:
+            ticket, order, request = self._deferred.pop(0)
+            self._handle_update(ticket, order, request)
+
+    def _handle_update(self, ticket: OrderTicket, order: Order, request: UpdateOrderRequest) -> OrderResponse:
+        """HandleUpdateOrderRequest: a closed order (by now) is an error response; the brokerage model may refuse;
+        an update past the buying power is an error and an order event; else the order takes the new fields."""
+        now_utc = self._state.now_utc
+        if order.status in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.INVALID):
+            message = f"Unable to update order with id {order.id} that is already {order.status.name.lower()}."
+            request.response = OrderResponse(order.id, ERROR_INVALID_STATUS, message)
+            return request.response
         sec = self._securities.security(order.symbol)
+        refusal = self._brokerage_refuses_update(order, sec, request)
+        if refusal:
+            # HandleUpdateOrderRequest: the error, then an order event (the order's status unchanged)
+            self._algorithm.error(refusal)
+            self._emit(
+                order, OrderEvent(order, now_utc, OrderFee.ZERO, "BrokerageModel declared unable to update order")
+            )
+            request.response = OrderResponse(order.id, ERROR_BROKERAGE_MODEL_REFUSED_TO_UPDATE_ORDER, refusal)
+            return request.response
         updated = self._updated_copy(order, request)
         self._ledger.invalidate()
         insufficient = self._margin.order_error(updated, sec, ticket.quantity_filled)
@@ -305,6 +377,37 @@ class TransactionHandler:
         request.response = OrderResponse(order.id)
         self._emit(order, OrderEvent(order, now_utc, OrderFee.ZERO, status=OrderStatus.UPDATE_SUBMITTED))
         return request.response
+
+    def _brokerage_model(self) -> Any:
+        return self._algorithm.__dict__.get("_brokerage_model")
+
+    def _brokerage_refuses_submit(self, order: Order, sec: Security) -> str:
+        """BrokerageModel.CanSubmitOrder (after the buying-power check): the response's error message, or ''."""
+        model = self._brokerage_model()
+        if model is None:
+            return ""
+        allowed, message = brokerages.ask(model.can_submit_order(sec, order, None))
+        if allowed:
+            return ""
+        if message is None:
+            message = brokerages.BrokerageMessageEvent(brokerages.BrokerageMessageType.WARNING, "InvalidOrder", "")
+        return f"BrokerageModel declared unable to submit order: [{order.id}] {message}"
+
+    def _brokerage_refuses_update(self, order: Order, sec: Security, request: UpdateOrderRequest) -> str:
+        """BrokerageModel.CanUpdateOrder (backtests only): the response's error message, or ''."""
+        model = self._brokerage_model()
+        if model is None or self._state.live:
+            return ""
+        allowed, message = brokerages.ask(model.can_update_order(sec, order, request, None))
+        if allowed:
+            return ""
+        if message is None:
+            message = brokerages.BrokerageMessageEvent(
+                brokerages.BrokerageMessageType.WARNING,
+                "InvalidRequest",
+                f"BrokerageModel declared unable to update order: {order.id}",
+            )
+        return f"OrderID: {order.id} {message}"
 
     @staticmethod
     def _apply_update(order: Order, request: UpdateOrderRequest) -> None:
@@ -378,7 +481,11 @@ class TransactionHandler:
             listener(event)
         handler = getattr(self._algorithm, "on_order_event", None)
         if handler is not None:
-            handler(event)
+            self._in_handler += 1
+            try:
+                handler(event)
+            finally:
+                self._in_handler -= 1
 
     def cancel_order(self, order_id: int, tag: str | None = None) -> bool:
         order = self._pending.pop(order_id, None)
@@ -399,6 +506,8 @@ class TransactionHandler:
         """Fill the open orders (or just ``only``) that the current bar fills, in order of submission
         (BacktestingBrokerage.Scan: an order waits for a bar after it; each scan checks the buying power first,
         then asks the fill model)."""
+        if only is None:
+            self._flush_deferred()  # ProcessSynchronousEvents: the queued requests, then the brokerage's scan
         if not self._pending:
             return
         local = self._algorithm.time

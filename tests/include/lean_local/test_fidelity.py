@@ -91,6 +91,9 @@ ALGORITHMS = (
     # universes selecting on a schedule (month start, month end, one date): the schedule's last date by the start
     # selects at the start, then each date at its midnight (FundamentalUniverse.usa, UniverseSettings' copy)
     "FundamentalCustomSelectionTimeRegressionAlgorithm",
+    # a Python DefaultBrokerageModel subclass: can_submit_order refuses AIG's order (invalid, still counted),
+    # can_update_order refuses the update an order-event handler queues (handled after the submission)
+    "CustomBrokerageModelRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from include.lean_local import (
+    brokerages,
     consolidators,
     framework,
     framework_models,
@@ -88,6 +89,8 @@ SHIM_CLASSES: dict[type, str] = {
     universes.UniverseDefinitions: "QuantConnect.Algorithm.UniverseDefinitions",
     universes.Fundamental: "QuantConnect.Data.Fundamental.Fundamental",
     order_models.CashAmount: "QuantConnect.Securities.CashAmount",
+    brokerages.DefaultBrokerageModel: "QuantConnect.Brokerages.DefaultBrokerageModel",
+    brokerages.BrokerageMessageEvent: "QuantConnect.Brokerages.BrokerageMessageEvent",
     order_models.OrderFee: "QuantConnect.Orders.Fees.OrderFee",
     order_models.OrderFeeParameters: "QuantConnect.Orders.Fees.OrderFeeParameters",
     order_models.FeeModel: "QuantConnect.Orders.Fees.FeeModel",
@@ -170,6 +173,8 @@ SHIM_CLASSES: dict[type, str] = {
 CONSTRUCTED: frozenset[type] = frozenset(
     {
         portfolio.PortfolioTarget,
+        brokerages.DefaultBrokerageModel,
+        brokerages.BrokerageMessageEvent,
         order_models.CashAmount,
         order_models.OrderFee,
         order_models.ConstantFeeModel,
