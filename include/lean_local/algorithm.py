@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from include.lean_local.algorithm_trading import TradingApi
-from include.lean_local.enums import DataNormalizationMode, Resolution, SecurityType
+from include.lean_local.enums import AlgorithmMode, DataNormalizationMode, DeploymentTarget, Resolution, SecurityType
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.framework import FrameworkApi
 from include.lean_local.indicators import (
@@ -216,6 +216,21 @@ class QCAlgorithm(TradingApi, FrameworkApi):
     @property
     def live_mode(self) -> bool:
         return bool(self._engine.live)
+
+    @property
+    def algorithm_mode(self) -> AlgorithmMode:
+        """Lean's ``AlgorithmMode``: the job packet's (LiveNodePacket: Live; BacktestNodePacket: Optimization
+        with an ``optimization-id``, else Backtesting)."""
+        if self._engine.live:
+            return AlgorithmMode.LIVE
+        if self._engine.config.get("optimization-id"):
+            return AlgorithmMode.OPTIMIZATION
+        return AlgorithmMode.BACKTESTING
+
+    @property
+    def deployment_target(self) -> DeploymentTarget:
+        """Lean's ``DeploymentTarget``: the local job queue's (Queues/JobQueue.cs) is always LocalPlatform."""
+        return DeploymentTarget.LOCAL_PLATFORM
 
     def add_equity(
         self,

@@ -42,6 +42,29 @@ class AccountType(IntEnum):
     CASH = 1
 
 
+class AlgorithmMode(IntEnum):
+    """``QuantConnect.AlgorithmMode`` (Common/Global.cs)."""
+
+    LIVE = 0
+    OPTIMIZATION = 1
+    BACKTESTING = 2
+    RESEARCH = 3
+
+    def __str__(self) -> str:
+        return self.name.capitalize()  # .NET's member name
+
+
+class DeploymentTarget(IntEnum):
+    """``QuantConnect.DeploymentTarget`` (Common/Global.cs)."""
+
+    CLOUD_PLATFORM = 0
+    LOCAL_PLATFORM = 1
+    PRIVATE_CLOUD_PLATFORM = 2
+
+    def __str__(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))  # .NET's member name
+
+
 class DayOfWeek(IntEnum):
     """``System.DayOfWeek``."""
 

@@ -45,8 +45,10 @@ def names() -> dict[str, Any]:
     modules: dict[Any, tuple[str, ...]] = {
         enums: (
             "AccountType",
+            "AlgorithmMode",
             "DataNormalizationMode",
             "DayOfWeek",
+            "DeploymentTarget",
             "DelistingType",
             "Market",
             "Resolution",

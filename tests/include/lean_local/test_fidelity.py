@@ -94,6 +94,7 @@ ALGORITHMS = (
     # a Python DefaultBrokerageModel subclass: can_submit_order refuses AIG's order (invalid, still counted),
     # can_update_order refuses the update an order-event handler queues (handled after the submission)
     "CustomBrokerageModelRegressionAlgorithm",
+    "AlgorithmModeAndDeploymentTargetAlgorithm",  # algorithm_mode, deployment_target; quit() in initialize
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

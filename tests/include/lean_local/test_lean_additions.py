@@ -637,3 +637,26 @@ def test_a_rename_in_the_run_is_refused_only_when_the_algorithm_handles_symbol_c
     assert done.returncode == (1 if handles else 0), done.stderr[-2000:]
     if handles:
         assert "not supported by the local runtime: SymbolChangedEvents (OLD renamed NEW after 20190305" in done.stderr
+
+
+MODE = """
+from AlgorithmImports import *
+class Mode(QCAlgorithm):
+    def initialize(self):
+        self.set_start_date(2019, 3, 4); self.set_end_date(2019, 3, 8)
+        self.object_store.save("mode", f"{self.algorithm_mode}|{self.deployment_target}|{int(self.algorithm_mode)}")
+        self.quit()
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [({}, "Backtesting|LocalPlatform|2"), ({"optimization-id": "o1"}, "Optimization|LocalPlatform|1")],
+)
+def test_algorithm_mode_and_deployment_target_are_the_local_job_packets(
+    tmp_path: Path, extra: dict[str, str], expected: str
+) -> None:
+    """BacktestNodePacket.AlgorithmMode (Optimization with an optimization-id) and the local JobQueue's
+    DeploymentTarget.LocalPlatform, printed as .NET prints the enum members (Common/Global.cs values)."""
+    assert run_inprocess(write_run(tmp_path, MODE, name="mode", extra=extra)) == 0
+    assert (tmp_path / "storage" / "mode").read_text() == expected
