@@ -77,6 +77,12 @@ class DayOfWeek(IntEnum):
     SATURDAY = 6
 
 
+class Currencies:
+    """``QuantConnect.Currencies``: the account currency (the runtime's only one)."""
+
+    USD = "USD"
+
+
 class Market:
     USA = "usa"
     BINANCE = "binance"  # a name only (default_markets): any market but USA is refused where it is used

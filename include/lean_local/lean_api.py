@@ -22,6 +22,7 @@ def names() -> dict[str, Any]:
         risk_free,
         security_changes,
         seeding,
+        settlement,
         shortable,
         universe_settings,
         universes,
@@ -46,6 +47,7 @@ def names() -> dict[str, Any]:
         enums: (
             "AccountType",
             "AlgorithmMode",
+            "Currencies",
             "DataNormalizationMode",
             "DayOfWeek",
             "DeploymentTarget",
@@ -125,6 +127,11 @@ def names() -> dict[str, Any]:
             "UniverseSelectionModel",
         ),
         shortable: ("NullShortableProvider",),
+        settlement: (
+            "ApplyFundsSettlementModelParameters",
+            "ImmediateSettlementModel",
+            "ScanSettlementModelParameters",
+        ),
         brokerages: ("BrokerageMessageEvent", "BrokerageMessageType", "DefaultBrokerageModel"),
         universe_settings: (
             "CorporateFactorProvider",

@@ -11,6 +11,8 @@ from include.lean_local.enums import DataNormalizationMode, Resolution, Security
 from include.lean_local.errors import NotSupportedByLocalRuntime, SupportedSubset
 from include.lean_local.market_data import KeyValuePair, TradeBar
 from include.lean_local.order_models import EquityFillModel, FillModel, InteractiveBrokersFeeModel, NullSlippageModel
+from include.lean_local.settlement import ImmediateSettlementModel
+from include.lean_local.settlement import check_model as check_settlement_model
 from include.lean_local.shortable import NullShortableProvider
 from include.lean_local.symbols import Symbol
 
@@ -158,6 +160,7 @@ class Security(SupportedSubset):
         self.fee_model: Any = InteractiveBrokersFeeModel()
         self.slippage_model: Any = NullSlippageModel()
         self.fill_model: Any = EquityFillModel()
+        self.settlement_model: Any = ImmediateSettlementModel()
         self.shortable_provider: Any = NullShortableProvider()
         self.leverage = float(leverage)
         self.data_normalization_mode = DataNormalizationMode.ADJUSTED
@@ -245,6 +248,11 @@ class Security(SupportedSubset):
         if not callable(getattr(model, "get_slippage_approximation", None)):
             raise TypeError("slippage model must define get_slippage_approximation(asset, order)")
         self.slippage_model = model
+
+    def set_settlement_model(self, settlement_model: Any) -> None:
+        """Lean's ``SetSettlementModel``: only an ImmediateSettlementModel (settlement.py)."""
+        check_settlement_model(settlement_model)
+        self.settlement_model = settlement_model
 
     def set_fill_model(self, fill_model: Any) -> None:
         model = fill_model
