@@ -18,7 +18,18 @@ from include.lean_local.enums import DataNormalizationMode, DelistingType, Resol
 from include.lean_local.errors import NotSupportedByLocalRuntime
 from include.lean_local.feed import BarSelector, DataFeed
 from include.lean_local.live import LiveClock, bar_wait_s
-from include.lean_local.market_data import Delisting, Delistings, Dividend, Dividends, Slice, Split, Splits, TradeBar
+from include.lean_local.market_data import (
+    Delisting,
+    Delistings,
+    Dividend,
+    Dividends,
+    Slice,
+    Split,
+    Splits,
+    SymbolChangedEvent,
+    SymbolChangedEvents,
+    TradeBar,
+)
 from include.lean_local.portfolio import PortfolioLedger
 from include.lean_local.securities import Security, SecurityRegistry, supported_normalization
 from include.lean_local.security_changes import SecurityChangeNotifier
@@ -54,6 +65,8 @@ class Engine:
         self.running = False
         self.stopped = False
         self.now_utc: dt.datetime = local_to_utc(self.start_date)
+        # (last date of the old ticker, symbol, old ticker, new ticker): SymbolChangedEvents still to deliver
+        self._pending_renames: list[tuple[int, Symbol, str, str]] = []
         # A live run's clock (include.lean_local.live.LiveClock); None in a backtest.
         self.clock: LiveClock | None = None
         self.daily_values: list[tuple[int, float]] = []  # (yyyymmdd, portfolio value at the close)
@@ -105,9 +118,12 @@ class Engine:
         return sec
 
     def _refuse_symbol_changes(self, sec: Security) -> None:
-        """Lean renames a security whose ticker changes (its map file) and calls ``on_symbol_changed_events``;
-        the runtime reads the renamed ticker's files but emits no SymbolChangedEvents: an algorithm that handles
-        them is refused by name when its run spans a rename."""
+        """Lean renames a security whose ticker changes (its map file) and calls ``on_symbol_changed_events``
+        with a SymbolChangedEvent at the first time slice of the new ticker's first day. The runtime reads the
+        renamed ticker's files; for an algorithm that handles the events it delivers them (``_symbol_changes``),
+        but it does not rename the Symbol (Lean's value becomes the new ticker): the events are delivered only
+        to an algorithm that has no ``on_data``, no scheduled event and no order by then (an order after it is
+        refused too); any other is refused by name when its run spans a rename."""
         if getattr(type(self.algorithm), "on_symbol_changed_events", None) is None:
             return
         mf = self.provider.map_file(sec.symbol.value)
@@ -116,9 +132,27 @@ class Engine:
         first, last = yyyymmdd(self.start_date.date()), yyyymmdd(self.end_date.date())
         for (date, old), (_, new) in zip(mf.rows, mf.rows[1:], strict=False):
             if first <= date < last and old.upper() != new.upper():
-                raise NotSupportedByLocalRuntime(
-                    f"SymbolChangedEvents ({old.upper()} renamed {new.upper()} after {date}; on_symbol_changed_events)"
-                )
+                self._pending_renames.append((date, sec.symbol, old.upper(), new.upper()))
+
+    def _symbol_changes(self, k: int) -> None:
+        """The renames whose new ticker starts at session ``k``: ``on_symbol_changed_events`` at its midnight."""
+        day = self.sessions.days[k]
+        due = [r for r in self._pending_renames if r[0] < day]
+        if not due:
+            return
+        self._pending_renames = [r for r in self._pending_renames if r[0] >= day]
+        algo = self.algorithm
+        own_on_data = any("on_data" in vars(c) for c in type(algo).__mro__ if c.__name__ != "QCAlgorithm")
+        if own_on_data or algo.schedule.events or self.transactions.orders:
+            _, _symbol, old, new = due[0]
+            raise NotSupportedByLocalRuntime(
+                f"SymbolChangedEvents ({old} renamed {new}; on_symbol_changed_events with on_data, scheduled "
+                "events or orders: Lean renames the Symbol, the runtime does not)"
+            )
+        self.transactions.after_rename = True  # any later order is refused (the Symbol is not renamed)
+        midnight = dt.datetime.combine(self.sessions.dates[k], dt.time())
+        events = SymbolChangedEvents({s: SymbolChangedEvent(s, midnight, old, new) for _, s, old, new in due})
+        algo.on_symbol_changed_events(events)
 
     def seed_price(self, sec: Security) -> None:
         """Lean's ``Settings.SeedInitialPrices``: the last bar that closed by now prices the new security."""
@@ -329,6 +363,8 @@ class Engine:
 
     def _step(self, k: int) -> None:
         algo = self.algorithm
+        if self._pending_renames and not self.is_warming_up:
+            self._symbol_changes(k)
         self.universes.before_step(k)  # a selection at a midnight also delivers the pending changes
         if self.stopped:
             return

@@ -158,6 +158,23 @@ class Delistings(DataDictionary):
     """Lean's ``Delistings``: the slice's delistings keyed by Symbol."""
 
 
+class SymbolChangedEvent:
+    """Lean's ``SymbolChangedEvent(symbol, date, old_symbol, new_symbol)``: a ticker change of the map file."""
+
+    def __init__(self, symbol: Symbol, date: dt.datetime, old_symbol: str, new_symbol: str) -> None:
+        self.symbol = symbol
+        self.time = date
+        self.old_symbol = old_symbol
+        self.new_symbol = new_symbol
+
+    def __repr__(self) -> str:
+        return f"{self.time} {self.symbol}: {self.old_symbol} -> {self.new_symbol}"
+
+
+class SymbolChangedEvents(DataDictionary):
+    """Lean's ``SymbolChangedEvents``: the slice's ticker changes keyed by Symbol."""
+
+
 class Slice:
     """One time step of data: bars keyed by Symbol (lookups also by ticker string), plus the corporate events
     of the step. As in Lean, a symbol with only an event in the step (a dividend at midnight, say) is in the

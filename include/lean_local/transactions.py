@@ -96,6 +96,8 @@ class TransactionHandler:
         self.listeners: list[Callable[[OrderEvent], None]] = []
         # updates requested by order-event handlers, handled after the request being processed (Lean's queue)
         self._deferred: list[tuple[OrderTicket, Order, UpdateOrderRequest]] = []
+        # set once SymbolChangedEvents were delivered: Lean renamed the Symbol, the runtime did not
+        self.after_rename = False
         self._in_handler = 0
 
     def submit_order(
@@ -113,6 +115,8 @@ class TransactionHandler:
         """Lean's backtest drains its order-request queue on the algorithm's thread (OrderRequestProcessingPool,
         synchronous): the submission waits behind the updates queued before it and the updates queued while it
         is handled (by order-event handlers) run right after it (and its market fill)."""
+        if self.after_rename:
+            raise NotSupportedByLocalRuntime("an order after SymbolChangedEvents (Lean renames the Symbol)")
         self._flush_deferred()
         ticket = self._submit(
             symbol,

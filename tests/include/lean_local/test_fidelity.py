@@ -95,6 +95,9 @@ ALGORITHMS = (
     # can_update_order refuses the update an order-event handler queues (handled after the submission)
     "CustomBrokerageModelRegressionAlgorithm",
     "AlgorithmModeAndDeploymentTargetAlgorithm",  # algorithm_mode, deployment_target; quit() in initialize
+    # 2007-2015, no order: on_delistings (AAA.1), on_splits, on_dividends and on_symbol_changed_events (SPWR
+    # renamed SPWRA in 2008 and back in 2011)
+    "AuxiliaryDataHandlersRegressionAlgorithm",
 )
 # Published statistics the runtime does not print, and why.
 NOT_COMPARED = {

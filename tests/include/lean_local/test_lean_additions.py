@@ -619,10 +619,22 @@ class Renamed(QCAlgorithm):
 """
 
 
-@pytest.mark.parametrize("handles", [False, True])
-def test_a_rename_in_the_run_is_refused_only_when_the_algorithm_handles_symbol_changes(
-    tmp_path: Path, handles: bool
-) -> None:
+HANDLER = """
+    def on_symbol_changed_events(self, changes):
+        self.object_store.save("changes", json.dumps(
+            [[k.value, str(v.time), v.old_symbol, v.new_symbol, str(changes[k].symbol)] for k, v in changes.items()]))
+"""
+ON_DATA = """
+    def on_data(self, data):
+        pass
+"""
+
+
+@pytest.mark.parametrize("case", ["no handler", "handler", "handler and on_data"])
+def test_a_rename_in_the_run_delivers_symbol_changed_events_or_is_refused(tmp_path: Path, case: str) -> None:
+    """Lean's SymbolChangedEvent at the midnight of the new ticker's first day (old and new tickers upper-case);
+    the runtime does not rename the Symbol, so an algorithm handling the events with on_data (or scheduled
+    events, or orders) is refused by name."""
     data = tmp_path / "data"
     for folder in ("market-hours", "symbol-properties"):
         shutil.copytree(SAMPLE_DATA / folder, data / folder)
@@ -632,11 +644,17 @@ def test_a_rename_in_the_run_is_refused_only_when_the_algorithm_handles_symbol_c
     rows = [f"201903{d:02d} 00:00,100000,100000,100000,100000,10" for d in range(4, 9)]
     _zip(usa / "daily" / "old.zip", rows)
     _zip(usa / "daily" / "new.zip", rows)
-    source = RENAMED + ("    def on_symbol_changed_events(self, changes):\n        pass\n" if handles else "")
+    source = RENAMED + {"no handler": "", "handler": HANDLER, "handler and on_data": HANDLER + ON_DATA}[case]
     done = run_subprocess(write_run(tmp_path, source, name="renamed", data=data))
-    assert done.returncode == (1 if handles else 0), done.stderr[-2000:]
-    if handles:
-        assert "not supported by the local runtime: SymbolChangedEvents (OLD renamed NEW after 20190305" in done.stderr
+    refused = case == "handler and on_data"
+    assert done.returncode == (1 if refused else 0), done.stderr[-2000:]
+    if refused:
+        assert "not supported by the local runtime: SymbolChangedEvents (OLD renamed NEW; on_symbol_changed" in (
+            done.stderr
+        )
+    elif case == "handler":
+        changes = json.loads((tmp_path / "storage" / "changes").read_text())
+        assert changes == [["NEW", "2019-03-06 00:00:00", "OLD", "NEW", "NEW"]]
 
 
 MODE = """
