@@ -209,7 +209,8 @@ def uninstall() -> None:
     """Remove the finder and forget the modules it made (a later in-process run starts clean)."""
     while _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
-    for name in [n for n, m in sys.modules.items() if getattr(m, "__lean_local__", False)]:
+    # A copy: getattr on a lazy module (a module __getattr__) may import, which changes sys.modules.
+    for name in [n for n, m in list(sys.modules.items()) if getattr(m, "__lean_local__", False)]:
         del sys.modules[name]
 
 
