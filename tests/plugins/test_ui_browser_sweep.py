@@ -1,6 +1,6 @@
 """A sweep's comparison page in a real headless Chromium, behind Airflow's authentication: a sweep of
-``lean_backtest_sweep`` run by ``dag.test()`` on the sample data (three points, one the params contract
-refuses), then its page served by the api-server of a real Airflow stack: the table, the ranking and the
+``lean_backtest_sweep`` run by ``dag.test()`` on the sample data (eight points, the last one the params
+contract refuses), then its page served by the api-server of a real Airflow stack: the table, the ranking and the
 plot render, the failed point is marked, a point links to its run's report page."""
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+POINTS, FINISHED = 8, 7
 CONF = {
     "start_date": "2021-02-01",
     "end_date": "2021-02-26",
-    "grid": {"cash_buffer_ratio": [0.02, 0.5, 1.5]},
+    # Eight points: seven finish, the last is refused by the params contract (a buffer of at least 1).
+    "grid": {"cash_buffer_ratio": [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.5]},
     "top_n": 2,
     "lookback_days": 10,
     "rank_by": "Net Profit",
@@ -36,8 +38,8 @@ def sweep(dagbag: Any, chain_env: Path) -> dict[str, Any]:
     dag = dagbag.dags[SWEEP_DAG_ID]
     run = dag.test(run_conf=CONF)
     states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
-    assert states[("point.consistency_check", 0)] == states[("point.consistency_check", 1)] == "success", states
-    assert states[("point.snapshot", 2)] == "failed", states
+    assert all(states[("point.consistency_check", i)] == "success" for i in range(FINISHED)), states
+    assert states[("point.snapshot", FINISHED)] == "failed", states
     plan = expand_sweep({**{key: dag.params[key] for key in dag.params}, **CONF})
     return {"root": chain_env, "plan": plan}
 
@@ -74,39 +76,40 @@ def test_the_sweep_comparison_renders_in_chromium(sweep: dict[str, Any], tmp_pat
                 table = page.locator("#comparison")
                 assert table.is_visible()
                 rows = table.locator("tbody tr")
-                assert rows.count() == 3
-                assert [rows.nth(i).locator("td").nth(1).inner_text() for i in range(3)] == keys
+                assert rows.count() == POINTS == len(keys)
+                assert [rows.nth(i).locator("td").nth(1).inner_text() for i in range(POINTS)] == keys
                 statuses = table.locator("[data-status]").evaluate_all("els => els.map(e => e.dataset.status)")
-                assert statuses == ["ok", "ok", "failed"]
-                assert rows.nth(2).get_attribute("class") == "failed"
-                assert rows.nth(2).evaluate("e => getComputedStyle(e.cells[0]).backgroundColor") == "rgb(251, 224, 224)"
+                assert statuses == ["ok"] * FINISHED + ["failed"]
+                assert rows.nth(FINISHED).get_attribute("class") == "failed"
+                background = rows.nth(FINISHED).evaluate("e => getComputedStyle(e.cells[0]).backgroundColor")
+                assert background == "rgb(251, 224, 224)"
                 headers = table.locator("thead th").all_inner_texts()
                 assert {"cash_buffer_ratio", "status", "rank", "Net Profit", "Sharpe Ratio", "Total Fees"} <= set(
                     headers
                 )
                 failed_points = page.locator("#failed-points").inner_text()
-                assert keys[2] in failed_points and "cash_buffer_ratio=1.5" in failed_points
+                assert keys[FINISHED] in failed_points and "cash_buffer_ratio=1.5" in failed_points
 
-                # The ranking: the two finished points, the higher Net Profit first.
+                # The ranking: the finished points, by Net Profit, highest first (ties share a rank).
                 ranking = page.locator("#ranking tbody tr")
-                assert ranking.count() == 2
-                cells = [ranking.nth(i).locator("td").all_inner_texts() for i in range(2)]
-                assert [c[0] for c in cells] == ["1", "2"] and {c[1] for c in cells} == set(keys[:2])
+                assert ranking.count() == FINISHED
+                cells = [ranking.nth(i).locator("td").all_inner_texts() for i in range(FINISHED)]
+                assert cells[0][0] == "1" and {c[1] for c in cells} == set(keys[:FINISHED])
                 profits = [float(c[3].rstrip("%")) for c in cells]
-                assert profits[0] >= profits[1], cells
+                assert profits == sorted(profits, reverse=True), cells
 
                 # The plot: an inline SVG laid out on the page, one bar per point, the failed one grey.
                 plot = page.locator("svg#sweep-plot")
                 box = plot.bounding_box()
                 assert box is not None and box["width"] > 600 and box["height"] > 200
                 bars = plot.locator("rect.bar")
-                assert bars.count() == 3
-                assert bars.nth(2).get_attribute("class") == "bar failed"
-                assert all((bars.nth(i).bounding_box() or {}).get("height", 0) > 0 for i in range(3))
+                assert bars.count() == POINTS
+                assert bars.nth(FINISHED).get_attribute("class") == "bar failed"
+                assert all((bars.nth(i).bounding_box() or {}).get("height", 0) > 0 for i in range(POINTS))
 
                 # A point links to its run's report page, which renders its verdict.
                 best = ranking.nth(0).locator("a").get_attribute("href") or ""
-                assert best in {f"/lean-airflow/runs/{SWEEP_DAG_ID}/{key}" for key in keys[:2]}, best
+                assert best in {f"/lean-airflow/runs/{SWEEP_DAG_ID}/{key}" for key in keys[:FINISHED]}, best
                 response = page.goto(f"{stack.url}{best}")
                 assert response is not None and response.status == 200, page.content()[-2000:]
                 assert page.locator("#verdict-line [data-verdict]").get_attribute("data-verdict") in ("pass", "warn")
