@@ -375,7 +375,12 @@ def test_every_report_route_refuses_anonymous_and_forged_requests(airflow_db: No
     folder = Path(lean_env["root"]) / "lean_live_rebalance" / "20210301"
     folder.mkdir(parents=True)
     (folder / "report.json").write_text(json.dumps({"verdict": "pass", "note": canary}), encoding="utf-8")
-    values = {"dag_id": "lean_live_rebalance", "run_key": "20210301", "run_id": "manual__2021-03-01T21:30:00+00:00"}
+    values = {
+        "dag_id": "lean_live_rebalance",
+        "run_key": "20210301",
+        "run_id": "manual__2021-03-01T21:30:00+00:00",
+        "sweep_hash": "0123abcd",  # the sweep comparison pages
+    }
     # Starlette's path parameters, "{name}" or "{name:convertor}", filled with the run's values.
     routes = [
         re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], r.path)
