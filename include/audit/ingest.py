@@ -305,7 +305,10 @@ def ensure_run(
         created_at=now,
         updated_at=now,
     )
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["dag_id", "run_key"], index_where=_CURRENT))
+    # No conflict target: a racing ingestion's row may collide on the (dag_id, run_key, attempt) constraint
+    # before the partial current-run index is checked, and PostgreSQL raises a UniqueViolation for a
+    # constraint that is not the arbiter. Any collision means the run's row exists; it is read below.
+    conn.execute(stmt.on_conflict_do_nothing())
     run_id = current_run_id(conn, dag_id, run_key)
     assert run_id is not None  # inserted, or there already
     return run_id
